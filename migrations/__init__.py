@@ -1,0 +1,1 @@
+"""Alembic migrations for the republish-processor database."""

@@ -1,0 +1,38 @@
+"""The story catalog: what the publication has published and may (or may not) be republished."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, UTCDateTime
+
+
+class Story(Base):
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    canonical_url: Mapped[str] = mapped_column(String(2048), unique=True)
+    # Normalised canonical URL (no scheme, www., tracking parameters, AMP suffix): what links match on.
+    url_key: Mapped[str] = mapped_column(String(2048), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    # Case- and punctuation-folded title, for requests that name a story without a link.
+    title_key: Mapped[str] = mapped_column(String(1024), index=True)
+    slug: Mapped[str] = mapped_column(String(200))
+    byline: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    language: Mapped[str] = mapped_column(String(35), default="")
+    # Sanitised article body: paragraphs, headings, lists, inline links; nothing else.
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    # The publication the story originated with (a wire service, another outlet), or None if it is our own.
+    origin: Mapped[str | None] = mapped_column(String(200))
+    origin_evidence: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def free_to_republish(self) -> bool:
+        return self.origin is None

@@ -1,0 +1,115 @@
+"""Outlets, the requests they send, the pickups those record, and the replies sent.
+
+A pickup is one outlet taking one story: the same outlet asking twice for the same story is
+one pickup with two requests (`PickupRequest`). Every request keeps its outcome and the
+reason for it, so an editor can always see why the worker did what it did.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, UTCDateTime
+from models.catalog import Story
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"          # a reply was sent (it may also need a person)
+    NEEDS_PERSON = "needs_person"  # nothing automatic was sent; a person must look
+    BACKFILLED = "backfilled"      # older than the answer window: logged, not answered
+    IGNORED = "ignored"            # automated mail (auto-reply, bounce, list): never answered
+    PENDING = "pending"            # recorded, reply not yet sent
+
+
+class Decision(StrEnum):
+    GRANTED = "granted"
+    DECLINED = "declined"
+
+
+class Outlet(Base):
+    __tablename__ = "outlets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The sender's domain, or the full address for free-mail domains such as gmail.com.
+    key: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    pickups: Mapped[list[Pickup]] = relationship(back_populates="outlet")
+
+
+class Request(Base):
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Message-ID without brackets and whitespace, or a digest of headers and body when it has none.
+    message_key: Mapped[str] = mapped_column(String(255), unique=True)
+    message_id: Mapped[str] = mapped_column(Text, default="")
+    mailbox: Mapped[str] = mapped_column(String(255), default="")
+    outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id"))
+    from_address: Mapped[str] = mapped_column(String(320), default="")
+    reply_to: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(32), index=True)
+    needs_person: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    reply_message_id: Mapped[str | None] = mapped_column(String(255))
+
+    outlet: Mapped[Outlet | None] = relationship()
+    outbox: Mapped[OutboxMessage | None] = relationship(back_populates="request")
+
+
+class Pickup(Base):
+    __tablename__ = "pickups"
+    __table_args__ = (UniqueConstraint("outlet_id", "story_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outlet_id: Mapped[int] = mapped_column(ForeignKey("outlets.id"), index=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # Per-pickup token carried by the tracking pixel, so views can be told apart per outlet.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    first_requested_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    outlet: Mapped[Outlet] = relationship(back_populates="pickups")
+    story: Mapped[Story] = relationship()
+    requests: Mapped[list[PickupRequest]] = relationship(back_populates="pickup", order_by="PickupRequest.request_id")
+
+
+class PickupRequest(Base):
+    __tablename__ = "pickup_requests"
+
+    pickup_id: Mapped[int] = mapped_column(ForeignKey("pickups.id"), primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(16))
+
+    pickup: Mapped[Pickup] = relationship(back_populates="requests")
+    request: Mapped[Request] = relationship()
+
+
+class OutboxMessage(Base):
+    """A reply, stored before it is sent, so a crash can never lose or silently drop it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), unique=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    recipients: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | sent
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    request: Mapped[Request] = relationship(back_populates="outbox")

@@ -1,0 +1,386 @@
+"""TOML configuration -> frozen dataclasses, validated once at start-up.
+
+Every problem is reported as one `ConfigError` that names the key (`[imap] port`), so a
+newsroom editor can fix the file without reading code. Passwords never live in the file:
+the config names an environment variable (`password_env`) or a file (`password_file`), and
+the value is wrapped in `Secret`, whose repr never shows it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_CONFIG_NAME = "config.toml"
+SECURITY_MODES = ("tls", "starttls", "none")
+SOURCES = ("imap", "maildir")
+SINKS = ("smtp", "outbox")
+DEFAULT_WIRE_SOURCES = (
+    "JTA",
+    "Jewish Telegraphic Agency",
+    "Haaretz",
+    "Associated Press",
+    "AP",
+    "Reuters",
+    "AFP",
+    "Agence France-Presse",
+    "dpa",
+    "dpa-AFX",
+    "Jiji",
+    "Kyodo",
+    "Xinhua",
+    "UPI",
+    "Bloomberg",
+    "CNN Wire",
+    "Religion News Service",
+    "Kveller",
+)
+
+
+class ConfigError(Exception):
+    """A bad or missing configuration key; the message names the key."""
+
+
+class Secret:
+    """A password or token that must never reach a log, a repr or an error message."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Connection settings shared by IMAP and SMTP."""
+
+    host: str
+    port: int
+    security: str
+    username: str
+    password: Secret | None = field(repr=False)
+    ca_file: Path | None
+    timeout: float
+
+
+@dataclass(frozen=True)
+class ImapConfig(ServerConfig):
+    folder: str = "INBOX"
+    processed_folder: str | None = None
+    sent_folder: str | None = None
+    use_idle: bool = True
+
+
+@dataclass(frozen=True)
+class SmtpConfig(ServerConfig):
+    from_address: str = ""
+
+
+@dataclass(frozen=True)
+class PublicationConfig:
+    name: str
+    site_url: str
+    allowed_hosts: tuple[str, ...]
+    guidelines_url: str
+    contact_email: str
+    pixel_url: str
+    wire_sources: tuple[str, ...]
+    paragraph_style: str
+    signature: str
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    source: str
+    sink: str
+    batch_size: int
+    poll_seconds: float
+    max_age_days: int
+    max_message_bytes: int
+    fetch_timeout: float
+    fetch_max_bytes: int
+    maildir_path: Path | None
+    outbox_path: Path | None
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    publication: PublicationConfig
+    worker: WorkerConfig
+    imap: ImapConfig | None
+    smtp: SmtpConfig | None
+    path: Path | None = None
+
+
+def config_path(explicit: str | os.PathLike[str] | None, environ: dict[str, str] | None = None) -> Path:
+    """`--config PATH`, else `$REPUBLISH_CONFIG`, else `./config.toml`."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if environ.get("REPUBLISH_CONFIG"):
+        return Path(environ["REPUBLISH_CONFIG"])
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def load_config(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found (copy config.example.toml to config.toml)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return parse_config(data, base_dir=path.parent, environ=environ, path=path)
+
+
+def parse_config(
+    data: dict[str, Any],
+    *,
+    base_dir: Path = Path("."),
+    environ: dict[str, str] | None = None,
+    path: Path | None = None,
+) -> Config:
+    environ = dict(os.environ) if environ is None else environ
+    reader = _Reader(data, base_dir, environ)
+    worker = _worker(reader)
+    return Config(
+        database_url=_database_url(reader),
+        publication=_publication(reader),
+        worker=worker,
+        imap=_imap(reader) if worker.source == "imap" else None,
+        smtp=_smtp(reader) if worker.sink == "smtp" else None,
+        path=path,
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _Reader:
+    """Typed access to the TOML tables with error messages that name the key."""
+
+    def __init__(self, data: dict[str, Any], base_dir: Path, environ: dict[str, str]) -> None:
+        self.data = data
+        self.base_dir = base_dir
+        self.environ = environ
+
+    def table(self, name: str, required: bool = True) -> dict[str, Any]:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise ConfigError(f"config table [{name}] is missing")
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key [{name}] must be a table")
+        return value
+
+    def get(self, table: str, key: str, kind: type, default: Any = ..., required_table: bool = True) -> Any:
+        values = self.table(table, required=required_table)
+        if key not in values:
+            if default is ...:
+                raise ConfigError(f"config key [{table}] {key} is missing")
+            return default
+        value = values[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"config key [{table}] {key} must be {_kind_name(kind)}, got {value!r}")
+        return value
+
+    def text(self, table: str, key: str, default: Any = ..., required_table: bool = True) -> str:
+        value = self.get(table, key, str, default, required_table)
+        if value is not None and any(ch in value for ch in "\r\n"):
+            raise ConfigError(f"config key [{table}] {key} must not contain line breaks")
+        return value
+
+    def path(self, table: str, key: str) -> Path | None:
+        value = self.get(table, key, str, None, required_table=False)
+        if not value:
+            return None
+        return (self.base_dir / value).expanduser()
+
+    def secret(self, table: str) -> Secret | None:
+        env_name = self.get(table, "password_env", str, "")
+        file_name = self.get(table, "password_file", str, "")
+        if env_name and file_name:
+            raise ConfigError(f"config keys [{table}] password_env and password_file: set only one")
+        if env_name:
+            if env_name not in self.environ:
+                raise ConfigError(
+                    f"config key [{table}] password_env: environment variable {env_name} is not set"
+                )
+            return Secret(self.environ[env_name])
+        if file_name:
+            secret_path = (self.base_dir / file_name).expanduser()
+            try:
+                return Secret(secret_path.read_text(encoding="utf-8").strip())
+            except OSError as exc:
+                raise ConfigError(
+                    f"config key [{table}] password_file: cannot read {secret_path} ({exc.strerror})"
+                ) from None
+        return None
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}.get(
+        kind, kind.__name__
+    )
+
+
+def _database_url(reader: _Reader) -> str:
+    url = reader.text("database", "url", "sqlite:///republish.sqlite3", required_table=False)
+    if "://" not in url:
+        raise ConfigError(f"config key [database] url must be a SQLAlchemy URL such as sqlite:///republish.sqlite3, got {url!r}")
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        # A relative SQLite path is relative to the config file, not to wherever the worker was started.
+        url = "sqlite:///" + str((reader.base_dir / url[len("sqlite:///"):]).resolve())
+    return url
+
+
+def _worker(reader: _Reader) -> WorkerConfig:
+    source = reader.text("worker", "source", "imap", required_table=False)
+    if source not in SOURCES:
+        raise ConfigError(f"config key [worker] source must be one of {', '.join(SOURCES)}, got {source!r}")
+    sink = reader.text("worker", "sink", "smtp", required_table=False)
+    if sink not in SINKS:
+        raise ConfigError(f"config key [worker] sink must be one of {', '.join(SINKS)}, got {sink!r}")
+    worker = WorkerConfig(
+        source=source,
+        sink=sink,
+        batch_size=_positive(reader, "worker", "batch_size", 50),
+        poll_seconds=float(_positive(reader, "worker", "poll_seconds", 60.0, kind=float)),
+        max_age_days=_positive(reader, "worker", "max_age_days", 14),
+        max_message_bytes=_positive(reader, "worker", "max_message_bytes", 10 * 1024 * 1024),
+        fetch_timeout=float(_positive(reader, "worker", "fetch_timeout", 10.0, kind=float)),
+        fetch_max_bytes=_positive(reader, "worker", "fetch_max_bytes", 5 * 1024 * 1024),
+        maildir_path=reader.path("maildir", "path"),
+        outbox_path=reader.path("outbox", "path"),
+    )
+    if source == "maildir" and worker.maildir_path is None:
+        raise ConfigError("config key [maildir] path is missing (needed because [worker] source = \"maildir\")")
+    if sink == "outbox" and worker.outbox_path is None:
+        raise ConfigError("config key [outbox] path is missing (needed because [worker] sink = \"outbox\")")
+    return worker
+
+
+def _positive(reader: _Reader, table: str, key: str, default: Any, kind: type = int) -> Any:
+    value = reader.get(table, key, kind, default, required_table=False)
+    if value <= 0:
+        raise ConfigError(f"config key [{table}] {key} must be greater than 0, got {value!r}")
+    return value
+
+
+def _server(reader: _Reader, table: str, default_ports: dict[str, int]) -> dict[str, Any]:
+    host = reader.text(table, "host")
+    security = reader.text(table, "security", "tls")
+    if security not in SECURITY_MODES:
+        raise ConfigError(f"config key [{table}] security must be one of {', '.join(SECURITY_MODES)}, got {security!r}")
+    allow_plaintext = reader.get(table, "allow_plaintext", bool, False)
+    if security == "none" and not is_loopback(host) and not allow_plaintext:
+        raise ConfigError(
+            f"config key [{table}] security = \"none\" is only allowed to a loopback host "
+            f"(got host {host!r}); set allow_plaintext = true to override"
+        )
+    port = reader.get(table, "port", int, default_ports[security])
+    if not 0 < port < 65536:
+        raise ConfigError(f"config key [{table}] port must be between 1 and 65535, got {port}")
+    ca_file = reader.path(table, "ca_file")
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError(f"config key [{table}] ca_file: {ca_file} not found")
+    return {
+        "host": host,
+        "port": port,
+        "security": security,
+        "username": reader.text(table, "username", ""),
+        "password": reader.secret(table),
+        "ca_file": ca_file,
+        "timeout": float(_positive(reader, table, "timeout", 30.0, kind=float)),
+    }
+
+
+def _imap(reader: _Reader) -> ImapConfig:
+    reader.table("imap")
+    common = _server(reader, "imap", {"tls": 993, "starttls": 143, "none": 143})
+    if not common["username"]:
+        raise ConfigError("config key [imap] username is missing")
+    return ImapConfig(
+        **common,
+        folder=reader.text("imap", "folder", "INBOX"),
+        processed_folder=reader.text("imap", "processed_folder", "") or None,
+        sent_folder=reader.text("imap", "sent_folder", "") or None,
+        use_idle=reader.get("imap", "idle", bool, True),
+    )
+
+
+def _smtp(reader: _Reader) -> SmtpConfig:
+    reader.table("smtp")
+    common = _server(reader, "smtp", {"tls": 465, "starttls": 587, "none": 25})
+    from_address = reader.text("smtp", "from_address")
+    if "@" not in from_address:
+        raise ConfigError(f"config key [smtp] from_address must be an email address, got {from_address!r}")
+    return SmtpConfig(**common, from_address=from_address)
+
+
+def _publication(reader: _Reader) -> PublicationConfig:
+    reader.table("publication")
+    site_url = _http_url(reader, "site_url")
+    hosts = reader.get("publication", "allowed_hosts", list, None)
+    if hosts is None:
+        hosts = [urlsplit(site_url).hostname or ""]
+    if not hosts or not all(isinstance(h, str) and h for h in hosts):
+        raise ConfigError("config key [publication] allowed_hosts must be a list of host names")
+    pixel_url = reader.text("publication", "pixel_url")
+    try:
+        pixel_url.format(story_id="1", outlet_id="1", token="t")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"config key [publication] pixel_url may only use the placeholders {{story_id}}, "
+            f"{{outlet_id}} and {{token}} ({exc!s})"
+        ) from None
+    if "{token}" not in pixel_url:
+        raise ConfigError("config key [publication] pixel_url must contain {token}, so views can be told apart per outlet")
+    contact = reader.text("publication", "contact_email")
+    if "@" not in contact:
+        raise ConfigError(f"config key [publication] contact_email must be an email address, got {contact!r}")
+    wire = reader.get("publication", "wire_sources", list, list(DEFAULT_WIRE_SOURCES))
+    if not all(isinstance(w, str) and w.strip() for w in wire):
+        raise ConfigError("config key [publication] wire_sources must be a list of publication names")
+    return PublicationConfig(
+        name=reader.text("publication", "name"),
+        site_url=site_url,
+        allowed_hosts=tuple(h.lower().strip(".") for h in hosts),
+        guidelines_url=_http_url(reader, "guidelines_url"),
+        contact_email=contact,
+        pixel_url=pixel_url,
+        wire_sources=tuple(w.strip() for w in wire),
+        paragraph_style=reader.text("publication", "paragraph_style", "margin: 0 0 1em 0; line-height: 1.5;"),
+        signature=reader.get("publication", "signature", str, ""),
+    )
+
+
+def _http_url(reader: _Reader, key: str) -> str:
+    value = reader.text("publication", key)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"config key [publication] {key} must be an http(s) URL, got {value!r}")
+    return value
