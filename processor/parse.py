@@ -1,0 +1,180 @@
+"""Raw message bytes -> a frozen `Inbound` (mail-parser underneath). Pure.
+
+Everything in an email is untrusted: header values are decoded defensively, control
+characters are dropped, and nothing here ever raises on odd input; a message mail-parser
+cannot read at all raises `UnreadableMessage` with the reason, for the worker to park it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.header import decode_header, make_header
+from email.utils import getaddresses, parsedate_to_datetime
+
+import mailparser
+from lxml import etree
+
+from processor.quotes import parse_html_fragment, strip_quoted_html, strip_quoted_text
+from processor.urls import links_in_text, unique
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_MSGID = re.compile(r"<?\s*([^<>\s]+)\s*>?")
+FORWARD_PREFIX = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|enc|i)\s*:", re.I)
+
+
+class UnreadableMessage(Exception):
+    """The bytes are not an email we can read at all."""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One inbound message, reduced to what the pipeline needs."""
+
+    message_key: str
+    message_id: str
+    subject: str
+    from_name: str
+    from_address: str
+    reply_to_address: str
+    date: datetime | None
+    headers: tuple[tuple[str, str], ...]
+    content_type: str
+    in_reply_to: str
+    references: tuple[str, ...]
+    text: str            # what the sender wrote: quoted earlier messages removed
+    links: tuple[str, ...]  # links in what the sender wrote, text and HTML parts, in order
+    size: int
+    defects: tuple[str, ...] = field(default=())
+
+    def header(self, name: str) -> str:
+        """First value of a header, '' when absent (names compare case-insensitively)."""
+        name = name.lower()
+        return next((value for key, value in self.headers if key == name), "")
+
+    def has_header(self, name: str) -> bool:
+        name = name.lower()
+        return any(key == name for key, _ in self.headers)
+
+
+def normalise_message_id(value: str) -> str:
+    """Message-IDs compare after trimming whitespace and angle brackets."""
+    match = _MSGID.search(value or "")
+    return match.group(1) if match else ""
+
+
+def parse_message(raw: bytes) -> Inbound:
+    try:
+        mail = mailparser.parse_from_bytes(raw)
+    except Exception as exc:  # mail-parser raises many kinds on hostile input
+        raise UnreadableMessage(f"mail-parser could not read the message: {type(exc).__name__}: {exc}") from None
+    message = mail.message
+    headers = tuple((str(name).lower(), clean_header(value)) for name, value in message.items())
+    subject = clean_header(message.get("Subject", ""))
+    from_name, from_address = _first_address(message.get_all("From", []))
+    _, reply_to_address = _first_address(message.get_all("Reply-To", []))
+    message_id = normalise_message_id(clean_header(message.get("Message-ID", "")))
+    text_parts = [part for part in (mail.text_plain or []) if isinstance(part, str)]
+    html_parts = [part for part in (mail.text_html or []) if isinstance(part, str)]
+    forwarded = bool(FORWARD_PREFIX.match(subject))
+    text, links = _written_text_and_links(text_parts, html_parts, keep_quotes=forwarded)
+    return Inbound(
+        message_key=message_key(message_id, raw),
+        message_id=message_id,
+        subject=subject,
+        from_name=from_name,
+        from_address=from_address,
+        reply_to_address=reply_to_address,
+        date=_date(message.get("Date", "")),
+        headers=headers,
+        content_type=(message.get_content_type() or "").lower(),
+        in_reply_to=normalise_message_id(clean_header(message.get("In-Reply-To", ""))),
+        references=tuple(
+            normalise_message_id(ref) for ref in clean_header(message.get("References", "")).split() if ref.strip("<>")
+        ),
+        text=text,
+        links=tuple(links),
+        size=len(raw),
+        defects=tuple(sorted({type(defect).__name__ for defect in (message.defects or [])})),
+    )
+
+
+def message_key(message_id: str, raw: bytes) -> str:
+    """Message-ID where it has a usable one, else a digest of the whole message."""
+    if message_id and len(message_id) <= 240 and "@" in message_id:
+        return message_id
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def clean_header(value) -> str:
+    """A header value decoded (RFC 2047) to one line of text, control characters removed."""
+    if value is None:
+        return ""
+    try:
+        text = str(make_header(decode_header(str(value))))
+    except Exception:  # undecodable encoded-words: keep the raw value rather than fail
+        text = str(value)
+    return _CONTROL.sub("", " ".join(text.split()))
+
+
+def _first_address(values: list) -> tuple[str, str]:
+    decoded = [clean_header(value) for value in values]
+    for name, address in getaddresses(decoded):
+        address = address.strip().lower()
+        if "@" in address and not any(ch.isspace() for ch in address):
+            return name.strip(), address
+    return "", ""
+
+
+def _date(value) -> datetime | None:
+    try:
+        parsed = parsedate_to_datetime(clean_header(value))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _written_text_and_links(text_parts: list[str], html_parts: list[str], keep_quotes: bool) -> tuple[str, list[str]]:
+    texts = [part if keep_quotes else strip_quoted_text(part) for part in text_parts]
+    links = [link for text in texts for link in links_in_text(text)]
+    html_texts = []
+    for html in html_parts:
+        root = parse_html_fragment(html if keep_quotes else strip_quoted_html(html))
+        if root is None:
+            continue
+        links.extend(href.strip() for href in root.xpath("//a/@href") if href.strip().lower().startswith(("http", "www.")))
+        html_text = html_to_text(root)
+        links.extend(links_in_text(html_text))
+        html_texts.append(html_text)
+    written = "\n\n".join(t for t in texts if t.strip()) or "\n\n".join(t for t in html_texts if t.strip())
+    return written.strip(), unique(links)
+
+
+_BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "section", "article", "table"}
+
+
+def html_to_text(root) -> str:
+    """Readable text of an HTML tree: one line per block element, scripts and styles dropped."""
+    for element in root.xpath("//script | //style | //head"):
+        element.drop_tree() if element.getparent() is not None else None
+    chunks: list[str] = []
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if event == "start":
+            if tag in _BLOCK_TAGS:
+                chunks.append("\n")
+            if element.text:
+                chunks.append(element.text)
+        else:
+            if tag in _BLOCK_TAGS:
+                chunks.append("\n")
+            if element.tail:
+                chunks.append(element.tail)
+    lines = (" ".join(line.split()) for line in "".join(chunks).splitlines())
+    return "\n".join(line for line in lines if line)
