@@ -1,0 +1,169 @@
+"""The story catalog: importing stories from pages and feeds, and the read-only view the pipeline matches against.
+
+Import is idempotent: a story is keyed by its normalised canonical URL, so importing the same
+page or feed again updates the stories in place. The session is opened and committed by the caller.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Story
+from processor.classify import title_key
+from processor.config import PublicationConfig
+from processor.extract import Article, NotAnArticle, decode_html, extract_article
+from processor.feeds import NotAFeed, looks_like_feed, parse_feed
+from processor.fetch import FetchError, fetch_page
+from processor.urls import url_key
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """A catalog story as plain data, for the pure steps (decide, snippet, reply)."""
+
+    id: int
+    canonical_url: str
+    title: str
+    slug: str
+    byline: str
+    published_at: datetime | None
+    body_html: str
+    origin: str | None
+    origin_evidence: str
+
+    @property
+    def free_to_republish(self) -> bool:
+        return self.origin is None
+
+
+@dataclass
+class ImportReport:
+    source: str
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class ImportFailed(Exception):
+    """A source could not be imported at all; the message says why."""
+
+
+def view(story: Story) -> StoryView:
+    return StoryView(
+        id=story.id,
+        canonical_url=story.canonical_url,
+        title=story.title,
+        slug=story.slug,
+        byline=story.byline,
+        published_at=story.published_at,
+        body_html=story.body_html,
+        origin=story.origin,
+        origin_evidence=story.origin_evidence,
+    )
+
+
+def parse_source(data: bytes, *, url: str | None, publication: PublicationConfig, charset: str | None = None) -> list[Article]:
+    """Bytes of a page or a feed -> articles. Raises ImportFailed with the reason."""
+    own_names = (publication.name, *publication.allowed_hosts)
+    try:
+        if looks_like_feed(data):
+            return parse_feed(data, wire_sources=publication.wire_sources, own_names=own_names)
+        html = decode_html(data, charset)
+        return [extract_article(html, url=url, wire_sources=publication.wire_sources, own_names=own_names)]
+    except (NotAnArticle, NotAFeed) as exc:
+        raise ImportFailed(str(exc)) from None
+
+
+def read_source(source: str, *, publication: PublicationConfig, timeout: float, max_bytes: int) -> tuple[bytes, str | None, str | None]:
+    """(bytes, url, charset) of a URL on the publication's hosts, or of a local file."""
+    if source.startswith(("http://", "https://")):
+        try:
+            page = fetch_page(source, allowed_hosts=publication.allowed_hosts, timeout=timeout, max_bytes=max_bytes)
+        except FetchError as exc:
+            raise ImportFailed(str(exc)) from None
+        return page.content, page.url, page.charset
+    path = Path(source)
+    try:
+        if path.stat().st_size > max_bytes:
+            raise ImportFailed(f"{source} is larger than the {max_bytes}-byte limit")
+        return path.read_bytes(), None, None
+    except OSError as exc:
+        raise ImportFailed(f"{source}: {exc.strerror or exc}") from None
+
+
+def import_articles(session: Session, articles: list[Article], *, source: str, now: datetime) -> ImportReport:
+    report = ImportReport(source)
+    for article in articles:
+        key = url_key(article.canonical_url) if article.canonical_url else None
+        if not key:
+            report.failed.append((article.title[:80] or "?", "no canonical URL"))
+            continue
+        story, created = upsert_story(session, article, key=key, source=source, now=now)
+        (report.created if created else report.updated).append(story.canonical_url)
+    return report
+
+
+def upsert_story(session: Session, article: Article, *, key: str, source: str, now: datetime) -> tuple[Story, bool]:
+    story = session.scalars(select(Story).where(Story.url_key == key)).first()
+    created = story is None
+    if story is None:
+        story = Story(url_key=key, created_at=now)
+        session.add(story)
+    story.canonical_url = article.canonical_url[:2048]
+    story.title = article.title
+    story.title_key = title_key(article.title)[:1024]
+    story.slug = slug_for(article.canonical_url, article.title)
+    story.byline = article.byline
+    story.published_at = article.published_at
+    story.language = article.language
+    story.body_html = article.body_html
+    story.origin = article.origin.name[:200] if article.origin else None
+    story.origin_evidence = article.origin.evidence if article.origin else ""
+    story.source = source[:200]
+    story.updated_at = now
+    session.flush()
+    return story, created
+
+
+def slug_for(url: str, title: str) -> str:
+    """A file-name-safe slug: the URL's last path segment, else the title."""
+    segments = [s for s in urlsplit(url).path.split("/") if s]
+    candidates = [re.sub(r"\.(html?|php|aspx?)$", "", segments[-1])] if segments else []
+    candidates.append(title)
+    for candidate in candidates:
+        text = unicodedata.normalize("NFKD", candidate)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+        slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:80].strip("-")
+        if len(slug) >= 3 and not slug.isdigit():
+            return slug
+    return "story"
+
+
+def stories_by_url_keys(session: Session, keys: tuple[str, ...]) -> dict[str, StoryView]:
+    if not keys:
+        return {}
+    stories = session.scalars(select(Story).where(Story.url_key.in_(keys))).all()
+    return {story.url_key: view(story) for story in stories}
+
+
+def stories_by_title_keys(session: Session, keys: tuple[str, ...], chunk: int = 500) -> list[StoryView]:
+    """Stories whose folded title is one of the keys (an index lookup, not a scan)."""
+    found: dict[int, StoryView] = {}
+    for start in range(0, len(keys), chunk):
+        part = [k for k in keys[start : start + chunk] if len(k) <= 1024]
+        for story in session.scalars(select(Story).where(Story.title_key.in_(part))).all():
+            found[story.id] = view(story)
+    # Longest titles first: "Israel and Japan sign new defense agreement" beats a story titled "Israel and Japan".
+    return sorted(found.values(), key=lambda s: -len(s.title))

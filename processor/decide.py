@@ -1,0 +1,84 @@
+"""What to do with a request: small ordered rules over plain data. Pure.
+
+The first rule that applies sets the outcome; every rule that fires adds its reason, so the
+log always says why (Mailman's `rule_hits`). Per story: our own story -> grant; a story that
+originated elsewhere -> decline, naming the publication.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from models import Decision, Outcome
+from processor.catalog import StoryView
+
+
+@dataclass(frozen=True)
+class StoryDecision:
+    story: StoryView
+    decision: Decision
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    outcome: Outcome
+    needs_person: bool
+    reply: bool
+    reasons: tuple[str, ...]
+    stories: tuple[StoryDecision, ...] = ()
+    unmatched_links: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the rules look at, gathered by the earlier steps."""
+
+    automated: str | None
+    sent_at: datetime | None
+    stories: tuple[StoryView, ...]
+    unmatched_links: tuple[str, ...]
+    question: str | None
+    recipient: str | None
+    now: datetime
+    max_age: timedelta
+
+
+def decide_story(story: StoryView) -> StoryDecision:
+    if story.free_to_republish:
+        return StoryDecision(story, Decision.GRANTED, "our own story: free to republish")
+    return StoryDecision(story, Decision.DECLINED, f"originated with {story.origin}: not ours to give")
+
+
+def decide(facts: Facts) -> Plan:
+    if facts.automated:
+        return Plan(Outcome.IGNORED, needs_person=False, reply=False, reasons=(f"automated message ({facts.automated})",))
+    decisions = tuple(decide_story(story) for story in facts.stories)
+    story_reasons = tuple(f"{d.story.canonical_url}: {d.reason}" for d in decisions)
+    if facts.sent_at is not None and facts.now - facts.sent_at > facts.max_age:
+        age = (facts.now - facts.sent_at).days
+        return Plan(Outcome.BACKFILLED, needs_person=False, reply=False,
+                    reasons=(f"sent {age} days ago, older than the {facts.max_age.days}-day answer window: logged, not answered",
+                             *story_reasons),
+                    stories=decisions, unmatched_links=facts.unmatched_links)
+    if not decisions:
+        reason = "no story could be identified"
+        if facts.unmatched_links:
+            reason += f" ({len(facts.unmatched_links)} link(s) on our site not in the catalog)"
+        return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False, reasons=(reason,),
+                    unmatched_links=facts.unmatched_links)
+    if not facts.recipient:
+        return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False,
+                    reasons=("no usable address to reply to", *story_reasons), stories=decisions)
+    extra = []
+    if facts.question:
+        extra.append(facts.question)
+    if facts.unmatched_links:
+        extra.append(f"{len(facts.unmatched_links)} link(s) could not be matched to a story")
+    return Plan(Outcome.ANSWERED, needs_person=bool(extra), reply=True, reasons=(*story_reasons, *extra),
+                stories=decisions, unmatched_links=facts.unmatched_links)

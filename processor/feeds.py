@@ -1,0 +1,106 @@
+"""RSS 2.0 / Atom feeds -> `Article`s (feedparser underneath). Pure.
+
+Uses the full content (`content:encoded`, Atom `<content>`) where the feed carries it, the
+summary otherwise. Real feeds are often broken (no XML declaration, undeclared Latin-1,
+truncated documents); feedparser recovers what it can and a feed with no items is an error.
+"""
+
+from __future__ import annotations
+
+import calendar
+import html
+import re
+from datetime import datetime, timezone
+
+import feedparser
+import lxml.html
+from lxml import etree
+
+from processor.extract import Article, _BLOCKS, sanitise_body
+from processor.origin import find_origin
+
+_FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)\b", re.I)
+_HTML_ROOT = re.compile(rb"<(?:!doctype\s+html|html)\b", re.I)
+
+
+class NotAFeed(Exception):
+    """The document has no feed items to import."""
+
+
+def looks_like_feed(data: bytes) -> bool:
+    head = data[:4096]
+    feed = _FEED_ROOT.search(head)
+    page = _HTML_ROOT.search(head)
+    return bool(feed) and (page is None or feed.start() < page.start())
+
+
+def parse_feed(data: bytes, *, wire_sources: tuple[str, ...] = (), own_names: tuple[str, ...] = ()) -> list[Article]:
+    parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=True)
+    if not parsed.entries:
+        reason = getattr(parsed, "bozo_exception", None)
+        raise NotAFeed(f"no feed items found{f' ({reason})' if reason else ''}")
+    feed_title = parsed.feed.get("title", "")
+    language = (parsed.feed.get("language") or "").split("-")[0].split("_")[0].lower()
+    articles = []
+    for entry in parsed.entries:
+        article = _entry_article(entry, feed_title, language, wire_sources, own_names)
+        if article is not None:
+            articles.append(article)
+    return articles
+
+
+def _entry_article(entry, feed_title: str, language: str, wire_sources, own_names) -> Article | None:
+    link = (entry.get("link") or "").strip()
+    title = " ".join((entry.get("title") or "").split())
+    if not link.startswith(("http://", "https://")) or not title:
+        return None
+    content = ""
+    if entry.get("content"):
+        content = max((c.get("value", "") for c in entry.content), key=len)
+    content = content or entry.get("summary", "")
+    blocks_html, paragraphs = _blocks(content, link)
+    byline = " ".join((entry.get("author") or "").split())
+    byline = re.sub(r"^\S+@\S+\s+\((.*)\)$", r"\1", byline)  # RSS "email (Name)"
+    origin = find_origin(
+        paragraphs,
+        byline=byline,
+        own_names=own_names,
+        site_names=(feed_title,) if feed_title else (),
+        wire_sources=wire_sources,
+    )
+    return Article(
+        canonical_url=link,
+        title=title,
+        byline=byline,
+        published_at=_entry_date(entry),
+        language=language,
+        body_html=sanitise_body(blocks_html),
+        paragraphs=tuple(paragraphs),
+        site_name=feed_title,
+        origin=origin,
+    )
+
+
+def _blocks(content: str, base: str) -> tuple[str, list[str]]:
+    if not content.strip():
+        return "", []
+    try:
+        root = lxml.html.fragment_fromstring(content, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return "", []
+    root.make_links_absolute(base, handle_failures="discard")
+    blocks = [b for b in root.iter(*_BLOCKS) if not any(a.tag in _BLOCKS for a in b.iterancestors())]
+    if not blocks:
+        text = " ".join(root.text_content().split())
+        return (f"<p>{html.escape(text)}</p>" if text else ""), ([text] if text else [])
+    markup = "".join(lxml.html.tostring(b, encoding="unicode", with_tail=False) for b in blocks)
+    texts = [" ".join(b.text_content().split()) for b in blocks]
+    return markup, [t for t in texts if t]
+
+
+def _entry_date(entry) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if value:
+            return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+    return None

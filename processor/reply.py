@@ -1,0 +1,99 @@
+"""A decision -> the reply `EmailMessage`, threaded and marked as automatic (RFC 3834). Pure.
+
+The reply goes to Reply-To, else From; its subject is always "Re: republish" (never the
+partner's own subject, so nothing from their message reaches our headers but two checked
+addresses and Message-IDs). Text and HTML alternatives carry the same content; each granted
+story's snippet is also attached as SLUG.html.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+
+from models import Decision
+from processor.config import PublicationConfig
+from processor.decide import Plan
+from processor.parse import Inbound
+from processor.snippet import Snippet
+from processor.templating import render
+
+_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
+_MESSAGE_ID = re.compile(r"^[\x21-\x3b\x3d\x3f-\x7e]+$")  # printable ASCII, no < > or spaces
+MAX_REFERENCES = 20
+
+
+class UnsafeHeader(ValueError):
+    """A value from the inbound message cannot go into a header safely."""
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    publication: PublicationConfig
+    from_address: str
+    message_id: str
+    now: datetime
+
+
+def reply_address(inbound: Inbound) -> str | None:
+    """Reply-To, else From; None if neither is a plain, safe address."""
+    for candidate in (inbound.reply_to_address, inbound.from_address):
+        if candidate and safe_address(candidate):
+            return candidate
+    return None
+
+
+def safe_address(address: str) -> bool:
+    return bool(_ADDRESS.match(address)) and parseaddr(address)[1] == address and len(address) <= 254
+
+
+def build_reply(plan: Plan, inbound: Inbound, snippets: dict[int, Snippet], context: ReplyContext) -> EmailMessage:
+    recipient = reply_address(inbound)
+    if recipient is None:
+        raise UnsafeHeader("no safe address to reply to")
+    publication = context.publication
+    granted = [d for d in plan.stories if d.decision == Decision.GRANTED]
+    declined = [d for d in plan.stories if d.decision == Decision.DECLINED]
+    values = {
+        "publication": publication,
+        "greeting_name": _first_name(inbound.from_name),
+        "granted": [(d.story, snippets[d.story.id]) for d in granted],
+        "declined": declined,
+        "needs_person": plan.needs_person,
+        "unmatched_links": plan.unmatched_links[:10],
+    }
+    message = EmailMessage()
+    message["From"] = formataddr((publication.name, context.from_address))
+    message["To"] = recipient
+    message["Subject"] = "Re: republish"
+    message["Date"] = format_datetime(context.now)
+    message["Message-ID"] = f"<{_checked_id(context.message_id)}>"
+    if inbound.message_id and _MESSAGE_ID.match(inbound.message_id):
+        message["In-Reply-To"] = f"<{inbound.message_id}>"
+        references = [r for r in inbound.references if _MESSAGE_ID.match(r)][-MAX_REFERENCES + 1 :]
+        message["References"] = " ".join(f"<{r}>" for r in [*references, inbound.message_id])
+    message["Auto-Submitted"] = "auto-replied"
+    message["X-Auto-Response-Suppress"] = "All"
+    message["X-Loop"] = context.from_address
+    message.set_content(render("reply.txt.j2", autoescape=False, **values))
+    message.add_alternative(str(render("reply.html.j2", **values)), subtype="html")
+    for story, snippet in values["granted"]:
+        message.add_attachment(snippet.html.encode("utf-8"), maintype="text", subtype="html", filename=snippet.filename)
+    return message
+
+
+def _checked_id(message_id: str) -> str:
+    if not _MESSAGE_ID.match(message_id):
+        raise UnsafeHeader("generated Message-ID is not valid")
+    return message_id
+
+
+def _first_name(display_name: str) -> str:
+    name = re.sub(r"[^\w .'-]", "", display_name or "").strip()
+    if not name or "@" in display_name:
+        return ""
+    first = name.split()[0]
+    return first if len(first) <= 40 else ""
