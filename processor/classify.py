@@ -150,12 +150,11 @@ def title_spans(text: str, limit: int) -> tuple[str, ...]:
 
 def question_reason(text: str) -> str | None:
     """Why the message needs a person besides its stories (a question about images, print, payment…)."""
+    text = re.sub(r"(?i)\b(?:https?://|www\.)\S+", " ", text)  # a "?" inside a link is not a question
     topics = [name for name, pattern in _QUESTION_TOPICS.items() if re.search(pattern, text, re.I)]
     if topics:
         return "asks about " + ", ".join(topics)
     for sentence in _QUESTION_SENTENCE.findall(text):
-        if "http" in sentence:
-            continue
         if not _ROUTINE_QUESTION.search(sentence):
             return f"asks a question: {sentence.strip()[:120]}"
     return None

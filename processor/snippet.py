@@ -60,7 +60,7 @@ def build_snippet(story: StoryView, publication: PublicationConfig, *, outlet_id
         "date": story.published_at.strftime("%B %-d, %Y") if story.published_at else "",
     }
     return Snippet(
-        html=render("snippet.html.j2", **context).strip() + "\n",
+        html=str(render("snippet.html.j2", **context)).strip() + "\n",
         text=render("snippet.txt.j2", autoescape=False, body_text=body_text(body), **context).strip() + "\n",
         filename=f"{story.slug}.html",
         canonical_tag=canonical_tag(story.canonical_url),

@@ -66,7 +66,7 @@ def url_key(url: str) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not host:
         return None
     host = strip_host_prefixes(host.rstrip("."))
-    path = re.sub(r"/{2,}", "/", unquote(parts.path or "/"))
+    path = re.sub(r"/{2,}", "/", unquote(parts.path or "/")).rstrip("/")
     lowered = path.lower()
     for suffix in AMP_PATH_SUFFIXES:
         if lowered.endswith(suffix) and len(path) > len(suffix):

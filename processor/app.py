@@ -1,0 +1,28 @@
+"""Wiring: a validated Config -> the worker's edges (database, mailbox, sender, fetcher)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from models import make_engine, make_session_factory
+from processor.config import Config
+from processor.fetch import fetch_page
+from processor.imap import ImapSource
+from processor.maildir import MaildirSource
+from processor.transport import OutboxSender, SmtpSender
+from processor.worker import Edges, Worker
+
+
+def build_worker(config: Config) -> tuple[Worker, object]:
+    """The worker and its engine (for the caller to dispose of)."""
+    engine = make_engine(config.database_url)
+    worker_config = config.worker
+    if worker_config.source == "maildir":
+        source = MaildirSource(worker_config.maildir_path)
+    else:
+        source = ImapSource(config.imap)
+    sender = OutboxSender(worker_config.outbox_path) if worker_config.sink == "outbox" else SmtpSender(config.smtp)
+    fetch = partial(fetch_page, allowed_hosts=config.publication.allowed_hosts,
+                    timeout=worker_config.fetch_timeout, max_bytes=worker_config.fetch_max_bytes)
+    edges = Edges(config=config, sessions=make_session_factory(engine), source=source, sender=sender, fetch=fetch)
+    return Worker(edges), engine

@@ -1,0 +1,231 @@
+"""The `republish` command: thin click commands that parse arguments, call one function, format its result."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from processor import db
+from processor.config import Config, ConfigError, config_path, load_config
+from processor.urls import url_key
+
+log = logging.getLogger("processor")
+
+
+class Context:
+    def __init__(self, config_option: str | None) -> None:
+        self.config_option = config_option
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(config_path(self.config_option))
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._config
+
+
+@click.group()
+@click.option("--config", "config_option", metavar="PATH", help="Config file (default: $REPUBLISH_CONFIG, else ./config.toml).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every step.")
+@click.version_option(package_name="republish-processor")
+@click.pass_context
+def main(ctx: click.Context, config_option: str | None, verbose: bool) -> None:
+    """Answer a newsroom's "republish" inbox and keep the log of who picked up which story."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("mailparser", "httpx", "httpcore", "imapclient", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ctx.obj = Context(config_option)
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("demo-data"), show_default=True,
+              help="Where the demo keeps its database, Maildir and outbox (recreated on every run).")
+def demo(directory: Path) -> None:
+    """Run the whole pipeline on sample requests: no mail server, no set-up."""
+    from processor.demo import run_demo
+
+    click.echo(run_demo(directory))
+
+
+@main.group(name="db")
+def db_group() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db_group.command()
+@click.pass_obj
+def upgrade(obj: Context) -> None:
+    """Migrate the configured database to the latest schema."""
+    engine = db.make_engine(obj.config.database_url)
+    db.upgrade(engine)
+    click.echo(f"database at revision {db.current_revision(engine)}")
+    engine.dispose()
+
+
+@db_group.command()
+@click.pass_obj
+def current(obj: Context) -> None:
+    """Show the database's schema revision."""
+    engine = db.make_engine(obj.config.database_url)
+    click.echo(db.current_revision(engine) or "empty (run: republish db upgrade)")
+    engine.dispose()
+
+
+@main.group()
+def stories() -> None:
+    """The story catalog."""
+
+
+@stories.command(name="import")
+@click.argument("sources", nargs=-1, required=True)
+@click.pass_obj
+def import_(obj: Context, sources: tuple[str, ...]) -> None:
+    """Import article pages and RSS/Atom feeds, by URL (publication hosts only) or file."""
+    from processor.catalog import ImportFailed, import_articles, parse_source, read_source
+
+    config = obj.config
+    engine = _ready_engine(config)
+    sessions = db.make_session_factory(engine)
+    failures = 0
+    for source in sources:
+        try:
+            data, url, charset = read_source(source, publication=config.publication,
+                                             timeout=config.worker.fetch_timeout, max_bytes=config.worker.fetch_max_bytes)
+            articles = parse_source(data, url=url, publication=config.publication, charset=charset)
+        except ImportFailed as exc:
+            failures += 1
+            click.echo(f"{source}: not imported: {exc}", err=True)
+            continue
+        with sessions() as session:
+            report = import_articles(session, articles, source=source, now=datetime.now(timezone.utc))
+            session.commit()
+        not_free = sum(1 for a in articles if a.origin)
+        click.echo(f"{source}: {len(report.created)} new, {len(report.updated)} updated"
+                   f"{f', {not_free} not free to republish' if not_free else ''}"
+                   f"{f', {len(report.failed)} skipped' if report.failed else ''}")
+    engine.dispose()
+    if failures:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Handle everything waiting, then exit.")
+@click.pass_obj
+def run(obj: Context, once: bool) -> None:
+    """The worker: watch the mailbox (IDLE where the server has it, else polling) and answer requests."""
+    from processor.app import build_worker
+    from processor.imap import MailboxError
+
+    config = obj.config
+    engine = _ready_engine(config)
+    worker, _ = build_worker(config)
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    try:
+        stats = worker.run(once=once, stop=stop)
+    except MailboxError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        worker.edges.source.close()
+        engine.dispose()
+    click.echo(f"{stats.requests} request(s) handled, {stats.replies_sent} reply(ies) sent"
+               + (f": {json.dumps(stats.by_outcome, sort_keys=True)}" if stats.by_outcome else ""))
+
+
+@main.command()
+@click.option("--format", "output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--outlet", help="Only this outlet (a domain, or an address for free-mail senders).")
+@click.option("--story", help="Only this story (any form of its URL).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only pickups requested on or after YYYY-MM-DD.")
+@click.option("--decision", type=click.Choice(["granted", "declined"]))
+@click.pass_obj
+def pickups(obj: Context, output: str, outlet: str | None, story: str | None, since: datetime | None,
+            decision: str | None) -> None:
+    """The pickup log: which outlet took which story, when, and what was sent."""
+    from processor.store import list_pickups
+
+    engine = _ready_engine(obj.config)
+    sessions = db.make_session_factory(engine)
+    with sessions() as session:
+        rows = list_pickups(session, outlet=outlet, story_key=url_key(story) if story else None,
+                            since=since.replace(tzinfo=timezone.utc) if since else None, decision=decision)
+    engine.dispose()
+    click.echo(format_pickups(rows, output), nl=False)
+
+
+def format_pickups(rows, output: str) -> str:
+    records = [
+        {
+            "outlet": row.outlet,
+            "story": row.story_url,
+            "title": row.story_title,
+            "decision": row.decision,
+            "first_requested": row.first_requested_at.isoformat(timespec="seconds"),
+            "last_requested": row.last_requested_at.isoformat(timespec="seconds"),
+            "requests": row.requests,
+            "replies": list(row.reply_message_ids),
+        }
+        for row in rows
+    ]
+    if output == "json":
+        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    if output == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["outlet", "story", "decision"])
+        writer.writeheader()
+        for record in records:
+            writer.writerow({**record, "replies": " ".join(record["replies"])})
+        return buffer.getvalue()
+    if not records:
+        return "no pickups yet\n"
+    columns = ["last_requested", "outlet", "decision", "requests", "story"]
+    table = [[str(r[c]) for c in columns] for r in records]
+    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in table]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _ready_engine(config: Config):
+    engine = db.make_engine(config.database_url)
+    from processor.db import MIGRATIONS_DIR
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    try:
+        current_rev = db.current_revision(engine)
+    except Exception as exc:
+        raise click.ClickException(f"cannot open the database ([database] url): {type(exc).__name__}") from None
+    if current_rev != head:
+        raise click.ClickException("the database schema is not up to date: run `republish db upgrade` first")
+    return engine
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    """First SIGTERM/SIGINT: finish the message in hand, then exit 0. Second: stop at once."""
+
+    def handler(signum, _frame) -> None:
+        if stop.is_set():
+            raise SystemExit(128 + signum)
+        log.info("signal %s: finishing the message in hand, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""The only code that talks IMAP (imapclient): fetch batches, mark, copy replies to Sent, wait in IDLE."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import imapclient
+from imapclient.exceptions import IMAPClientError
+
+from processor.config import ImapConfig
+from processor.mailbox import Mark, RawMessage
+from processor.tls import client_context
+
+log = logging.getLogger(__name__)
+
+KEYWORDS = {Mark.DONE: b"$RepublishDone", Mark.PERSON: b"$RepublishPerson", Mark.IGNORED: b"$RepublishIgnored"}
+IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes
+
+
+class MailboxError(Exception):
+    """The IMAP server could not be reached or refused us; the message says why, without secrets."""
+
+
+class ImapSource:
+    def __init__(self, config: ImapConfig) -> None:
+        self.config = config
+        self.name = f"imap://{config.username}@{config.host}/{config.folder}"
+        self.client: imapclient.IMAPClient | None = None
+        self._skipped: set[int] = set()
+        self._uidvalidity: int | None = None
+        self._sent_folder: str | None = None
+
+    # -- connection -------------------------------------------------------
+    def connect(self) -> imapclient.IMAPClient:
+        if self.client is not None:
+            return self.client
+        config = self.config
+        try:
+            client = imapclient.IMAPClient(
+                config.host, port=config.port, ssl=config.security == "tls",
+                ssl_context=client_context(config.ca_file) if config.security != "none" else None,
+                timeout=config.timeout,
+            )
+            if config.security == "starttls":
+                client.starttls(client_context(config.ca_file))
+            client.login(config.username, config.password.reveal() if config.password else "")
+            status = client.select_folder(config.folder)
+        except imapclient.exceptions.LoginError:
+            raise MailboxError(f"IMAP login refused for {config.username} at {config.host}") from None
+        except (OSError, IMAPClientError) as exc:
+            raise MailboxError(f"cannot open IMAP folder {config.folder!r} at {config.host}:{config.port}: "
+                               f"{type(exc).__name__}: {exc}") from None
+        uidvalidity = status.get(b"UIDVALIDITY")
+        if uidvalidity != self._uidvalidity:
+            self._skipped.clear()  # UIDs from another UIDVALIDITY mean nothing
+            self._uidvalidity = uidvalidity
+        self.client = client
+        return client
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.logout()
+            except (OSError, IMAPClientError):
+                pass
+            self.client = None
+
+    def _drop_connection(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.shutdown()
+            except (OSError, IMAPClientError):
+                pass
+
+    # -- reading ----------------------------------------------------------
+    def batches(self, batch_size: int, max_bytes: int) -> Iterator[list[RawMessage]]:
+        client = self.connect()
+        try:
+            criteria = ["NOT", "DELETED"]
+            for keyword in KEYWORDS.values():
+                criteria += ["UNKEYWORD", keyword]
+            # ASCII criteria only: some servers answer BADCHARSET to anything else; the exact
+            # subject is checked on our side after decoding.
+            uids = [uid for uid in client.search(criteria + ["SUBJECT", "republish"]) if uid not in self._skipped]
+        except (OSError, IMAPClientError) as exc:
+            self._drop_connection()
+            raise MailboxError(f"IMAP search failed: {type(exc).__name__}: {exc}") from None
+        for start in range(0, len(uids), batch_size):
+            chunk = sorted(uids[start : start + batch_size])
+            try:
+                sizes = client.fetch(chunk, ["RFC822.SIZE"])
+                small = [uid for uid in chunk if sizes.get(uid, {}).get(b"RFC822.SIZE", 0) <= max_bytes]
+                bodies = client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+            except (OSError, IMAPClientError) as exc:
+                self._drop_connection()
+                raise MailboxError(f"IMAP fetch failed: {type(exc).__name__}: {exc}") from None
+            batch = []
+            for uid in chunk:
+                size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
+                body = bodies.get(uid, {}).get(b"BODY[]") if uid in small else None
+                if uid in small and body is None:
+                    continue  # expunged meanwhile
+                batch.append(RawMessage(str(uid), body, size))
+            yield batch
+
+    def skip(self, ref: str) -> None:
+        self._skipped.add(int(ref))
+
+    # -- writing ----------------------------------------------------------
+    def mark(self, ref: str, mark: Mark) -> None:
+        client = self.connect()
+        uid = int(ref)
+        flags = [KEYWORDS[mark]] + ([imapclient.FLAGGED] if mark is Mark.PERSON else [])
+        try:
+            client.add_flags([uid], flags, silent=True)
+            if self.config.processed_folder and mark is not Mark.PERSON:
+                self._move(client, uid, self.config.processed_folder)
+        except (OSError, IMAPClientError) as exc:
+            self._drop_connection()
+            raise MailboxError(f"IMAP could not mark message {uid}: {type(exc).__name__}: {exc}") from None
+
+    def _move(self, client: imapclient.IMAPClient, uid: int, folder: str) -> None:
+        if not client.folder_exists(folder):
+            client.create_folder(folder)
+        if client.has_capability("MOVE"):
+            client.move([uid], folder)
+        else:
+            client.copy([uid], folder)
+            client.delete_messages([uid])
+            client.uid_expunge([uid]) if client.has_capability("UIDPLUS") else client.expunge()
+
+    def save_sent(self, raw: bytes) -> None:
+        client = self.connect()
+        try:
+            folder = self._sent_folder or self.config.sent_folder or client.find_special_folder(imapclient.SENT)
+            if not folder:
+                log.warning("no Sent folder found (no special-use \\Sent and no [imap] sent_folder): reply copy not saved")
+                return
+            self._sent_folder = folder
+            client.append(folder, raw, flags=[imapclient.SEEN])
+        except (OSError, IMAPClientError) as exc:
+            self._drop_connection()
+            raise MailboxError(f"IMAP could not save the reply to Sent: {type(exc).__name__}: {exc}") from None
+
+    # -- waiting ----------------------------------------------------------
+    def wait(self, seconds: float, stop: threading.Event) -> None:
+        """IDLE until the server reports new mail (or `seconds` pass), where the server has IDLE; else sleep."""
+        client = self.connect()
+        if not (self.config.use_idle and client.has_capability("IDLE")):
+            stop.wait(seconds)
+            return
+        deadline = time.monotonic() + min(seconds, IDLE_RENEW_SECONDS)
+        try:
+            client.idle()
+            try:
+                while not stop.is_set() and time.monotonic() < deadline:
+                    responses = client.idle_check(timeout=1)
+                    if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                        break
+            finally:
+                client.idle_done()
+        except (OSError, IMAPClientError) as exc:
+            self._drop_connection()
+            raise MailboxError(f"IMAP connection lost while waiting: {type(exc).__name__}: {exc}") from None

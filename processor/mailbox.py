@@ -1,0 +1,39 @@
+"""What every mail source gives the worker: raw messages in batches, and marks on them afterwards."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+
+class Mark(Enum):
+    DONE = "done"          # answered, or logged (backfill)
+    PERSON = "person"      # flagged for a person, left in the inbox
+    IGNORED = "ignored"    # automated mail: never answered
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    ref: str              # the source's own handle: an IMAP UID, a Maildir key
+    raw: bytes | None     # None when the message is over the size limit and was not downloaded
+    size: int
+
+
+class MailSource(Protocol):
+    name: str
+
+    def batches(self, batch_size: int, max_bytes: int) -> Iterator[list[RawMessage]]: ...
+
+    def skip(self, ref: str) -> None:
+        """Not a request: leave it exactly as it is and do not fetch it again."""
+
+    def mark(self, ref: str, mark: Mark) -> None: ...
+
+    def save_sent(self, raw: bytes) -> None: ...
+
+    def wait(self, seconds: float, stop: threading.Event) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,61 @@
+"""A local Maildir as the mailbox (Python's `mailbox` module): the demo, and servers that deliver to Maildir.
+
+New mail is what the delivery agent put in `new/`. Once handled, a message moves to `cur/` with
+the Maildir flag R (answered or logged) or F (needs a person); automated mail moves with no flag.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from processor.mailbox import Mark, RawMessage
+
+_FLAGS = {Mark.DONE: "R", Mark.PERSON: "F", Mark.IGNORED: ""}
+
+
+class MaildirSource:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = f"maildir:{path}"
+        self.maildir = mailbox.Maildir(path, factory=None, create=True)
+        self._skipped: set[str] = set()
+
+    def batches(self, batch_size: int, max_bytes: int) -> Iterator[list[RawMessage]]:
+        new_dir = self.path / "new"
+        keys = []
+        for entry in sorted(new_dir.iterdir(), key=lambda p: p.name) if new_dir.is_dir() else []:
+            key = entry.name.split(":")[0]
+            if key not in self._skipped and not entry.name.startswith("."):
+                keys.append((key, entry))
+        for start in range(0, len(keys), batch_size):
+            batch = []
+            for key, entry in keys[start : start + batch_size]:
+                try:
+                    size = entry.stat().st_size
+                    raw = entry.read_bytes() if size <= max_bytes else None
+                except FileNotFoundError:
+                    continue
+                batch.append(RawMessage(key, raw, size))
+            yield batch
+
+    def skip(self, ref: str) -> None:
+        self._skipped.add(ref)
+
+    def mark(self, ref: str, mark: Mark) -> None:
+        message = self.maildir.get_message(ref)
+        message.set_subdir("cur")
+        if _FLAGS[mark]:
+            message.add_flag(_FLAGS[mark])
+        self.maildir[ref] = message
+
+    def save_sent(self, raw: bytes) -> None:
+        return None  # the outbox folder (or the SMTP server) keeps the copy
+
+    def wait(self, seconds: float, stop: threading.Event) -> None:
+        stop.wait(seconds)
+
+    def close(self) -> None:
+        self.maildir.close()

@@ -1,0 +1,123 @@
+"""The only code that sends mail: SMTP (one connection per batch), or an outbox folder of .eml files."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import smtplib
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Protocol
+
+from processor.config import SmtpConfig
+from processor.tls import client_context
+
+log = logging.getLogger(__name__)
+
+
+class SendError(Exception):
+    """The reply was not accepted; `permanent` when retrying cannot help (SMTP 5xx)."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Connection(Protocol):
+    def send(self, raw: bytes, sender: str, recipient: str) -> None: ...
+
+
+class Sender(Protocol):
+    def connect(self) -> AbstractContextManager[Connection]: ...
+
+
+class SmtpSender:
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+
+    def connect(self) -> _SmtpConnection:
+        return _SmtpConnection(self.config)
+
+
+class _SmtpConnection:
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self.smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> _SmtpConnection:
+        config = self.config
+        try:
+            if config.security == "tls":
+                self.smtp = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout,
+                                             context=client_context(config.ca_file))
+            else:
+                self.smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+                if config.security == "starttls":
+                    self.smtp.starttls(context=client_context(config.ca_file))
+            if config.username and config.password is not None:
+                self.smtp.login(config.username, config.password.reveal())
+        except smtplib.SMTPAuthenticationError as exc:
+            self._close()
+            raise SendError(f"SMTP login to {config.host} refused ({exc.smtp_code})") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            self._close()
+            raise SendError(f"cannot connect to SMTP server {config.host}:{config.port}: {_describe(exc)}") from None
+        return self
+
+    def send(self, raw: bytes, sender: str, recipient: str) -> None:
+        assert self.smtp is not None
+        try:
+            refused = self.smtp.sendmail(sender, [recipient], raw)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code = next(iter(exc.recipients.values()))[0]
+            raise SendError(f"recipient refused ({code})", permanent=500 <= code < 600) from None
+        except smtplib.SMTPResponseException as exc:
+            raise SendError(f"SMTP server answered {exc.smtp_code}", permanent=500 <= exc.smtp_code < 600) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SendError(f"SMTP connection failed: {_describe(exc)}") from None
+        if refused:
+            raise SendError(f"recipient refused: {refused}")
+
+    def __exit__(self, *exc_info) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self.smtp.close()
+            self.smtp = None
+
+
+class OutboxSender:
+    """Writes each reply as an .eml file instead of sending it: the demo, and a dry run before going live."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def connect(self) -> _OutboxConnection:
+        self.path.mkdir(parents=True, exist_ok=True)
+        return _OutboxConnection(self.path)
+
+
+class _OutboxConnection:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> _OutboxConnection:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def send(self, raw: bytes, sender: str, recipient: str) -> None:
+        digest = hashlib.sha256(raw).hexdigest()[:16]
+        target = self.path / f"reply-{digest}.eml"
+        temporary = target.with_suffix(".tmp")
+        temporary.write_bytes(raw)
+        temporary.replace(target)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
