@@ -1,0 +1,75 @@
+"""Shared fixtures: real Dovecot, real SMTP (aiosmtpd), real SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.servers import Dovecot, SmtpServer, dovecot_binary, postgres_url
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def tls_ca(tmp_path_factory):
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    folder = tmp_path_factory.mktemp("tls")
+    ca_file = folder / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    cert_file = folder / "server.pem"
+    key_file = folder / "server.key"
+    cert.private_key_pem.write_to_path(str(key_file))
+    for blob in cert.cert_chain_pems:
+        blob.write_to_path(str(cert_file), append=True)
+    os.chmod(key_file, 0o644)  # Dovecot's master reads it; test-only key
+    return {"ca": ca_file, "cert": cert_file, "key": key_file}
+
+
+@pytest.fixture(scope="session")
+def dovecot_server(tmp_path_factory, tls_ca):
+    binary = dovecot_binary()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("dovecot is not installed: scripts/setup.sh installs it (apt package dovecot-imapd)")
+        pytest.skip("dovecot is not installed (run scripts/setup.sh)")
+    server = Dovecot(binary, tmp_path_factory.mktemp("dovecot"), tls_ca)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox_user(dovecot_server):
+    """A fresh IMAP account for one test."""
+    return dovecot_server.add_user(f"desk{uuid.uuid4().hex[:8]}@test.example")
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    url, schema, cleanup = postgres_url()
+    if url is None:
+        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432 ({schema})")
+    yield url
+    cleanup()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'test.sqlite3'}"

@@ -1,0 +1,72 @@
+"""Building configs and requests for tests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+from processor.config import load_config
+
+SITE = "https://riversideledger.example"
+PUBLICATION = f"""
+[publication]
+name = "The Riverside Ledger"
+site_url = "{SITE}/"
+allowed_hosts = ["riversideledger.example"]
+guidelines_url = "{SITE}/republishing-guidelines/"
+contact_email = "republish@riversideledger.example"
+pixel_url = "{SITE}/pixel.gif?story={{story_id}}&outlet={{outlet_id}}&t={{token}}"
+"""
+
+
+def write_config(folder: Path, database_url: str, *, imap: dict | None = None, smtp_port: int | None = None,
+                 maildir: Path | None = None, outbox: Path | None = None, extra: str = "") -> Path:
+    parts = [f'[database]\nurl = "{database_url}"\n']
+    worker = ["[worker]", f'source = "{"imap" if imap else "maildir"}"', f'sink = "{"smtp" if smtp_port else "outbox"}"',
+              "batch_size = 10", "poll_seconds = 1"]
+    parts.append("\n".join(worker) + "\n" + extra)
+    if imap:
+        parts.append(
+            "[imap]\n"
+            f'host = "{imap["host"]}"\nport = {imap.get("use_port", imap["port"])}\n'
+            f'security = "{imap.get("security", "none")}"\nusername = "{imap["username"]}"\n'
+            'password_env = "TEST_IMAP_PASSWORD"\nfolder = "INBOX"\n'
+            + (f'ca_file = "{imap["ca_file"]}"\n' if imap.get("security", "none") != "none" else "")
+        )
+    if smtp_port:
+        parts.append(
+            f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
+            'from_address = "republish@riversideledger.example"\n'
+        )
+    if maildir:
+        parts.append(f'[maildir]\npath = "{maildir}"\n')
+    if outbox:
+        parts.append(f'[outbox]\npath = "{outbox}"\n')
+    parts.append(PUBLICATION)
+    path = folder / "config.toml"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def load(path: Path, password: str = ""):
+    return load_config(path, environ={"TEST_IMAP_PASSWORD": password})
+
+
+def request_message(*, sender: str = "Priya Shah <priya@valleynews.example>", subject: str = "republish",
+                    body: str = "", html: str | None = None, message_id: str = "<r1@valleynews.example>",
+                    age: timedelta = timedelta(minutes=5), headers: dict[str, str] | None = None) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "republish@riversideledger.example"
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(timezone.utc) - age)
+    if message_id:
+        message["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body or "Hello")
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    return message.as_bytes()

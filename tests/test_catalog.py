@@ -1,0 +1,84 @@
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from processor import db
+from processor.catalog import ImportFailed, import_articles, parse_source, stories_by_url_keys
+from processor.config import load_config
+from processor.extract import extract_article
+from processor.urls import url_key
+from tests.helpers import write_config
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def publication(tmp_path):
+    return load_config(write_config(tmp_path, "sqlite://", maildir=tmp_path / "m", outbox=tmp_path / "o")).publication
+
+
+def test_seed_story_is_not_free_to_republish(publication):
+    article = parse_source((FIXTURES / "seed-forward-jta.html").read_bytes(), url=None, publication=publication)[0]
+    assert article.title.startswith("Israel and Japan sign new defense agreement")
+    assert article.origin is not None and article.origin.name == "JTA"
+    assert "originally appeared on JTA.org" in article.origin.evidence
+    assert "Rachel Fishman Feddersen" not in article.body_html  # donation box is not the story
+    assert "Republish This Story" not in article.body_html
+
+
+def test_own_story_extraction(publication):
+    article = parse_source((FIXTURES / "bike-lanes.html").read_bytes(), url=None, publication=publication)[0]
+    assert article.origin is None
+    assert article.byline == "Maria Gomez"
+    assert article.canonical_url == "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
+    assert article.published_at == datetime(2026, 11, 20, 14, 0, tzinfo=timezone.utc)
+    body = article.body_html
+    assert '<a href="https://riversideledger.example/topics/transportation/">' in body
+    for unwanted in ("<img", "figcaption", "newsletter", "Related:", "class=", "wp:paragraph", "<!--"):
+        assert unwanted not in body
+
+
+def test_import_is_idempotent_by_canonical_url(sqlite_url, publication):
+    engine = db.make_engine(sqlite_url)
+    db.upgrade(engine)
+    sessions = db.make_session_factory(engine)
+    articles = parse_source((FIXTURES / "bike-lanes.html").read_bytes(), url=None, publication=publication)
+    with sessions() as session:
+        first = import_articles(session, articles, source="a", now=NOW)
+        second = import_articles(session, articles, source="a", now=NOW)
+        session.commit()
+        assert (len(first.created), len(second.updated)) == (1, 1)
+        key = url_key(articles[0].canonical_url)
+        assert list(stories_by_url_keys(session, (key,))) == [key]
+
+
+def test_a_page_without_an_article_is_refused(publication):
+    with pytest.raises(ImportFailed):
+        parse_source(b"<html><body><p>short</p></body></html>", url=None, publication=publication)
+
+
+def test_truncated_feed_is_refused_not_crashed(publication):
+    with pytest.raises(ImportFailed, match="no feed items"):
+        parse_source(b'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>', url=None, publication=publication)
+
+
+def test_feed_items_with_wire_bylines(publication):
+    feed = b"""<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>Ledger</title>
+    <item><title>Our own story</title><link>https://riversideledger.example/a/</link><dc:creator>Maria Gomez</dc:creator>
+    <description>&lt;p&gt;Body one.&lt;/p&gt;</description></item>
+    <item><title>Wire story</title><link>https://riversideledger.example/b/</link><dc:creator>Associated Press</dc:creator>
+    <description>&lt;p&gt;Body two.&lt;/p&gt;</description></item></channel></rss>"""
+    articles = parse_source(feed, url=None, publication=publication)
+    assert [a.origin.name if a.origin else None for a in articles] == [None, "Associated Press"]
+
+
+def test_scripts_and_event_handlers_never_survive(publication):
+    page = b"""<html><head><title>T</title><link rel="canonical" href="https://riversideledger.example/x/"></head><body><article><h1>A headline here</h1>
+    <p>First paragraph of the story with enough words to count as text.<script>alert(1)</script></p>
+    <p onclick="evil()">Second paragraph <a href="javascript:alert(1)">bad link</a> and <a href="/ok">good link</a> here.</p>
+    <p>[caption id="1"]Third paragraph with a shortcode left over by the CMS in it.[/caption]</p></article></body></html>"""
+    body = extract_article(page).body_html
+    assert "script" not in body and "onclick" not in body and "javascript" not in body and "[caption" not in body
+    assert 'href="https://riversideledger.example/ok"' in body
