@@ -120,11 +120,13 @@ def clean_header(value) -> str:
 
 
 def _first_address(values: list) -> tuple[str, str]:
-    decoded = [clean_header(value) for value in values]
-    for name, address in getaddresses(decoded):
+    # Addresses are taken from the raw header, and only the display name is decoded afterwards:
+    # decoding first would let an encoded word smuggle in a second address ("=?utf-8?q?x=0D=0ABcc:...").
+    raw_values = [_CONTROL.sub(" ", str(value)) for value in values]
+    for name, address in getaddresses(raw_values):
         address = address.strip().lower()
-        if "@" in address and not any(ch.isspace() for ch in address):
-            return name.strip(), address
+        if "@" in address and not any(ch.isspace() for ch in address) and address.isascii():
+            return clean_header(name).strip(), address
     return "", ""
 
 

@@ -1,0 +1,94 @@
+from datetime import datetime, timezone
+from email import message_from_bytes, policy
+
+import pytest
+
+from models import Decision, Outcome
+from processor.catalog import StoryView
+from processor.config import load_config
+from processor.decide import Plan, StoryDecision
+from processor.parse import parse_message
+from processor.reply import ReplyContext, UnsafeHeader, build_reply, reply_address
+from processor.snippet import build_snippet
+from tests.helpers import request_message, write_config
+
+NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def publication(tmp_path):
+    return load_config(write_config(tmp_path, "sqlite://", maildir=tmp_path / "m", outbox=tmp_path / "o")).publication
+
+
+def story(**overrides):
+    values = dict(id=7, canonical_url="https://riversideledger.example/news/a/", title="Council <b>approves</b> lanes",
+                  slug="a", byline="Maria & Co", published_at=NOW,
+                  body_html='<p>One <a href="https://riversideledger.example/x">link</a>.</p><p>Two<img src=x onerror=alert(1)></p>',
+                  origin=None, origin_evidence="")
+    values.update(overrides)
+    return StoryView(**values)
+
+
+def test_snippet_has_every_required_part_and_nothing_else(publication):
+    snippet = build_snippet(story(), publication, outlet_id=3, token="tok en/+")
+    html = snippet.html
+    assert "<h1>Council &lt;b&gt;approves&lt;/b&gt; lanes</h1>" in html
+    assert "By Maria &amp; Co | November 24, 2026" in html
+    assert html.count('style="margin: 0 0 1em 0; line-height: 1.5;"') >= 3
+    assert '<a href="https://riversideledger.example/x">link</a>' in html
+    assert 'This article originally appeared in <a href="https://riversideledger.example/news/a/">The Riverside Ledger</a>' in html
+    assert '<link rel="canonical" href="https://riversideledger.example/news/a/">' in html
+    assert "story=7&amp;outlet=3&amp;t=tok%20en%2F%2B" in html
+    assert "onerror" not in html and "<img src=x" not in html and html.count("<img") == 1  # only the pixel
+    assert snippet.filename == "a.html"
+    assert "One link (https://riversideledger.example/x)." in snippet.text
+
+
+def _plan(*decisions, needs_person=False):
+    return Plan(Outcome.ANSWERED, needs_person=needs_person, reply=True, reasons=("x",), stories=tuple(decisions))
+
+
+def test_reply_is_threaded_and_marked_automatic(publication):
+    inbound = parse_message(request_message(headers={"References": "<a@x.example> <b@x.example>"}))
+    granted = story()
+    declined = story(id=8, title="Wire story", origin="JTA", slug="w")
+    plan = _plan(StoryDecision(granted, Decision.GRANTED, ""), StoryDecision(declined, Decision.DECLINED, ""))
+    snippets = {7: build_snippet(granted, publication, outlet_id=1, token="t")}
+    message = build_reply(plan, inbound, snippets, ReplyContext(publication, "republish@riversideledger.example", "m1@riversideledger.example", NOW))
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed["Subject"] == "Re: republish"
+    assert parsed["In-Reply-To"] == "<r1@valleynews.example>"
+    assert parsed["References"] == "<a@x.example> <b@x.example> <r1@valleynews.example>"
+    assert parsed["Auto-Submitted"] == "auto-replied"
+    assert parsed["X-Auto-Response-Suppress"] == "All"
+    assert parsed["X-Loop"] == "republish@riversideledger.example"
+    assert parsed["To"] == "priya@valleynews.example"
+    text = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    assert "originated with JTA" in text and "originated with JTA" in html
+    assert '<link rel="canonical" href="https://riversideledger.example/news/a/">' in text
+    assert "&lt;h1&gt;Council &amp;lt;b&amp;gt;" in html  # snippet source shown escaped, never rendered
+    assert [p.get_filename() for p in parsed.iter_attachments()] == ["a.html"]
+
+
+def test_reply_goes_to_reply_to_when_given():
+    inbound = parse_message(request_message(headers={"Reply-To": "desk@valleynews.example"}))
+    assert reply_address(inbound) == "desk@valleynews.example"
+
+
+def test_header_injection_in_addresses_is_refused(publication):
+    raw = b"From: x@valleynews.example\r\nReply-To: =?utf-8?q?evil=0D=0ABcc=3A_victim=40x=2Eexample?= <a@b.example>\r\nSubject: republish\r\nMessage-ID: <q@x>\r\n\r\nhi\r\n"
+    inbound = parse_message(raw)
+    address = reply_address(inbound)
+    assert address in ("a@b.example", "x@valleynews.example")
+    plan = _plan()
+    message = build_reply(plan, inbound, {}, ReplyContext(publication, "republish@riversideledger.example", "m@x.example", NOW))
+    assert b"Bcc" not in message.as_bytes().split(b"\r\n\r\n")[0].replace(b"\n", b"")
+
+
+def test_unsafe_recipient_raises():
+    raw = b"From: not an address\r\nSubject: republish\r\n\r\nhi\r\n"
+    inbound = parse_message(raw)
+    assert reply_address(inbound) is None
+    with pytest.raises(UnsafeHeader):
+        build_reply(_plan(), inbound, {}, None)
