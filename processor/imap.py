@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import imapclient
 from imapclient.exceptions import IMAPClientError
+from imapclient.imapclient import SENT
 
 from processor.config import ImapConfig
 from processor.mailbox import Mark, RawMessage
@@ -136,7 +137,7 @@ class ImapSource:
     def save_sent(self, raw: bytes) -> None:
         client = self.connect()
         try:
-            folder = self._sent_folder or self.config.sent_folder or client.find_special_folder(imapclient.SENT)
+            folder = self._sent_folder or self.config.sent_folder or client.find_special_folder(SENT)
             if not folder:
                 log.warning("no Sent folder found (no special-use \\Sent and no [imap] sent_folder): reply copy not saved")
                 return

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import make_msgid
 
 from sqlalchemy import select
@@ -178,7 +179,7 @@ class Worker:
             }
             message_id = self.edges.new_message_id(self.reply_from.rsplit("@", 1)[-1])
             reply = build_reply(plan, inbound, snippets, ReplyContext(publication, self.reply_from, message_id, now))
-            outbox = store.queue_reply(session, request, raw=reply.as_bytes(), message_id=message_id,
+            outbox = store.queue_reply(session, request, raw=reply.as_bytes(policy=SMTP_POLICY), message_id=message_id,
                                        recipient=reply_address(inbound), now=now)
             outbox_id = outbox.id
         session.commit()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -38,10 +40,14 @@ def dovecot_server(tmp_path_factory, tls_ca):
         if os.environ.get("CI"):
             pytest.fail("dovecot is not installed: scripts/setup.sh installs it (apt package dovecot-imapd)")
         pytest.skip("dovecot is not installed (run scripts/setup.sh)")
-    server = Dovecot(binary, tmp_path_factory.mktemp("dovecot"), tls_ca)
+    # Not under pytest's tmp dir: that is private (0700) and Dovecot's unprivileged processes must read here.
+    root = Path(tempfile.mkdtemp(prefix="republish-dovecot-"))
+    root.chmod(0o755)
+    server = Dovecot(binary, root, tls_ca)
     server.start()
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

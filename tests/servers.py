@@ -48,7 +48,6 @@ class Dovecot:
         self.tls = tls
         self.imap_port = free_port()
         self.imaps_port = free_port()
-        self.users_file = root / "users"
         self.process: subprocess.Popen | None = None
         self.password = "test-" + uuid.uuid4().hex[:12]
 
@@ -83,8 +82,8 @@ ssl_cert = <{self.tls['cert']}
 ssl_key = <{self.tls['key']}
 mail_max_userip_connections = 50
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {self.users_file}
+  driver = static
+  args = password={self.password}
 }}
 userdb {{
   driver = static
@@ -120,7 +119,6 @@ namespace inbox {{
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         for sub in ("mail", "home"):
             os.chown(self.root / sub, uid, gid)
-        self.users_file.write_text("")
         config = self.root / "dovecot.conf"
         config.write_text(self.config_text())
         self.process = subprocess.Popen([self.binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL,
@@ -134,8 +132,7 @@ namespace inbox {{
             raise RuntimeError(f"dovecot did not start: {log[-2000:]}")
 
     def add_user(self, name: str) -> dict:
-        with open(self.users_file, "a") as handle:
-            handle.write(f"{name}:{{PLAIN}}{self.password}\n")
+        # Every user name logs in with the instance's password: each test gets a fresh, empty account.
         return {"username": name, "password": self.password, "host": "127.0.0.1", "port": self.imap_port,
                 "tls_port": self.imaps_port, "ca_file": self.tls["ca"]}
 

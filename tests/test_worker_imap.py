@@ -1,0 +1,203 @@
+"""End to end against a real Dovecot (IMAP), a real SMTP server and SQLite / PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import imapclient
+import pytest
+from sqlalchemy import func, select
+
+from models import OutboxMessage, Pickup, PickupRequest, Request
+from processor import db
+from processor.app import build_worker
+from processor.catalog import import_articles, parse_source
+from processor.imap import MailboxError
+from tests.helpers import load, request_message, write_config
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
+LIBRARY = "https://riversideledger.example/news/2026/11/library-launches-free-tutoring-for-teens/"
+WIRE = "https://riversideledger.example/news/2026/11/israel-and-japan-sign-new-defense-agreement/"
+pytestmark = pytest.mark.integration
+
+
+def imap_client(user) -> imapclient.IMAPClient:
+    client = imapclient.IMAPClient(user["host"], port=user["port"], ssl=False)
+    client.login(user["username"], user["password"])
+    return client
+
+
+def deliver(user, *messages: bytes) -> None:
+    client = imap_client(user)
+    for raw in messages:
+        client.append("INBOX", raw)
+    client.logout()
+
+
+def inbox_state(user) -> dict[str, set]:
+    client = imap_client(user)
+    client.select_folder("INBOX", readonly=True)
+    data = client.fetch(client.search("ALL"), ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+    client.logout()
+    state = {}
+    for item in data.values():
+        header = item[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().strip()
+        state[header.split(":", 1)[1].strip() if ":" in header else ""] = set(item[b"FLAGS"])
+    return state
+
+
+def sent_folder_count(user) -> int:
+    client = imap_client(user)
+    count = client.select_folder("Sent", readonly=True)[b"EXISTS"]
+    client.logout()
+    return count
+
+
+@pytest.fixture
+def setup(tmp_path, database_url, mailbox_user, smtp_server):
+    path = write_config(tmp_path, database_url, imap=mailbox_user, smtp_port=smtp_server.port)
+    config = load(path, mailbox_user["password"])
+    engine = db.make_engine(config.database_url)
+    db.upgrade(engine)
+    sessions = db.make_session_factory(engine)
+    with sessions() as session:
+        for name in ("bike-lanes.html", "library-tutoring.html", "wire-defense-agreement.html", "seed-forward-jta.html"):
+            import_articles(session, parse_source((FIXTURES / name).read_bytes(), url=None, publication=config.publication),
+                            source=name, now=__import__("datetime").datetime.now(__import__("datetime").timezone.utc))
+        session.commit()
+
+    def run_once():
+        worker, worker_engine = build_worker(config)
+        try:
+            return worker.run(once=True)
+        finally:
+            worker.edges.source.close()
+            worker_engine.dispose()
+
+    yield {"config": config, "sessions": sessions, "run": run_once, "user": mailbox_user, "smtp": smtp_server}
+    engine.dispose()
+
+
+def test_requests_end_to_end(setup):
+    user, smtp, sessions = setup["user"], setup["smtp"], setup["sessions"]
+    deliver(
+        user,
+        request_message(body=f"Running this one: {BIKE[:-1]}?utm_source=nl&utm_medium=email\nThanks", message_id="<a1@valleynews.example>"),
+        request_message(sender="Lena <lena@harborgazette.example>", subject="RE: [External] Republish",
+                        body="see html", html=f'<p><a href="{WIRE}amp/">this</a> and <a href="{LIBRARY}#top">that</a></p>',
+                        message_id="<b1@harborgazette.example>", headers={"Reply-To": "desk@harborgazette.example"}),
+        request_message(body="Can we run your story about the park?", message_id="<c1@valleynews.example>"),
+        request_message(body="Please: " + LIBRARY, message_id="<d1@valleynews.example>", age=timedelta(days=40)),
+        request_message(subject="Re: republish", body="Out of office", message_id="<e1@harborgazette.example>",
+                        sender="lena@harborgazette.example", headers={"Auto-Submitted": "auto-replied"}),
+        request_message(subject="Republish rights for our newsletter?", body="decoy", message_id="<f1@other.example>"),
+        request_message(body=f"Another please {LIBRARY}\n\nOn Fri, Desk <republish@riversideledger.example> wrote:\n> {BIKE}",
+                        message_id="<g1@valleynews.example>"),
+    )
+    stats = setup["run"]()
+    assert stats.replies_sent == 3
+    assert len(smtp.messages) == 3
+    replies = {message_from_bytes(raw, policy=policy.default)["In-Reply-To"]: (rcpt, message_from_bytes(raw, policy=policy.default))
+               for _, rcpt, raw in smtp.messages}
+    assert set(replies) == {"<a1@valleynews.example>", "<b1@harborgazette.example>", "<g1@valleynews.example>"}
+    rcpt, harbor = replies["<b1@harborgazette.example>"]
+    assert rcpt == ["desk@harborgazette.example"]
+    harbor_text = harbor.get_body(("plain",)).get_content()
+    assert "originated with JTA" in harbor_text and "Library launches free tutoring for teens" in harbor_text
+    assert [p.get_filename() for p in harbor.iter_attachments()] == ["library-launches-free-tutoring-for-teens.html"]
+    thread_text = replies["<g1@valleynews.example>"][1].get_body(("plain",)).get_content()
+    assert "Council approves" not in thread_text  # the quoted story is not re-requested
+
+    state = inbox_state(user)
+    assert b"$RepublishDone" in state["<a1@valleynews.example>"]
+    assert {b"\\Flagged", b"$RepublishPerson"} <= state["<c1@valleynews.example>"]
+    assert b"$RepublishDone" in state["<d1@valleynews.example>"]
+    assert b"$RepublishIgnored" in state["<e1@harborgazette.example>"]
+    assert state["<f1@other.example>"] == set()  # not a request: untouched, not even \Seen
+    assert all(b"\\Seen" not in flags for flags in state.values())
+    assert sent_folder_count(user) == 3
+
+    with sessions() as session:
+        outcomes = dict(session.execute(select(Request.message_key, Request.outcome)).all())
+        assert outcomes == {
+            "a1@valleynews.example": "answered", "b1@harborgazette.example": "answered",
+            "c1@valleynews.example": "needs_person", "d1@valleynews.example": "backfilled",
+            "e1@harborgazette.example": "ignored", "g1@valleynews.example": "answered",
+        }
+        # valleynews took the library story twice (backfill + thread): one pickup, two requests
+        rows = session.execute(select(Pickup.id, func.count(PickupRequest.request_id))
+                               .join(PickupRequest).group_by(Pickup.id)).all()
+        assert sorted(count for _, count in rows) == [1, 1, 1, 2]
+        assert session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")) == 3
+
+    # A second run sends nothing twice.
+    again = setup["run"]()
+    assert again.replies_sent == 0 and len(smtp.messages) == 3
+
+
+def test_smtp_down_keeps_the_reply_and_sends_it_next_run(setup):
+    user, smtp = setup["user"], setup["smtp"]
+    deliver(user, request_message(body=BIKE, message_id="<s1@valleynews.example>"))
+    smtp.refuse("451 4.3.0 try again later")
+    first = setup["run"]()
+    assert first.replies_sent == 0 and smtp.messages == []
+    assert b"$RepublishDone" not in inbox_state(user)["<s1@valleynews.example>"]
+    second = setup["run"]()
+    assert second.replies_sent == 1 and len(smtp.messages) == 1
+    assert b"$RepublishDone" in inbox_state(user)["<s1@valleynews.example>"]
+    with setup["sessions"]() as session:
+        assert session.scalar(select(func.count()).select_from(Request)) == 1
+
+
+def test_permanent_smtp_refusal_goes_to_a_person(setup):
+    user, smtp = setup["user"], setup["smtp"]
+    deliver(user, request_message(body=BIKE, message_id="<p1@valleynews.example>"))
+    smtp.refuse("550 5.1.1 no such user")
+    setup["run"]()
+    assert {b"\\Flagged", b"$RepublishPerson"} <= inbox_state(user)["<p1@valleynews.example>"]
+    setup["run"]()
+    assert smtp.messages == []
+
+
+def test_seed_story_is_declined(setup):
+    user, smtp = setup["user"], setup["smtp"]
+    deliver(user, request_message(
+        body="We'd like to pick up: Israel and Japan sign new defense agreement as they mark 70 years of relations",
+        message_id="<seed@valleynews.example>"))
+    setup["run"]()
+    reply = message_from_bytes(smtp.messages[0][2], policy=policy.default)
+    text = reply.get_body(("plain",)).get_content()
+    assert "originated with JTA" in text and "HTML to paste" not in text
+    with setup["sessions"]() as session:
+        assert session.scalar(select(Pickup.decision)) == "declined"
+
+
+def test_wrong_password_is_a_clear_error_without_the_password(tmp_path, mailbox_user, smtp_server, sqlite_url):
+    path = write_config(tmp_path, sqlite_url, imap=mailbox_user, smtp_port=smtp_server.port)
+    config = load(path, "wrong-password-xyz")
+    db.upgrade(db.make_engine(config.database_url))
+    worker, engine = build_worker(config)
+    with pytest.raises(MailboxError) as error:
+        worker.run(once=True)
+    assert "login refused" in str(error.value) and "wrong-password-xyz" not in str(error.value)
+    engine.dispose()
+
+
+def test_tls_is_verified_against_the_configured_ca(tmp_path, mailbox_user, smtp_server, sqlite_url):
+    tls_user = {**mailbox_user, "use_port": mailbox_user["tls_port"], "security": "tls", "host": "localhost"}
+    path = write_config(tmp_path, sqlite_url, imap=tls_user, smtp_port=smtp_server.port)
+    config = load(path, mailbox_user["password"])
+    db.upgrade(db.make_engine(config.database_url))
+    worker, engine = build_worker(config)
+    assert worker.run(once=True).requests == 0  # connected and verified
+    worker.edges.source.close()
+    # Without the private CA the same server is refused.
+    text = path.read_text().replace(f'ca_file = "{mailbox_user["ca_file"]}"\n', "")
+    path.write_text(text)
+    worker, engine = build_worker(load(path, mailbox_user["password"]))
+    with pytest.raises(MailboxError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        worker.run(once=True)
+    engine.dispose()
