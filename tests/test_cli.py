@@ -1,0 +1,58 @@
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from processor.cli import main
+from tests.helpers import request_message, write_config
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path):
+    result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "4 answered, 1 backfilled, 1 ignored, 1 needs_person" in result.output
+    assert "declined" in result.output and "harborgazette.example" in result.output
+    assert len(list((tmp_path / "demo" / "outbox").glob("*.eml"))) == 4
+
+
+def test_config_errors_name_the_key(tmp_path):
+    path = write_config(tmp_path, "sqlite:///x.sqlite3", maildir=tmp_path / "m", outbox=tmp_path / "o")
+    path.write_text(path.read_text().replace("batch_size = 10", "batch_size = 0"))
+    result = CliRunner().invoke(main, ["--config", str(path), "run", "--once"])
+    assert result.exit_code == 1
+    assert "[worker] batch_size" in result.output
+
+
+def test_run_refuses_an_unmigrated_database(tmp_path):
+    path = write_config(tmp_path, "sqlite:///x.sqlite3", maildir=tmp_path / "m", outbox=tmp_path / "o")
+    result = CliRunner().invoke(main, ["--config", str(path), "run", "--once"])
+    assert result.exit_code == 1 and "republish db upgrade" in result.output
+
+
+def test_import_run_and_pickup_log(tmp_path):
+    maildir = tmp_path / "Maildir"
+    path = write_config(tmp_path, "sqlite:///x.sqlite3", maildir=maildir, outbox=tmp_path / "outbox")
+    runner = CliRunner()
+    cli = ["--config", str(path)]
+    assert runner.invoke(main, cli + ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(main, cli + ["stories", "import", str(FIXTURES / "bike-lanes.html"),
+                                        str(FIXTURES / "wire-defense-agreement.html"), str(tmp_path / "missing.html")])
+    assert result.exit_code == 1
+    assert "1 new" in result.output and "1 not free to republish" in result.output and "missing.html: not imported" in result.output
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    (maildir / "new" / "1.eml").write_bytes(request_message(
+        body="https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"))
+    result = runner.invoke(main, cli + ["run", "--once"])
+    assert result.exit_code == 0 and "1 request(s) handled, 1 reply(ies) sent" in result.output
+    assert runner.invoke(main, cli + ["run", "--once"]).output.startswith("0 request(s)")
+    rows = json.loads(runner.invoke(main, cli + ["pickups", "--format", "json"]).output)
+    assert [(r["outlet"], r["decision"], r["requests"]) for r in rows] == [("valleynews.example", "granted", 1)]
+    assert rows[0]["replies"]
+    csv_out = runner.invoke(main, cli + ["pickups", "--format", "csv", "--outlet", "valleynews.example"]).output
+    assert csv_out.splitlines()[0].startswith("outlet,story,title,decision")
+    assert "council-approves" in runner.invoke(main, cli + ["pickups", "--story",
+                                                            "http://www.riversideledger.example/news/2026/11/council-approves-protected-bike-lanes"]).output
+    assert "no pickups" in runner.invoke(main, cli + ["pickups", "--since", "2099-01-01"]).output
