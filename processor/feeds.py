@@ -100,7 +100,7 @@ def _blocks(content: str, base: str) -> tuple[str, list[str]]:
 
 def _entry_date(entry) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        value = dict.get(entry, key)  # plain lookup: no deprecated updated->published fallback
         if value:
             return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
     return None
