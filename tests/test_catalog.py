@@ -11,6 +11,7 @@ from processor.urls import url_key
 from tests.helpers import write_config
 
 FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLES = Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories"  # the demo's stories
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
 
 
@@ -29,7 +30,7 @@ def test_seed_story_is_not_free_to_republish(publication):
 
 
 def test_own_story_extraction(publication):
-    article = parse_source((FIXTURES / "bike-lanes.html").read_bytes(), url=None, publication=publication)[0]
+    article = parse_source((SAMPLES / "bike-lanes.html").read_bytes(), url=None, publication=publication)[0]
     assert article.origin is None
     assert article.byline == "Maria Gomez"
     assert article.canonical_url == "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
@@ -44,7 +45,7 @@ def test_import_is_idempotent_by_canonical_url(sqlite_url, publication):
     engine = db.make_engine(sqlite_url)
     db.upgrade(engine)
     sessions = db.make_session_factory(engine)
-    articles = parse_source((FIXTURES / "bike-lanes.html").read_bytes(), url=None, publication=publication)
+    articles = parse_source((SAMPLES / "bike-lanes.html").read_bytes(), url=None, publication=publication)
     with sessions() as session:
         first = import_articles(session, articles, source="a", now=NOW)
         second = import_articles(session, articles, source="a", now=NOW)

@@ -7,6 +7,7 @@ from processor.cli import main
 from tests.helpers import request_message, write_config
 
 FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLES = Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories"  # the demo's stories
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path):
@@ -37,8 +38,8 @@ def test_import_run_and_pickup_log(tmp_path):
     runner = CliRunner()
     cli = ["--config", str(path)]
     assert runner.invoke(main, cli + ["db", "upgrade"]).exit_code == 0
-    result = runner.invoke(main, cli + ["stories", "import", str(FIXTURES / "bike-lanes.html"),
-                                        str(FIXTURES / "wire-defense-agreement.html"), str(tmp_path / "missing.html")])
+    result = runner.invoke(main, cli + ["stories", "import", str(SAMPLES / "bike-lanes.html"),
+                                        str(SAMPLES / "wire-defense-agreement.html"), str(tmp_path / "missing.html")])
     assert result.exit_code == 1
     assert "1 new" in result.output and "1 not free to republish" in result.output and "missing.html: not imported" in result.output
     for sub in ("new", "cur", "tmp"):

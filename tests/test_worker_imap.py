@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from processor.imap import MailboxError
 from tests.helpers import load, request_message, write_config
 
 FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLES = Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories"  # the demo's stories
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 LIBRARY = "https://riversideledger.example/news/2026/11/library-launches-free-tutoring-for-teens/"
 WIRE = "https://riversideledger.example/news/2026/11/israel-and-japan-sign-new-defense-agreement/"
@@ -64,9 +65,10 @@ def setup(tmp_path, database_url, mailbox_user, smtp_server):
     db.upgrade(engine)
     sessions = db.make_session_factory(engine)
     with sessions() as session:
-        for name in ("bike-lanes.html", "library-tutoring.html", "wire-defense-agreement.html", "seed-forward-jta.html"):
-            import_articles(session, parse_source((FIXTURES / name).read_bytes(), url=None, publication=config.publication),
-                            source=name, now=__import__("datetime").datetime.now(__import__("datetime").timezone.utc))
+        for page in (SAMPLES / "bike-lanes.html", SAMPLES / "library-tutoring.html",
+                     SAMPLES / "wire-defense-agreement.html", FIXTURES / "seed-forward-jta.html"):
+            import_articles(session, parse_source(page.read_bytes(), url=None, publication=config.publication),
+                            source=page.name, now=datetime.now(timezone.utc))
         session.commit()
 
     def run_once():
