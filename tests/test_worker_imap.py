@@ -203,3 +203,33 @@ def test_tls_is_verified_against_the_configured_ca(tmp_path, mailbox_user, smtp_
     with pytest.raises(MailboxError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         worker.run(once=True)
     engine.dispose()
+
+
+def test_idle_worker_answers_a_new_request_promptly(setup):
+    import threading
+    import time
+
+    from processor.app import build_worker as build
+
+    from dataclasses import replace
+
+    user, smtp = setup["user"], setup["smtp"]
+    config = setup["config"]
+    # A 5-minute poll interval: only IDLE can make the answer arrive within seconds.
+    worker, engine = build(replace(config, worker=replace(config.worker, poll_seconds=300)))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, kwargs={"once": False, "stop": stop})
+    thread.start()
+    try:
+        time.sleep(0.5)  # the worker is now waiting in IDLE
+        deliver(user, request_message(body=BIKE, message_id="<idle@valleynews.example>"))
+        deadline = time.monotonic() + 10
+        while not smtp.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(smtp.messages) == 1
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        worker.edges.source.close()
+        engine.dispose()
+    assert not thread.is_alive()

@@ -1,0 +1,69 @@
+"""Fetching pages linked from emails: only the publication's hosts, redirects included, with caps."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from processor.fetch import FetchError, fetch_page
+
+
+class _Pages(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        if self.path == "/away":
+            self.send_response(302)
+            self.send_header("Location", "http://evil.example/page")
+            self.end_headers()
+        elif self.path == "/here":
+            self.send_response(301)
+            self.send_header("Location", "/story")
+            self.end_headers()
+        elif self.path == "/big":
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"x" * 50_000)
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(b"<html>story</html>")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def fetch(url, **kwargs):
+    return fetch_page(url, allowed_hosts=("127.0.0.1",), timeout=5, max_bytes=10_000, **kwargs)
+
+
+def test_fetches_an_allowed_page_following_a_local_redirect(site):
+    page = fetch(f"{site}/here")
+    assert page.content == b"<html>story</html>" and page.url.endswith("/story")
+
+
+def test_refuses_other_hosts_and_redirects_to_them(site):
+    with pytest.raises(FetchError, match="not one of the publication's hosts"):
+        fetch_page("http://localhost:1/x", allowed_hosts=("127.0.0.1",), timeout=5, max_bytes=10)
+    with pytest.raises(FetchError, match="evil.example is not one of"):
+        fetch(f"{site}/away")
+
+
+def test_size_cap(site):
+    with pytest.raises(FetchError, match="larger than"):
+        fetch(f"{site}/big")
+
+
+def test_non_http_is_refused():
+    with pytest.raises(FetchError, match="not an http"):
+        fetch("file:///etc/passwd")
