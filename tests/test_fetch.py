@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from processor.fetch import FetchError, fetch_page
+
+ARTICLE = (Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories" / "bike-lanes.html").read_bytes()
 
 
 class _Pages(BaseHTTPRequestHandler):
@@ -20,6 +23,11 @@ class _Pages(BaseHTTPRequestHandler):
             self.send_response(301)
             self.send_header("Location", "/story")
             self.end_headers()
+        elif self.path.startswith("/news/"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(ARTICLE)
         elif self.path == "/big":
             self.send_response(200)
             self.end_headers()
@@ -67,3 +75,25 @@ def test_size_cap(site):
 def test_non_http_is_refused():
     with pytest.raises(FetchError, match="not an http"):
         fetch("file:///etc/passwd")
+
+
+def test_worker_imports_an_unknown_story_linked_on_our_site(site, tmp_path):
+    """A link on the publication's host that is not in the catalog is fetched, imported, then granted."""
+    from processor import db
+    from processor.app import build_worker
+    from tests.helpers import load, request_message, write_config
+
+    maildir = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    path = write_config(tmp_path, "sqlite:///f.sqlite3", maildir=maildir, outbox=tmp_path / "outbox")
+    path.write_text(path.read_text().replace('allowed_hosts = ["riversideledger.example"]', 'allowed_hosts = ["127.0.0.1"]'))
+    config = load(path)
+    db.upgrade(db.make_engine(config.database_url))
+    (maildir / "new" / "1.eml").write_bytes(request_message(body=f"Taking this: {site}/news/bike-lanes/"))
+    worker, engine = build_worker(config)
+    stats = worker.run(once=True)
+    engine.dispose()
+    assert stats.by_outcome == {"answered": 1} and stats.replies_sent == 1
+    reply = next((tmp_path / "outbox").glob("*.eml")).read_bytes()
+    assert b"Council approves protected bike lanes" in reply
