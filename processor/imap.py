@@ -66,7 +66,7 @@ class ImapSource:
             try:
                 self.client.logout()
             except (OSError, IMAPClientError):
-                pass
+                self._drop_connection()
             self.client = None
 
     def _drop_connection(self) -> None:

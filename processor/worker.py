@@ -28,6 +28,7 @@ from processor.classify import automation_reason, is_republish_subject, outlet_k
 from processor.config import Config
 from processor.decide import Facts, Plan, decide
 from processor.fetch import FetchError, FetchedPage
+from processor.imap import MailboxError
 from processor.mailbox import MailSource, Mark, RawMessage
 from processor.parse import Inbound, UnreadableMessage, message_key, parse_message
 from processor.reply import ReplyContext, build_reply, reply_address
@@ -38,6 +39,8 @@ from processor.urls import url_key
 log = logging.getLogger(__name__)
 MAX_FETCHES_PER_MESSAGE = 5
 MAX_STORIES_BY_TITLE = 5
+RECONNECT_FIRST_DELAY = 1.0
+RECONNECT_MAX_DELAY = 300.0
 
 
 def utc_now() -> datetime:
@@ -92,11 +95,23 @@ class Worker:
         """Handle everything waiting; unless `once`, then wait for more until `stop` is set."""
         stop = stop or threading.Event()
         total = RunStats()
+        delay = RECONNECT_FIRST_DELAY
         while not stop.is_set():
-            self.drain(total, stop)
-            if once:
-                break
-            self.edges.source.wait(self.config.worker.poll_seconds, stop)
+            try:
+                self.drain(total, stop)
+                if once:
+                    break
+                self.edges.source.wait(self.config.worker.poll_seconds, stop)
+                delay = RECONNECT_FIRST_DELAY
+            except MailboxError as exc:
+                if once:
+                    raise
+                # The mailbox went away (server restart, dropped connection): nothing was marked
+                # that was not done, so reconnecting and searching again loses and repeats nothing.
+                log.warning("%s; reconnecting in %.0f s", exc, delay)
+                self.edges.source.close()
+                stop.wait(delay)
+                delay = min(delay * 2, RECONNECT_MAX_DELAY)
         return total
 
     def drain(self, stats: RunStats, stop: threading.Event) -> None:

@@ -233,3 +233,31 @@ def test_idle_worker_answers_a_new_request_promptly(setup):
         worker.edges.source.close()
         engine.dispose()
     assert not thread.is_alive()
+
+
+def test_worker_survives_a_dovecot_restart(setup, dovecot_server):
+    import threading
+    import time
+    from dataclasses import replace
+
+    from processor.app import build_worker as build
+
+    user, smtp = setup["user"], setup["smtp"]
+    config = setup["config"]
+    worker, engine = build(replace(config, worker=replace(config.worker, poll_seconds=2)))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, kwargs={"once": False, "stop": stop})
+    thread.start()
+    try:
+        time.sleep(0.5)
+        dovecot_server.restart()
+        deliver(user, request_message(body=BIKE, message_id="<restart@valleynews.example>"))
+        deadline = time.monotonic() + 20
+        while not smtp.messages and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(smtp.messages) == 1 and thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        worker.edges.source.close()
+        engine.dispose()
