@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -205,59 +209,42 @@ def test_tls_is_verified_against_the_configured_ca(tmp_path, mailbox_user, smtp_
     engine.dispose()
 
 
-def test_idle_worker_answers_a_new_request_promptly(setup):
-    import threading
-    import time
 
-    from processor.app import build_worker as build
-
-    from dataclasses import replace
-
-    user, smtp = setup["user"], setup["smtp"]
-    config = setup["config"]
-    # A 5-minute poll interval: only IDLE can make the answer arrive within seconds.
-    worker, engine = build(replace(config, worker=replace(config.worker, poll_seconds=300)))
+@contextmanager
+def running_worker(config, poll_seconds: float):
+    """`republish run` in a thread, stopped (SIGTERM-style) on exit."""
+    worker, engine = build_worker(replace(config, worker=replace(config.worker, poll_seconds=poll_seconds)))
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, kwargs={"once": False, "stop": stop})
     thread.start()
     try:
-        time.sleep(0.5)  # the worker is now waiting in IDLE
-        deliver(user, request_message(body=BIKE, message_id="<idle@valleynews.example>"))
-        deadline = time.monotonic() + 10
-        while not smtp.messages and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(smtp.messages) == 1
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-        worker.edges.source.close()
-        engine.dispose()
-    assert not thread.is_alive()
-
-
-def test_worker_survives_a_dovecot_restart(setup, dovecot_server):
-    import threading
-    import time
-    from dataclasses import replace
-
-    from processor.app import build_worker as build
-
-    user, smtp = setup["user"], setup["smtp"]
-    config = setup["config"]
-    worker, engine = build(replace(config, worker=replace(config.worker, poll_seconds=2)))
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, kwargs={"once": False, "stop": stop})
-    thread.start()
-    try:
-        time.sleep(0.5)
-        dovecot_server.restart()
-        deliver(user, request_message(body=BIKE, message_id="<restart@valleynews.example>"))
-        deadline = time.monotonic() + 20
-        while not smtp.messages and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(smtp.messages) == 1 and thread.is_alive()
+        time.sleep(0.5)  # let it reach IDLE
+        yield thread
     finally:
         stop.set()
         thread.join(timeout=15)
         worker.edges.source.close()
         engine.dispose()
+    assert not thread.is_alive()
+
+
+def wait_for_replies(smtp, count: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while len(smtp.messages) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_idle_worker_answers_a_new_request_promptly(setup):
+    # A 5-minute poll interval: only IDLE can make the answer arrive within seconds.
+    with running_worker(setup["config"], poll_seconds=300):
+        deliver(setup["user"], request_message(body=BIKE, message_id="<idle@valleynews.example>"))
+        wait_for_replies(setup["smtp"], 1, 10)
+        assert len(setup["smtp"].messages) == 1
+
+
+def test_worker_survives_a_dovecot_restart(setup, dovecot_server):
+    with running_worker(setup["config"], poll_seconds=2) as thread:
+        dovecot_server.restart()
+        deliver(setup["user"], request_message(body=BIKE, message_id="<restart@valleynews.example>"))
+        wait_for_replies(setup["smtp"], 1, 20)
+        assert len(setup["smtp"].messages) == 1 and thread.is_alive()
