@@ -65,9 +65,11 @@ def automation_reason(inbound: Inbound, own_addresses: tuple[str, ...], loop_mar
     for name in ("list-id", "list-unsubscribe", "list-post"):
         if inbound.has_header(name):
             return f"mailing-list header {name}"
-    for name in ("x-autoreply", "x-autorespond", "x-auto-response-suppress"):
-        if inbound.has_header(name) and not (name == "x-auto-response-suppress" and not _is_vacation(inbound)):
+    for name in ("x-autoreply", "x-autorespond"):
+        if inbound.has_header(name):
             return f"auto-reply header {name}"
+    if inbound.has_header("x-auto-response-suppress") and _is_vacation(inbound):
+        return "auto-reply header x-auto-response-suppress"
     if inbound.has_header("return-path") and inbound.header("return-path").strip() in ("<>", ""):
         return "empty Return-Path (a bounce)"
     if inbound.content_type == "multipart/report":

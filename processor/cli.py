@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import signal
@@ -155,6 +153,7 @@ def run(obj: Context, once: bool) -> None:
 def pickups(obj: Context, output: str, outlet: str | None, story: str | None, since: datetime | None,
             decision: str | None) -> None:
     """The pickup log: which outlet took which story, when, and what was sent."""
+    from processor.pickup_log import format_pickups
     from processor.store import list_pickups
 
     engine = _ready_engine(obj.config)
@@ -166,50 +165,13 @@ def pickups(obj: Context, output: str, outlet: str | None, story: str | None, si
     click.echo(format_pickups(rows, output), nl=False)
 
 
-def format_pickups(rows, output: str) -> str:
-    records = [
-        {
-            "outlet": row.outlet,
-            "story": row.story_url,
-            "title": row.story_title,
-            "decision": row.decision,
-            "first_requested": row.first_requested_at.isoformat(timespec="seconds"),
-            "last_requested": row.last_requested_at.isoformat(timespec="seconds"),
-            "requests": row.requests,
-            "replies": list(row.reply_message_ids),
-        }
-        for row in rows
-    ]
-    if output == "json":
-        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
-    if output == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["outlet", "story", "decision"])
-        writer.writeheader()
-        for record in records:
-            writer.writerow({**record, "replies": " ".join(record["replies"])})
-        return buffer.getvalue()
-    if not records:
-        return "no pickups yet\n"
-    columns = ["last_requested", "outlet", "decision", "requests", "story"]
-    table = [[str(r[c]) for c in columns] for r in records]
-    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in table]
-    return "\n".join(line.rstrip() for line in lines) + "\n"
-
-
 def _ready_engine(config: Config):
     engine = db.make_engine(config.database_url)
-    from processor.db import MIGRATIONS_DIR
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     try:
         current_rev = db.current_revision(engine)
     except Exception as exc:
         raise click.ClickException(f"cannot open the database ([database] url): {type(exc).__name__}") from None
-    if current_rev != head:
+    if current_rev != db.head_revision():
         raise click.ClickException("the database schema is not up to date: run `republish db upgrade` first")
     return engine
 

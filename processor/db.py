@@ -29,6 +29,13 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def head_revision() -> str | None:
+    """The newest migration this code ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -36,4 +43,4 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-__all__ = ["alembic_config", "current_revision", "make_engine", "make_session_factory", "upgrade"]
+__all__ = ["alembic_config", "current_revision", "head_revision", "make_engine", "make_session_factory", "upgrade"]

@@ -17,8 +17,8 @@ from pathlib import Path
 from processor import db
 from processor.app import build_worker
 from processor.catalog import import_articles, parse_source
-from processor.cli import format_pickups
 from processor.config import load_config
+from processor.pickup_log import format_pickups
 from processor.store import list_pickups
 
 DEMO_CONFIG = """\

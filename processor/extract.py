@@ -24,7 +24,7 @@ from lxml import etree
 from processor.origin import Origin, find_origin
 
 BODY_TAGS = {"p", "a", "em", "strong", "i", "b", "h2", "h3", "h4", "ul", "ol", "li", "blockquote", "br", "sup", "sub"}
-_BLOCKS = ("p", "h2", "h3", "h4", "ul", "ol", "blockquote")
+BODY_BLOCKS = ("p", "h2", "h3", "h4", "ul", "ol", "blockquote")
 _ARTICLE_TYPES = re.compile(r"(News|Reportage|Analysis|Opinion|Review|Background|Satirical|Scholarly|Tech)?Article$|BlogPosting$|Report$")
 _DROP_TAGS = (
     "script", "style", "noscript", "iframe", "form", "figure", "figcaption", "picture", "img", "video", "audio",
@@ -258,10 +258,12 @@ def _title_tag(root, site_name: str) -> str:
 
 
 def _strip_site_suffix(title: str, site_name: str) -> str:
-    if site_name:
-        parts = _TITLE_SEPARATORS.split(title)
-        if len(parts) > 1 and parts[-1].strip().lower() == site_name.lower():
-            return _TITLE_SEPARATORS.split(title, maxsplit=len(parts) - 2)[0].strip() if len(parts) > 2 else parts[0].strip()
+    """ "Headline | Site" -> "Headline", when the last part is the site's own name."""
+    separators = list(_TITLE_SEPARATORS.finditer(title))
+    if site_name and separators:
+        last = separators[-1]
+        if title[last.end():].strip().lower() == site_name.lower():
+            return title[: last.start()].strip()
     return title
 
 
@@ -372,8 +374,8 @@ def _inside_boilerplate(element) -> bool:
 
 def _body_blocks(container) -> list:
     blocks = []
-    for element in container.iter(*_BLOCKS):
-        if any(ancestor in blocks for ancestor in element.iterancestors(*_BLOCKS)):
+    for element in container.iter(*BODY_BLOCKS):
+        if any(ancestor in blocks for ancestor in element.iterancestors(*BODY_BLOCKS)):
             continue
         if _inside_boilerplate_below(element, container) or element.tag in _DROP_TAGS:
             continue

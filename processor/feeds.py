@@ -16,7 +16,7 @@ import feedparser
 import lxml.html
 from lxml import etree
 
-from processor.extract import Article, _BLOCKS, sanitise_body
+from processor.extract import BODY_BLOCKS, Article, sanitise_body
 from processor.origin import find_origin
 
 _FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)\b", re.I)
@@ -89,7 +89,7 @@ def _blocks(content: str, base: str) -> tuple[str, list[str]]:
     except (etree.ParserError, ValueError):
         return "", []
     root.make_links_absolute(base, handle_failures="discard")
-    blocks = [b for b in root.iter(*_BLOCKS) if not any(a.tag in _BLOCKS for a in b.iterancestors())]
+    blocks = [b for b in root.iter(*BODY_BLOCKS) if not any(a.tag in BODY_BLOCKS for a in b.iterancestors())]
     if not blocks:
         text = " ".join(root.text_content().split())
         return (f"<p>{html.escape(text)}</p>" if text else ""), ([text] if text else [])

@@ -164,7 +164,8 @@ _BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
 def html_to_text(root) -> str:
     """Readable text of an HTML tree: one line per block element, scripts and styles dropped."""
     for element in root.xpath("//script | //style | //head"):
-        element.drop_tree() if element.getparent() is not None else None
+        if element.getparent() is not None:
+            element.drop_tree()
     chunks: list[str] = []
     for event, element in etree.iterwalk(root, events=("start", "end")):
         tag = element.tag if isinstance(element.tag, str) else ""

@@ -94,17 +94,23 @@ def queue_reply(session: Session, request: Request, *, raw: bytes, message_id: s
     return outbox
 
 
-def mark_reply_sent(session: Session, outbox: OutboxMessage, now: datetime) -> None:
+def mark_reply_sent(outbox: OutboxMessage, now: datetime) -> None:
     outbox.status = "sent"
     outbox.sent_at = now
     outbox.attempts += 1
-    request = outbox.request
-    request.outcome = Outcome.ANSWERED
+    outbox.request.outcome = Outcome.ANSWERED
 
 
-def mark_reply_failed(session: Session, outbox: OutboxMessage, error: str) -> None:
+def mark_reply_failed(outbox: OutboxMessage, error: str, *, permanent: bool) -> None:
+    """A send attempt failed; a permanent refusal hands the request to a person for good."""
     outbox.attempts += 1
     outbox.last_error = error[:2000]
+    if permanent:
+        outbox.status = "failed"
+        request = outbox.request
+        request.outcome = Outcome.NEEDS_PERSON
+        request.needs_person = True
+        request.reason += f"; reply refused by the mail server: {error}"
 
 
 @dataclass(frozen=True)

@@ -171,13 +171,14 @@ class Worker:
         publication = self.config.publication
         automated = automation_reason(inbound, self.own_addresses, self.reply_from)
         stories, unmatched = ((), ()) if automated else self._stories(session, inbound, now)
+        recipient = reply_address(inbound)
         plan = decide(Facts(
             automated=automated,
             sent_at=inbound.date,
             stories=stories,
             unmatched_links=unmatched,
             question=question_reason(inbound.text),
-            recipient=reply_address(inbound),
+            recipient=recipient,
             now=now,
             max_age=timedelta(days=self.config.worker.max_age_days),
         ))
@@ -195,7 +196,7 @@ class Worker:
             message_id = self.edges.new_message_id(self.reply_from.rsplit("@", 1)[-1])
             reply = build_reply(plan, inbound, snippets, ReplyContext(publication, self.reply_from, message_id, now))
             outbox = store.queue_reply(session, request, raw=reply.as_bytes(policy=SMTP_POLICY), message_id=message_id,
-                                       recipient=reply_address(inbound), now=now)
+                                       recipient=recipient, now=now)
             outbox_id = outbox.id
         session.commit()
         log.info("request %s from %r: %s (%s)", message.ref, inbound.from_address, plan.outcome, plan.reason)
@@ -292,19 +293,11 @@ class Worker:
         try:
             connection.send(row.raw, self.reply_from, row.recipients)
         except SendError as exc:
-            store.mark_reply_failed(session, row, str(exc))
-            if exc.permanent:
-                row.status = "failed"
-                row.request.outcome = Outcome.NEEDS_PERSON
-                row.request.needs_person = True
-                row.request.reason += f"; reply refused by the mail server: {exc}"
-                session.commit()
-                log.warning("reply %s refused permanently: %s", row.message_id, exc)
-                return "failed"
+            store.mark_reply_failed(row, str(exc), permanent=exc.permanent)
             session.commit()
-            log.warning("reply %s not sent yet: %s", row.message_id, exc)
-            return "retry"
-        store.mark_reply_sent(session, row, self.edges.clock())
+            log.warning("reply %s %s: %s", row.message_id, "refused permanently" if exc.permanent else "not sent yet", exc)
+            return "failed" if exc.permanent else "retry"
+        store.mark_reply_sent(row, self.edges.clock())
         session.commit()
         try:
             self.edges.source.save_sent(row.raw)
