@@ -2,7 +2,7 @@
 
 from models.base import Base, make_engine, make_session_factory
 from models.catalog import Story
-from models.pickups import Decision, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request
+from models.pickups import Decision, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus
 
 __all__ = [
     "Base",
@@ -13,6 +13,7 @@ __all__ = [
     "Pickup",
     "PickupRequest",
     "Request",
+    "SendStatus",
     "Story",
     "make_engine",
     "make_session_factory",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime
@@ -96,20 +96,31 @@ class PickupRequest(Base):
     request: Mapped[Request] = relationship()
 
 
+class SendStatus(StrEnum):
+    PENDING = "pending"    # waiting for its (next) attempt at `next_attempt_at`
+    SENDING = "sending"    # handed to the SMTP server right now; found after a crash: outcome unknown
+    SENT = "sent"          # the SMTP server accepted it
+    FAILED = "failed"      # refused for good, or retried too long: a person takes over
+    UNKNOWN = "unknown"    # the worker died while sending: it may or may not have gone out
+    BOUNCED = "bounced"    # accepted, then a delivery failure report came back for it
+
+
 class OutboxMessage(Base):
     """A reply, stored before it is sent, so a crash can never lose or silently drop it."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_recipients_created_at", "recipients", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), unique=True)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     recipients: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | sent
+    status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     request: Mapped[Request] = relationship(back_populates="outbox")

@@ -68,8 +68,9 @@ def automation_reason(inbound: Inbound, own_addresses: tuple[str, ...], loop_mar
     for name in ("x-autoreply", "x-autorespond"):
         if inbound.has_header(name):
             return f"auto-reply header {name}"
-    if inbound.has_header("x-auto-response-suppress") and _is_vacation(inbound):
-        return "auto-reply header x-auto-response-suppress"
+    suppress = inbound.header("x-auto-response-suppress").lower()
+    if any(word in suppress for word in ("all", "autoreply", "oof")):
+        return f"sender asked for no automatic replies (X-Auto-Response-Suppress: {suppress})"
     if inbound.has_header("return-path") and inbound.header("return-path").strip() in ("<>", ""):
         return "empty Return-Path (a bounce)"
     if inbound.content_type == "multipart/report":
@@ -86,10 +87,10 @@ def automation_reason(inbound: Inbound, own_addresses: tuple[str, ...], loop_mar
     return None
 
 
-def _is_vacation(inbound: Inbound) -> bool:
-    # Outlook sets X-Auto-Response-Suppress on its own automatic replies; a person's mail from
-    # Outlook may carry it too, so it only counts together with an auto-reply-looking subject.
-    return bool(re.search(r"\b(automatic reply|auto(matic)?[- ]?reply|out of (the )?office|abwesenheit|absence)\b", inbound.subject, re.I))
+def is_delivery_report(inbound: Inbound) -> bool:
+    """A bounce or delivery/read report: worth a look only when it returns one of our replies."""
+    localpart = inbound.from_address.split("@", 1)[0]
+    return inbound.content_type == "multipart/report" or localpart in ("mailer-daemon", "postmaster")
 
 
 def outlet_key(address: str) -> str:

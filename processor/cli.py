@@ -137,7 +137,7 @@ def run(obj: Context, once: bool) -> None:
     except MailboxError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        worker.edges.source.close()
+        worker.close()
         engine.dispose()
     click.echo(f"{stats.requests} request(s) handled, {stats.replies_sent} reply(ies) sent"
                + (f": {json.dumps(stats.by_outcome, sort_keys=True)}" if stats.by_outcome else ""))

@@ -114,6 +114,14 @@ class WorkerConfig:
     fetch_max_bytes: int
     maildir_path: Path | None
     outbox_path: Path | None
+    retry_first_seconds: float = 60.0
+    retry_max_seconds: float = 3600.0
+    retry_give_up_hours: float = 48.0
+    max_replies_per_sender_per_day: int = 5
+    max_stories_per_request: int = 10
+    # Trust DMARC/DKIM verdicts only from the Authentication-Results header our own server adds.
+    require_authenticated_sender: bool = False
+    authserv_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -275,7 +283,18 @@ def _worker(reader: _Reader) -> WorkerConfig:
         fetch_max_bytes=_positive(reader, "worker", "fetch_max_bytes", 5 * 1024 * 1024),
         maildir_path=reader.path("maildir", "path"),
         outbox_path=reader.path("outbox", "path"),
+        retry_first_seconds=float(_positive(reader, "worker", "retry_first_seconds", 60.0, kind=float)),
+        retry_max_seconds=float(_positive(reader, "worker", "retry_max_seconds", 3600.0, kind=float)),
+        retry_give_up_hours=float(_positive(reader, "worker", "retry_give_up_hours", 48.0, kind=float)),
+        max_replies_per_sender_per_day=_positive(reader, "worker", "max_replies_per_sender_per_day", 5),
+        max_stories_per_request=_positive(reader, "worker", "max_stories_per_request", 10),
+        require_authenticated_sender=reader.get("worker", "require_authenticated_sender", bool, False,
+                                                required_table=False),
+        authserv_id=reader.text("worker", "authserv_id", "", required_table=False).strip().lower(),
     )
+    if worker.require_authenticated_sender and not worker.authserv_id:
+        raise ConfigError("config key [worker] authserv_id is missing (needed because require_authenticated_sender "
+                          "= true): the name your receiving mail server puts in its Authentication-Results headers")
     if source == "maildir" and worker.maildir_path is None:
         raise ConfigError("config key [maildir] path is missing (needed because [worker] source = \"maildir\")")
     if sink == "outbox" and worker.outbox_path is None:

@@ -47,6 +47,10 @@ class Facts:
     recipient: str | None
     now: datetime
     max_age: timedelta
+    unauthenticated: str | None = None   # why the sender could not be trusted, when that is required
+    replies_to_recipient_today: int = 0
+    max_replies_per_day: int = 5
+    max_stories: int = 10
 
 
 def decide_story(story: StoryView) -> StoryDecision:
@@ -75,10 +79,30 @@ def decide(facts: Facts) -> Plan:
     if not facts.recipient:
         return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False,
                     reasons=("no usable address to reply to", *story_reasons), stories=decisions)
+    if facts.unauthenticated:
+        return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False,
+                    reasons=(f"sender not authenticated: {facts.unauthenticated}", *story_reasons), stories=decisions)
+    if facts.replies_to_recipient_today >= facts.max_replies_per_day:
+        return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False,
+                    reasons=(f"{facts.replies_to_recipient_today} replies already sent to {facts.recipient} in the last "
+                             f"24 hours (limit {facts.max_replies_per_day}): not answered automatically", *story_reasons),
+                    stories=decisions)
     extra = []
+    if len(decisions) > facts.max_stories:
+        extra.append(f"names {len(decisions)} stories: answered the first {facts.max_stories}, the rest need a person")
+        decisions = decisions[: facts.max_stories]
+        story_reasons = story_reasons[: facts.max_stories]
     if facts.question:
         extra.append(facts.question)
     if facts.unmatched_links:
         extra.append(f"{len(facts.unmatched_links)} link(s) could not be matched to a story")
     return Plan(Outcome.ANSWERED, needs_person=bool(extra), reply=True, reasons=(*story_reasons, *extra),
                 stories=decisions, unmatched_links=facts.unmatched_links)
+
+
+def decide_report(reply_message_id: str, recipient: str, diagnostic: str) -> Plan:
+    """A delivery report about one of our replies: a failure goes to a person, a delay is only logged."""
+    about = f"our reply {reply_message_id} to {recipient}: {diagnostic or 'no diagnostic given'}"
+    if "action: delayed" in diagnostic.lower() or "status: 4." in diagnostic.lower():
+        return Plan(Outcome.IGNORED, needs_person=False, reply=False, reasons=(f"delivery delay notice for {about}",))
+    return Plan(Outcome.IGNORED, needs_person=True, reply=False, reasons=(f"delivery failure report for {about}",))

@@ -68,7 +68,7 @@ def run_demo(directory: Path) -> str:
 
     worker, worker_engine = build_worker(config)
     stats = worker.run(once=True)
-    worker.edges.source.close()
+    worker.close()
     worker_engine.dispose()
 
     with sessions() as session:

@@ -48,6 +48,10 @@ class Inbound:
     links: tuple[str, ...]  # links in what the sender wrote, text and HTML parts, in order
     size: int
     defects: tuple[str, ...] = field(default=())
+    # Message-IDs quoted inside the message (a bounce carries the headers of the mail it returns),
+    # and a delivery report's diagnostic line.
+    embedded_message_ids: tuple[str, ...] = field(default=())
+    report_diagnostic: str = ""
 
     def header(self, name: str) -> str:
         """First value of a header, '' when absent (names compare case-insensitively)."""
@@ -98,7 +102,29 @@ def parse_message(raw: bytes) -> Inbound:
         links=tuple(links),
         size=len(raw),
         defects=tuple(sorted({type(defect).__name__ for defect in (message.defects or [])})),
+        embedded_message_ids=_embedded_message_ids(raw, message_id),
+        report_diagnostic=_report_diagnostic(raw),
     )
+
+
+_EMBEDDED_MSGID = re.compile(rb"(?im)^[ \t]*message-id:[ \t]*<?[ \t]*([^\s<>]{1,250})[ \t]*>?")
+_DIAGNOSTIC = re.compile(rb"(?im)^[ \t]*(action|status|diagnostic-code):[ \t]*([^\r\n]{1,300})")
+EMBEDDED_SCAN_BYTES = 256 * 1024
+
+
+def _embedded_message_ids(raw: bytes, own_id: str) -> tuple[str, ...]:
+    found = (m.group(1).decode("ascii", "replace") for m in _EMBEDDED_MSGID.finditer(raw[:EMBEDDED_SCAN_BYTES]))
+    return tuple(unique(i for i in found if i != own_id))[:20]
+
+
+def _report_diagnostic(raw: bytes) -> str:
+    """"Action: failed; Status: 5.1.1; Diagnostic-Code: …" from a delivery report (first of each), or ''."""
+    found: dict[bytes, bytes] = {}
+    for match in _DIAGNOSTIC.finditer(raw[:EMBEDDED_SCAN_BYTES]):
+        found.setdefault(match.group(1).lower(), match.group(2).strip())
+    parts = [f"{name.decode().title()}: {found[name].decode('utf-8', 'replace')}"
+             for name in (b"action", b"status", b"diagnostic-code") if name in found]
+    return _CONTROL.sub("", "; ".join(parts))
 
 
 def message_key(message_id: str, raw: bytes) -> str:

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from models import OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, Story
+from models import OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
 from processor.decide import Plan
 from processor.parse import Inbound
 
@@ -87,30 +87,77 @@ def record_pickups(session: Session, request: Request, outlet: Outlet, plan: Pla
 def queue_reply(session: Session, request: Request, *, raw: bytes, message_id: str, recipient: str,
                 now: datetime) -> OutboxMessage:
     outbox = OutboxMessage(request_id=request.id, message_id=message_id, recipients=recipient, raw=raw,
-                           status="pending", created_at=now)
+                           status=SendStatus.PENDING, created_at=now, next_attempt_at=now)
     session.add(outbox)
     request.reply_message_id = message_id
     session.flush()
     return outbox
 
 
-def mark_reply_sent(outbox: OutboxMessage, now: datetime) -> None:
-    outbox.status = "sent"
-    outbox.sent_at = now
+def replies_to_recipient_since(session: Session, recipient: str, since: datetime) -> int:
+    """Replies queued or sent to this address since then (the per-sender daily cap); refused ones do not count."""
+    return session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.recipients == recipient, OutboxMessage.created_at >= since,
+            OutboxMessage.status != SendStatus.FAILED)
+    ) or 0
+
+
+def replies_due(session: Session, now: datetime, limit: int) -> list[int]:
+    """Replies whose (next) attempt is due, and any left "sending" by a worker that may have died."""
+    due = or_(and_(OutboxMessage.status == SendStatus.PENDING, OutboxMessage.next_attempt_at <= now),
+              OutboxMessage.status == SendStatus.SENDING)
+    return list(session.scalars(select(OutboxMessage.id).where(due).order_by(OutboxMessage.next_attempt_at).limit(limit)))
+
+
+def next_attempt_at(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == SendStatus.PENDING))
+
+
+def reply_states(session: Session, outbox_ids: list[int]) -> dict[int, tuple[str, bool]]:
+    """{outbox id: (send status, whether its request needs a person)}"""
+    if not outbox_ids:
+        return {}
+    rows = session.execute(select(OutboxMessage.id, OutboxMessage.status, Request.needs_person)
+                           .join(Request, OutboxMessage.request_id == Request.id)
+                           .where(OutboxMessage.id.in_(outbox_ids))).all()
+    return {row_id: (status, needs_person) for row_id, status, needs_person in rows}
+
+
+def outbox_by_message_ids(session: Session, message_ids: tuple[str, ...]) -> OutboxMessage | None:
+    if not message_ids:
+        return None
+    return session.scalars(select(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids))).first()
+
+
+def mark_reply_sending(outbox: OutboxMessage) -> None:
+    outbox.status = SendStatus.SENDING
     outbox.attempts += 1
+
+
+def mark_reply_sent(outbox: OutboxMessage, now: datetime) -> None:
+    outbox.status = SendStatus.SENT
+    outbox.sent_at = now
+    outbox.next_attempt_at = None
     outbox.request.outcome = Outcome.ANSWERED
 
 
-def mark_reply_failed(outbox: OutboxMessage, error: str, *, permanent: bool) -> None:
-    """A send attempt failed; a permanent refusal hands the request to a person for good."""
-    outbox.attempts += 1
+def mark_reply_retry(outbox: OutboxMessage, error: str, *, next_attempt_at: datetime) -> None:
+    outbox.status = SendStatus.PENDING
     outbox.last_error = error[:2000]
-    if permanent:
-        outbox.status = "failed"
-        request = outbox.request
+    outbox.next_attempt_at = next_attempt_at
+
+
+def mark_reply_failed(outbox: OutboxMessage, error: str, *, status: SendStatus = SendStatus.FAILED) -> None:
+    """The reply did not (or may not have) reached the partner: the request goes to a person for good."""
+    outbox.status = status
+    outbox.last_error = error[:2000]
+    outbox.next_attempt_at = None
+    request = outbox.request
+    if status in (SendStatus.FAILED, SendStatus.UNKNOWN):
         request.outcome = Outcome.NEEDS_PERSON
-        request.needs_person = True
-        request.reason += f"; reply refused by the mail server: {error}"
+    request.needs_person = True
+    request.reason += f"; {error}"
 
 
 @dataclass(frozen=True)

@@ -3,37 +3,45 @@
 Network, database and clock are the edges handed in (`Edges`); everything in between is the
 pure steps. The order of the last three is what makes "never twice, never lost" hold: a reply
 is stored in the outbox in the same transaction as the request it answers, sent after the
-commit, and the message is marked in the mailbox only once its reply was accepted. A message
-that breaks a step is recorded and flagged for a person; the worker itself never dies on one.
+commit (retried with backoff while the SMTP server refuses), and the message is marked in the
+mailbox only once its reply was accepted. Requests are keyed by Message-ID, so a restart, a
+reconnect or a copy of the message finds the stored request and never redoes it; `claims`
+keep several workers off the same message and reply. A message that breaks a step is
+recorded and flagged for a person; the worker itself never dies on one.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import make_msgid
 
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Decision, OutboxMessage, Outcome, Request
+from models import Decision, OutboxMessage, Outcome, Request, SendStatus
 from processor import catalog, store
-from processor.classify import automation_reason, is_republish_subject, outlet_key, question_reason, story_refs
+from processor.authres import sender_check
+from processor.backoff import Outage, retry_delay
+from processor.claims import Claims
+from processor.classify import (automation_reason, is_delivery_report, is_republish_subject, outlet_key,
+                                question_reason, story_refs)
 from processor.config import Config
-from processor.decide import Facts, Plan, decide
+from processor.decide import Facts, Plan, decide, decide_report
 from processor.fetch import FetchError, FetchedPage
 from processor.imap import MailboxError
 from processor.mailbox import MailSource, Mark, RawMessage
 from processor.parse import Inbound, UnreadableMessage, message_key, parse_message
 from processor.reply import ReplyContext, build_reply, reply_address
 from processor.snippet import build_snippet
-from processor.transport import Sender, SendError
+from processor.transport import Connection, Sender, SendError
 from processor.urls import url_key
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,12 @@ MAX_FETCHES_PER_MESSAGE = 5
 MAX_STORIES_BY_TITLE = 5
 RECONNECT_FIRST_DELAY = 1.0
 RECONNECT_MAX_DELAY = 300.0
+SEND_ROUND = 200          # replies sent per round, so marking and new mail are never starved
+MIN_WAIT = 0.5
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached (or is locked); nothing is marked, everything is retried."""
 
 
 def utc_now() -> datetime:
@@ -56,9 +70,11 @@ class Edges:
     source: MailSource
     sender: Sender
     fetch: Callable[[str], FetchedPage]
+    claims: Claims
     clock: Callable[[], datetime] = utc_now
     new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16)
     new_message_id: Callable[[str], str] = lambda domain: make_msgid(domain=domain).strip("<>")
+    rand: Callable[[], float] = random.random
 
 
 @dataclass
@@ -89,86 +105,151 @@ class Worker:
         publication = self.config.publication
         self.reply_from = self.config.smtp.from_address if self.config.smtp else publication.contact_email
         self.own_addresses = tuple({self.reply_from.lower(), publication.contact_email.lower()})
+        self._smtp = Outage("SMTP server", log)
+        self._accepted: dict[int, datetime] = {}  # replies the SMTP server took but the database has not recorded yet
+
+    def close(self) -> None:
+        self.edges.source.close()
+        self.edges.claims.close()
 
     # -- the loop ---------------------------------------------------------
     def run(self, *, once: bool, stop: threading.Event | None = None) -> RunStats:
         """Handle everything waiting; unless `once`, then wait for more until `stop` is set."""
         stop = stop or threading.Event()
         total = RunStats()
-        delay = RECONNECT_FIRST_DELAY
+        outages = {MailboxError: Outage("mailbox", log), DatabaseUnavailable: Outage("database", log)}
+        failures = 0
         while not stop.is_set():
             try:
+                self.send_due(total)
                 self.drain(total, stop)
+                for outage in outages.values():
+                    outage.recovered()
+                failures = 0
                 if once:
                     break
-                self.edges.source.wait(self.config.worker.poll_seconds, stop)
-                delay = RECONNECT_FIRST_DELAY
-            except MailboxError as exc:
+                self.edges.source.wait(self._wait_seconds(), stop)
+            except (MailboxError, DatabaseUnavailable) as exc:
                 if once:
                     raise
-                # The mailbox went away (server restart, dropped connection): nothing was marked
-                # that was not done, so reconnecting and searching again loses and repeats nothing.
-                log.warning("%s; reconnecting in %.0f s", exc, delay)
-                self.edges.source.close()
+                # Nothing was marked that was not done and every reply is in the outbox, so
+                # reconnecting and searching again loses and repeats nothing.
+                failures += 1
+                delay = retry_delay(failures, RECONNECT_FIRST_DELAY, RECONNECT_MAX_DELAY, self.edges.rand)
+                outages[type(exc)].failed(str(exc), delay)
+                if isinstance(exc, MailboxError):
+                    self.edges.source.close()
                 stop.wait(delay)
-                delay = min(delay * 2, RECONNECT_MAX_DELAY)
         return total
 
     def drain(self, stats: RunStats, stop: threading.Event) -> None:
         worker = self.config.worker
         for batch in self.edges.source.batches(worker.batch_size, worker.max_message_bytes):
-            self.process_batch(batch, stats)
+            self.process_batch(batch, stats, stop)
             if stop.is_set():
                 return
 
-    def process_batch(self, batch: list[RawMessage], stats: RunStats) -> None:
+    def process_batch(self, batch: list[RawMessage], stats: RunStats, stop: threading.Event | None = None) -> None:
         results = []
         for message in batch:
+            if stop is not None and stop.is_set():
+                break  # asked to stop: the messages handled so far are still sent and marked
             stats.seen += 1
             handled = self.handle(message)
             stats.add(handled)
             results.append(handled)
-        delivery = self.send_replies([h.outbox_id for h in results if h.outbox_id])
-        stats.replies_sent += sum(1 for status in delivery.values() if status == "sent")
+        self.send_due(stats)
+        self.mark(results)
+
+    def mark(self, results: list[Handled]) -> None:
+        """Mark what is finished; a message whose reply is still waiting stays as it is."""
+        with self._database(), self.edges.sessions() as session:
+            states = store.reply_states(session, [h.outbox_id for h in results if h.outbox_id])
         for handled in results:
             mark = handled.mark
             if handled.outbox_id:
-                status = delivery.get(handled.outbox_id, "retry")
-                if status == "retry":
-                    continue  # stays unmarked: the next run sends the stored reply
-                if status == "failed":
-                    mark = Mark.PERSON
+                mark = _mark_after_reply(*states.get(handled.outbox_id, (SendStatus.PENDING, False)))
             if mark is not None:
                 self.edges.source.mark(handled.ref, mark)
+
+    def _wait_seconds(self) -> float:
+        with self._database(), self.edges.sessions() as session:
+            due = store.next_attempt_at(session)
+        wait = self.config.worker.poll_seconds
+        if due is not None:
+            wait = min(wait, (due - self.edges.clock()).total_seconds())
+        return max(MIN_WAIT, wait)
+
+    @contextmanager
+    def _database(self):
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            if _unavailable(exc):
+                raise DatabaseUnavailable(_describe_db_error(exc)) from None
+            raise
 
     # -- one message ------------------------------------------------------
     def handle(self, message: RawMessage) -> Handled:
         source = self.edges.source
         if message.raw is None:
-            return self._park(message, f"message of {message.size} bytes is over the "
-                                       f"{self.config.worker.max_message_bytes}-byte limit: not downloaded",
-                              key=f"oversized:{source.name}:{message.ref}:{message.size}")
+            key = f"oversized:{source.name}:{message.ref}:{message.size}"
+            return self._claimed(key, message, lambda: self._park(
+                message, f"message of {message.size} bytes is over the {self.config.worker.max_message_bytes}-byte "
+                         f"limit: not downloaded", key=key))
         try:
             inbound = parse_message(message.raw)
         except UnreadableMessage as exc:
-            return self._park(message, str(exc), key=message_key("", message.raw))
-        if not is_republish_subject(inbound.subject):
+            key = message_key("", message.raw)
+            return self._claimed(key, message, lambda: self._park(message, str(exc), key=key))
+        if is_republish_subject(inbound.subject):
+            step = self._handle_request
+        elif is_delivery_report(inbound) and inbound.embedded_message_ids:
+            step = self._handle_report
+        else:
             source.skip(message.ref)
             return Handled(message.ref, None)
+        return self._claimed(inbound.message_key, message, lambda: self._guarded(message, inbound, step))
+
+    def _claimed(self, key: str, message: RawMessage, work: Callable[[], Handled]) -> Handled:
+        """Run `work` only if no other worker is on this message right now."""
+        name = "request:" + key
+        with self._database():
+            taken = self.edges.claims.take(name)
+        if not taken:
+            log.info("message %s is being handled by another worker", message.ref)
+            return Handled(message.ref, None)
+        try:
+            return work()
+        finally:
+            with self._database():
+                self.edges.claims.release(name)
+
+    def _guarded(self, message: RawMessage, inbound: Inbound, step) -> Handled:
         try:
             with self.edges.sessions() as session:
-                return self._handle_request(session, message, inbound)
+                existing = store.find_request(session, inbound.message_key)
+                if existing is not None:
+                    return self._already_handled(message, existing)
+                return step(session, message, inbound)
+        except IntegrityError:
+            # Recorded by another worker between our look and our insert: theirs stands.
+            with self._database(), self.edges.sessions() as session:
+                existing = store.find_request(session, inbound.message_key)
+                if existing is not None:
+                    return self._already_handled(message, existing)
+            return self._park(message, "could not record the request (database constraint)", key=inbound.message_key)
         except Exception as exc:  # the worker never dies on a message: park it for a person instead
+            if isinstance(exc, SQLAlchemyError) and _unavailable(exc):
+                raise DatabaseUnavailable(_describe_db_error(exc)) from None
             log.exception("message %s could not be handled", message.ref)
             return self._park(message, f"internal error while handling: {type(exc).__name__}: {exc}",
                               key=inbound.message_key)
 
     def _handle_request(self, session: Session, message: RawMessage, inbound: Inbound) -> Handled:
-        existing = store.find_request(session, inbound.message_key)
-        if existing is not None:
-            return self._already_handled(message, existing)
         now = self.edges.clock()
         publication = self.config.publication
+        worker = self.config.worker
         automated = automation_reason(inbound, self.own_addresses, self.reply_from)
         stories, unmatched = ((), ()) if automated else self._stories(session, inbound, now)
         recipient = reply_address(inbound)
@@ -180,7 +261,13 @@ class Worker:
             question=question_reason(inbound.text),
             recipient=recipient,
             now=now,
-            max_age=timedelta(days=self.config.worker.max_age_days),
+            max_age=timedelta(days=worker.max_age_days),
+            unauthenticated=(sender_check(inbound.headers, worker.authserv_id, inbound.from_address)
+                             if worker.require_authenticated_sender else None),
+            replies_to_recipient_today=(store.replies_to_recipient_since(session, recipient, now - timedelta(days=1))
+                                        if recipient else 0),
+            max_replies_per_day=worker.max_replies_per_sender_per_day,
+            max_stories=worker.max_stories_per_request,
         ))
         outlet = None
         if not automated and inbound.from_address:
@@ -202,15 +289,30 @@ class Worker:
         log.info("request %s from %r: %s (%s)", message.ref, inbound.from_address, plan.outcome, plan.reason)
         return Handled(message.ref, _mark_for(plan), outbox_id, str(plan.outcome))
 
+    def _handle_report(self, session: Session, message: RawMessage, inbound: Inbound) -> Handled:
+        """A bounce or delay notice: if it returns one of our replies, that reply failed and a person is told."""
+        outbox = store.outbox_by_message_ids(session, (*inbound.embedded_message_ids, inbound.in_reply_to,
+                                                       *inbound.references))
+        if outbox is None:
+            self.edges.source.skip(message.ref)  # someone else's bounce: not ours to touch
+            return Handled(message.ref, None)
+        plan = decide_report(outbox.message_id, outbox.recipients, inbound.report_diagnostic)
+        store.record_request(session, inbound, plan, outlet=None, mailbox=self.edges.source.name, now=self.edges.clock())
+        if plan.needs_person and outbox.status == SendStatus.SENT:
+            store.mark_reply_failed(outbox, f"the reply bounced: {inbound.report_diagnostic or 'no diagnostic given'}",
+                                    status=SendStatus.BOUNCED)
+        session.commit()
+        log.warning("message %s: %s", message.ref, plan.reason)
+        return Handled(message.ref, _mark_for(plan), outcome=str(plan.outcome))
+
     def _already_handled(self, message: RawMessage, request: Request) -> Handled:
         """Seen before (a restart, a copy in another folder): finish what is left, never redo it."""
-        outbox = request.outbox
-        if outbox is not None and outbox.status == "pending":
-            return Handled(message.ref, Mark.PERSON if request.needs_person else Mark.DONE, outbox.id)
+        if request.outbox is not None:
+            return Handled(message.ref, None, request.outbox.id)  # marked once its reply is sent
         log.info("message %s was already handled as request %s (%s)", message.ref, request.id, request.outcome)
-        if request.outcome == Outcome.IGNORED:
-            return Handled(message.ref, Mark.IGNORED)
-        return Handled(message.ref, Mark.PERSON if request.needs_person else Mark.DONE)
+        if request.needs_person:
+            return Handled(message.ref, Mark.PERSON)
+        return Handled(message.ref, Mark.IGNORED if request.outcome == Outcome.IGNORED else Mark.DONE)
 
     def _stories(self, session: Session, inbound: Inbound, now: datetime) -> tuple[tuple, tuple[str, ...]]:
         publication = self.config.publication
@@ -260,53 +362,160 @@ class Worker:
                     store.record_unreadable(session, message_key=key, mailbox=self.edges.source.name,
                                             size=message.size, reason=reason, now=self.edges.clock())
                     session.commit()
-        except SQLAlchemyError:
+        except SQLAlchemyError as exc:
+            if _unavailable(exc):
+                raise DatabaseUnavailable(_describe_db_error(exc)) from None
             log.exception("could not record message %s; it stays in the mailbox for the next run", message.ref)
             return Handled(message.ref, None)
         return Handled(message.ref, Mark.PERSON, outcome=str(Outcome.NEEDS_PERSON))
 
     # -- sending ----------------------------------------------------------
-    def send_replies(self, outbox_ids: list[int]) -> dict[int, str]:
-        """Send the stored replies over one connection: {outbox id: sent | failed | retry}."""
-        if not outbox_ids:
-            return {}
-        status: dict[int, str] = {}
-        with self.edges.sessions() as session:
-            rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))).all()
-            pending = []
-            for row in rows:
-                if row.status == "pending":
-                    pending.append(row)
-                else:
-                    status[row.id] = "sent" if row.status == "sent" else "failed"
-            if not pending:
-                return status
-            try:
-                with self.edges.sender.connect() as connection:
-                    for row in pending:
-                        status[row.id] = self._send_one(session, connection, row)
-            except SendError as exc:
-                log.warning("replies not sent, will retry on the next run: %s", exc)
-        return status
+    def send_due(self, stats: RunStats) -> None:
+        """Send every stored reply whose time has come, over one SMTP connection."""
+        with self._database():
+            with self.edges.sessions() as session:
+                due = store.replies_due(session, self.edges.clock(), SEND_ROUND)
+            if not due:
+                return
+            with _Delivery(self.edges.sender) as delivery:
+                for outbox_id in due:
+                    name = f"outbox:{outbox_id}"
+                    if not self.edges.claims.take(name):
+                        continue  # another worker is sending it
+                    try:
+                        self._send_claimed(outbox_id, delivery, stats)
+                    finally:
+                        self.edges.claims.release(name)
 
-    def _send_one(self, session: Session, connection, row: OutboxMessage) -> str:
-        try:
-            connection.send(row.raw, self.reply_from, row.recipients)
-        except SendError as exc:
-            store.mark_reply_failed(row, str(exc), permanent=exc.permanent)
+    def _send_claimed(self, outbox_id: int, delivery: _Delivery, stats: RunStats) -> None:
+        worker = self.config.worker
+        with self.edges.sessions() as session:
+            row = session.get(OutboxMessage, outbox_id)
+            now = self.edges.clock()
+            if row is None:
+                return
+            if row.status == SendStatus.SENDING:
+                self._settle_interrupted(row)
+                session.commit()
+                return
+            if row.status != SendStatus.PENDING or (row.next_attempt_at and row.next_attempt_at > now):
+                return  # settled or rescheduled by another worker meanwhile
+            if now - row.created_at > timedelta(hours=worker.retry_give_up_hours):
+                store.mark_reply_failed(row, f"the mail server did not take the reply within "
+                                             f"{worker.retry_give_up_hours:g} hours (last error: {row.last_error})")
+                session.commit()
+                log.warning("reply %s given up: %s", row.message_id, row.last_error)
+                return
+            # Committed before the SMTP transaction: a crash inside it leaves "sending", which is
+            # then never resent blindly (see _settle_interrupted).
+            store.mark_reply_sending(row)
             session.commit()
-            log.warning("reply %s %s: %s", row.message_id, "refused permanently" if exc.permanent else "not sent yet", exc)
-            return "failed" if exc.permanent else "retry"
-        store.mark_reply_sent(row, self.edges.clock())
-        session.commit()
+            try:
+                delivery.send(row.raw, self.reply_from, row.recipients)
+            except SendError as exc:
+                self._send_failed(row, exc, delivery, now)
+                session.commit()
+                return
+            self._accepted[row.id] = self.edges.clock()
+            store.mark_reply_sent(row, self._accepted[row.id])
+            session.commit()
+            del self._accepted[row.id]
+            self._smtp.recovered()
+            stats.replies_sent += 1
+            raw, message_id = row.raw, row.message_id
         try:
-            self.edges.source.save_sent(row.raw)
+            self.edges.source.save_sent(raw)
         except Exception as exc:  # a missing Sent copy must not undo a sent reply
-            log.warning("reply %s sent, but its copy was not saved to Sent: %s", row.message_id, exc)
-        return "sent"
+            log.warning("reply %s sent, but its copy was not saved to Sent: %s", message_id, exc)
+
+    def _send_failed(self, row: OutboxMessage, exc: SendError, delivery: _Delivery, now: datetime) -> None:
+        worker = self.config.worker
+        if exc.permanent:
+            store.mark_reply_failed(row, f"reply refused by the mail server: {exc}")
+            log.warning("reply %s refused permanently: %s", row.message_id, exc)
+            return
+        delay = retry_delay(row.attempts, worker.retry_first_seconds, worker.retry_max_seconds, self.edges.rand)
+        store.mark_reply_retry(row, str(exc), next_attempt_at=now + timedelta(seconds=delay))
+        if delivery.unreachable:
+            self._smtp.failed(str(exc), delay)
+        else:
+            log.warning("reply %s not accepted yet (%s); retrying in %.0f s", row.message_id, exc, delay)
+
+    def _settle_interrupted(self, row: OutboxMessage) -> None:
+        """A reply left "sending" whose claim we could take: its sender stopped in the middle."""
+        accepted_at = self._accepted.pop(row.id, None)
+        if accepted_at is not None:  # this process saw it accepted, then could not record it
+            store.mark_reply_sent(row, accepted_at)
+            return
+        # Resending could give the partner a second copy; not sending could leave them without one.
+        # Neither is safe to guess, so a person looks (the Sent folder tells).
+        store.mark_reply_failed(row, f"the worker stopped while this reply was being sent to {row.recipients}: it "
+                                     f"may or may not have arrived; check the Sent folder before answering by hand",
+                                status=SendStatus.UNKNOWN)
+        log.warning("reply %s was interrupted while sending; flagged for a person", row.message_id)
+
+
+class _Delivery:
+    """One SMTP connection for a round of replies, opened on first use and reopened after a failure."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self._context = None
+        self._connection: Connection | None = None
+        self._unreachable: SendError | None = None
+        self.unreachable = False
+
+    def __enter__(self) -> _Delivery:
+        return self
+
+    def send(self, raw: bytes, sender: str, recipient: str) -> None:
+        if self._unreachable is not None:
+            raise self._unreachable  # the server was down a moment ago: do not hammer it within one round
+        if self._connection is None:
+            try:
+                self._context = self.sender.connect()
+                self._connection = self._context.__enter__()
+            except SendError as exc:
+                self._context = None
+                self._unreachable = exc
+                self.unreachable = True
+                raise
+        try:
+            self._connection.send(raw, sender, recipient)
+        except SendError as exc:
+            if not exc.permanent:
+                self._close()  # a 4xx or a dropped connection: start the next reply on a fresh one
+            raise
+
+    def _close(self) -> None:
+        context, self._context, self._connection = self._context, None, None
+        if context is not None:
+            context.__exit__(None, None, None)
+
+    def __exit__(self, *exc_info) -> None:
+        self._close()
 
 
 def _mark_for(plan: Plan) -> Mark:
-    if plan.outcome == Outcome.IGNORED:
-        return Mark.IGNORED
-    return Mark.PERSON if plan.needs_person else Mark.DONE
+    if plan.needs_person:
+        return Mark.PERSON
+    return Mark.IGNORED if plan.outcome == Outcome.IGNORED else Mark.DONE
+
+
+def _mark_after_reply(status: str, needs_person: bool) -> Mark | None:
+    if status in (SendStatus.PENDING, SendStatus.SENDING):
+        return None
+    if status == SendStatus.SENT and not needs_person:
+        return Mark.DONE
+    return Mark.PERSON
+
+
+def _unavailable(exc: SQLAlchemyError) -> bool:
+    """A lost or refused connection (or a locked SQLite file), as opposed to a problem with one message."""
+    return isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def _describe_db_error(exc: SQLAlchemyError) -> str:
+    detail = str(getattr(exc, "orig", exc) or type(exc).__name__).strip().splitlines()
+    return f"database unavailable: {detail[0][:200] if detail else type(exc).__name__}"

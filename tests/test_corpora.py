@@ -46,6 +46,7 @@ def test_every_corpus_email_gets_an_outcome_and_auto_mail_no_reply(tmp_path):
     db.upgrade(db.make_engine(config.database_url))
     worker, engine = build_worker(config)
     stats = worker.run(once=True)
+    worker.close()
     engine.dispose()
     assert stats.seen == len(files) == 378
     left_in_new = list((maildir / "new").iterdir())

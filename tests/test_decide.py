@@ -37,3 +37,24 @@ def test_wire_story_is_declined_naming_its_origin():
     plan = decide(facts(stories=(OWN, WIRE)))
     assert [d.decision for d in plan.stories] == [Decision.GRANTED, Decision.DECLINED]
     assert "JTA" in plan.stories[1].reason
+
+
+def test_sender_over_the_daily_cap_goes_to_a_person_without_a_reply():
+    plan = decide(facts(replies_to_recipient_today=5, max_replies_per_day=5))
+    assert (plan.outcome, plan.needs_person, plan.reply) == (Outcome.NEEDS_PERSON, True, False)
+    assert "limit 5" in plan.reason
+    assert decide(facts(replies_to_recipient_today=4, max_replies_per_day=5)).reply
+
+
+def test_too_many_stories_answers_the_first_ones_and_flags():
+    many = tuple(StoryView(i, f"https://s.example/{i}/", f"T{i}", f"t{i}", "", None, "", None, "") for i in range(1, 14))
+    plan = decide(facts(stories=many, max_stories=10))
+    assert plan.reply and plan.needs_person
+    assert [d.story.id for d in plan.stories] == list(range(1, 11))
+    assert "names 13 stories" in plan.reason
+
+
+def test_unauthenticated_sender_goes_to_a_person():
+    plan = decide(facts(unauthenticated="dmarc=fail"))
+    assert (plan.outcome, plan.needs_person, plan.reply) == (Outcome.NEEDS_PERSON, True, False)
+    assert "dmarc=fail" in plan.reason

@@ -93,6 +93,7 @@ def test_worker_imports_an_unknown_story_linked_on_our_site(site, tmp_path):
     (maildir / "new" / "1.eml").write_bytes(request_message(body=f"Taking this: {site}/news/bike-lanes/"))
     worker, engine = build_worker(config)
     stats = worker.run(once=True)
+    worker.close()
     engine.dispose()
     assert stats.by_outcome == {"answered": 1} and stats.replies_sent == 1
     reply = next((tmp_path / "outbox").glob("*.eml")).read_bytes()

@@ -63,7 +63,8 @@ def sent_folder_count(user) -> int:
 
 @pytest.fixture
 def setup(tmp_path, database_url, mailbox_user, smtp_server):
-    path = write_config(tmp_path, database_url, imap=mailbox_user, smtp_port=smtp_server.port)
+    path = write_config(tmp_path, database_url, imap=mailbox_user, smtp_port=smtp_server.port,
+                        extra="retry_first_seconds = 1\nretry_max_seconds = 4\n")
     config = load(path, mailbox_user["password"])
     engine = db.make_engine(config.database_url)
     db.upgrade(engine)
@@ -80,7 +81,7 @@ def setup(tmp_path, database_url, mailbox_user, smtp_server):
         try:
             return worker.run(once=True)
         finally:
-            worker.edges.source.close()
+            worker.close()
             worker_engine.dispose()
 
     yield {"config": config, "sessions": sessions, "run": run_once, "user": mailbox_user, "smtp": smtp_server}
@@ -144,18 +145,25 @@ def test_requests_end_to_end(setup):
     assert again.replies_sent == 0 and len(smtp.messages) == 3
 
 
-def test_smtp_down_keeps_the_reply_and_sends_it_next_run(setup):
+def test_smtp_refusal_keeps_the_reply_and_retries_it_after_a_backoff(setup):
     user, smtp = setup["user"], setup["smtp"]
     deliver(user, request_message(body=BIKE, message_id="<s1@valleynews.example>"))
     smtp.refuse("451 4.3.0 try again later")
     first = setup["run"]()
     assert first.replies_sent == 0 and smtp.messages == []
     assert b"$RepublishDone" not in inbox_state(user)["<s1@valleynews.example>"]
-    second = setup["run"]()
-    assert second.replies_sent == 1 and len(smtp.messages) == 1
+    with setup["sessions"]() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        assert (row.status, row.attempts) == ("pending", 1) and "451" in row.last_error
+        wait = (row.next_attempt_at - datetime.now(timezone.utc)).total_seconds()
+    assert 0 < wait <= 1.0  # retry_first_seconds = 1, with jitter between half and all of it
+    assert setup["run"]().replies_sent == 0  # not due yet: the server is not hammered
+    time.sleep(wait + 0.1)
+    assert setup["run"]().replies_sent == 1 and len(smtp.messages) == 1
     assert b"$RepublishDone" in inbox_state(user)["<s1@valleynews.example>"]
     with setup["sessions"]() as session:
         assert session.scalar(select(func.count()).select_from(Request)) == 1
+        assert session.scalars(select(OutboxMessage.attempts)).one() == 2
 
 
 def test_permanent_smtp_refusal_goes_to_a_person(setup):
@@ -189,6 +197,7 @@ def test_wrong_password_is_a_clear_error_without_the_password(tmp_path, mailbox_
     with pytest.raises(MailboxError) as error:
         worker.run(once=True)
     assert "login refused" in str(error.value) and "wrong-password-xyz" not in str(error.value)
+    worker.close()
     engine.dispose()
 
 
@@ -199,13 +208,14 @@ def test_tls_is_verified_against_the_configured_ca(tmp_path, mailbox_user, smtp_
     db.upgrade(db.make_engine(config.database_url))
     worker, engine = build_worker(config)
     assert worker.run(once=True).requests == 0  # connected and verified
-    worker.edges.source.close()
+    worker.close()
     # Without the private CA the same server is refused.
     text = path.read_text().replace(f'ca_file = "{mailbox_user["ca_file"]}"\n', "")
     path.write_text(text)
     worker, engine = build_worker(load(path, mailbox_user["password"]))
     with pytest.raises(MailboxError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         worker.run(once=True)
+    worker.close()
     engine.dispose()
 
 
@@ -223,7 +233,7 @@ def running_worker(config, poll_seconds: float):
     finally:
         stop.set()
         thread.join(timeout=15)
-        worker.edges.source.close()
+        worker.close()
         engine.dispose()
     assert not thread.is_alive()
 

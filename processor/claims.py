@@ -1,0 +1,150 @@
+"""Who works on what, when several workers share one mailbox and one database.
+
+PostgreSQL: any number of workers. Before handling a message or sending a reply, a worker
+takes a session-level advisory lock on it (`pg_try_advisory_lock`); another worker that
+cannot take it leaves that item alone. The lock lives on the worker's own connection, so a
+worker that dies (even by kill -9) releases it the moment its connection closes, and a reply
+left in "sending" whose lock anyone can take belongs to a dead worker.
+
+SQLite: one worker per database file, enforced by an exclusive lock on a file beside it
+(released by the kernel when the process dies); a second worker refuses to start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from typing import Protocol
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
+
+
+class AnotherWorkerRunning(Exception):
+    """A second worker on a database that allows only one."""
+
+
+class Claims(Protocol):
+    def take(self, name: str) -> bool:
+        """True if this worker now holds `name`; False if another worker does."""
+
+    def release(self, name: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def claims_for(engine: Engine) -> Claims:
+    if engine.dialect.name == "postgresql":
+        return PostgresClaims(engine)
+    if engine.dialect.name == "sqlite":
+        return LocalClaims(_lock_file_for(engine.url.database))
+    return LocalClaims(None)
+
+
+class LocalClaims:
+    """The only worker on its database: claims are bookkeeping within this process."""
+
+    def __init__(self, lock_path: str | None) -> None:
+        self.held: set[str] = set()
+        self._lock_file = _exclusive_lock(lock_path) if lock_path else None
+
+    def take(self, name: str) -> bool:
+        if name in self.held:
+            return False
+        self.held.add(name)
+        return True
+
+    def release(self, name: str) -> None:
+        self.held.discard(name)
+
+    def close(self) -> None:
+        self.held.clear()
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the descriptor drops the lock
+            self._lock_file = None
+
+
+class PostgresClaims:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.connection: Connection | None = None
+        self.held: set[str] = set()
+
+    def _connection(self) -> Connection:
+        if self.connection is None:
+            self.connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self.connection
+
+    def take(self, name: str) -> bool:
+        if name in self.held:
+            return False
+        try:
+            taken = bool(self._connection().scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key(name)}))
+        except Exception:
+            self._discard_connection()
+            raise
+        if taken:
+            self.held.add(name)
+        return taken
+
+    def release(self, name: str) -> None:
+        if name not in self.held:
+            return
+        self.held.discard(name)
+        try:
+            self._connection().execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(name)})
+        except Exception:
+            self._discard_connection()  # a closed connection has released its locks anyway
+            raise
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.execute(text("SELECT pg_advisory_unlock_all()"))
+                self.connection.close()
+            except Exception:
+                self._discard_connection()
+        self.connection = None
+        self.held.clear()
+
+    def _discard_connection(self) -> None:
+        # The server ends a broken session's locks with it; never hand this connection back to the pool.
+        connection, self.connection = self.connection, None
+        self.held.clear()
+        if connection is not None:
+            try:
+                connection.invalidate()
+                connection.close()
+            except Exception:
+                pass
+
+
+def lock_key(name: str) -> int:
+    """A signed 64-bit advisory-lock key for a claim name."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+def _lock_file_for(database: str | None) -> str | None:
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return os.path.abspath(database) + ".worker-lock"
+
+
+def _exclusive_lock(path: str):
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise AnotherWorkerRunning(
+            f"another worker is already running on this SQLite database (pid {holder}); SQLite allows one "
+            f"worker at a time: stop the other one, or use PostgreSQL to run several"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
