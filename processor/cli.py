@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from processor import db
+from processor import db, logs
 from processor.config import Config, ConfigError, config_path, load_config
 from processor.urls import url_key
 
@@ -41,10 +41,7 @@ class Context:
 @click.pass_context
 def main(ctx: click.Context, config_option: str | None, verbose: bool) -> None:
     """Answer a newsroom's "republish" inbox and keep the log of who picked up which story."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("mailparser", "httpx", "httpcore", "imapclient", "alembic.runtime.migration"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure(verbose)
     ctx.obj = Context(config_option)
 
 
@@ -125,16 +122,24 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
 def run(obj: Context, once: bool) -> None:
     """The worker: watch the mailbox (IDLE where the server has it, else polling) and answer requests."""
     from processor.app import build_worker
+    from processor.claims import AnotherWorkerRunning
     from processor.imap import MailboxError
+    from processor.worker import DatabaseUnavailable
 
     config = obj.config
-    engine = _ready_engine(config)
-    worker, _ = build_worker(config)
     stop = threading.Event()
     _install_signal_handlers(stop)
+    engine = _ready_engine(config) if once else _wait_for_database(config, stop)
+    if engine is None:
+        return  # stopped while waiting for the database
+    try:
+        worker, _ = build_worker(config)
+    except AnotherWorkerRunning as exc:
+        engine.dispose()
+        raise click.ClickException(str(exc)) from None
     try:
         stats = worker.run(once=once, stop=stop)
-    except MailboxError as exc:
+    except (MailboxError, DatabaseUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         worker.close()
@@ -170,10 +175,33 @@ def _ready_engine(config: Config):
     try:
         current_rev = db.current_revision(engine)
     except Exception as exc:
-        raise click.ClickException(f"cannot open the database ([database] url): {type(exc).__name__}") from None
+        engine.dispose()
+        from processor.worker import describe_database_error
+
+        raise click.ClickException(f"cannot open the database ([database] url): {describe_database_error(exc)}") from None
     if current_rev != db.head_revision():
         raise click.ClickException("the database schema is not up to date: run `republish db upgrade` first")
     return engine
+
+
+def _wait_for_database(config: Config, stop: threading.Event):
+    """A worker started before its database (a reboot, a failover) waits for it instead of exiting."""
+    from processor.backoff import Outage, retry_delay
+
+    outage = Outage("database", log)
+    while not stop.is_set():
+        try:
+            engine = _ready_engine(config)
+        except click.ClickException as exc:
+            if "schema" in exc.message:
+                raise
+            delay = retry_delay(outage.failures + 1, 1.0, 300.0)
+            outage.failed(exc.message, delay)
+            stop.wait(delay)
+            continue
+        outage.recovered()
+        return engine
+    return None
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

@@ -18,7 +18,7 @@ from processor.tls import client_context
 log = logging.getLogger(__name__)
 
 KEYWORDS = {Mark.DONE: b"$RepublishDone", Mark.PERSON: b"$RepublishPerson", Mark.IGNORED: b"$RepublishIgnored"}
-IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes
+IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes, so renew well before 29
 
 
 class MailboxError(Exception):
@@ -26,8 +26,9 @@ class MailboxError(Exception):
 
 
 class ImapSource:
-    def __init__(self, config: ImapConfig) -> None:
+    def __init__(self, config: ImapConfig, idle_renew_seconds: float = IDLE_RENEW_SECONDS) -> None:
         self.config = config
+        self.idle_renew_seconds = idle_renew_seconds
         self.name = f"imap://{config.username}@{config.host}/{config.folder}"
         self.client: imapclient.IMAPClient | None = None
         self._skipped: set[int] = set()
@@ -85,8 +86,10 @@ class ImapSource:
             for keyword in KEYWORDS.values():
                 criteria += ["UNKEYWORD", keyword]
             # ASCII criteria only: some servers answer BADCHARSET to anything else; the exact
-            # subject is checked on our side after decoding.
-            uids = [uid for uid in client.search(criteria + ["SUBJECT", "republish"]) if uid not in self._skipped]
+            # subject is checked on our side after decoding. Delivery reports are fetched too,
+            # since one may be returning a reply of ours.
+            wanted = ["OR", "SUBJECT", "republish", "OR", "HEADER", "Content-Type", "report", "FROM", "mailer-daemon"]
+            uids = [uid for uid in client.search(criteria + wanted) if uid not in self._skipped]
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP search failed: {type(exc).__name__}: {exc}") from None
@@ -154,7 +157,7 @@ class ImapSource:
         if not (self.config.use_idle and client.has_capability("IDLE")):
             stop.wait(seconds)
             return
-        deadline = time.monotonic() + min(seconds, IDLE_RENEW_SECONDS)
+        deadline = time.monotonic() + min(seconds, self.idle_renew_seconds)
         try:
             client.idle()
             try:

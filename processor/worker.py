@@ -186,7 +186,7 @@ class Worker:
             yield
         except SQLAlchemyError as exc:
             if _unavailable(exc):
-                raise DatabaseUnavailable(_describe_db_error(exc)) from None
+                raise DatabaseUnavailable("database unavailable: " + describe_database_error(exc)) from None
             raise
 
     # -- one message ------------------------------------------------------
@@ -200,8 +200,8 @@ class Worker:
         try:
             inbound = parse_message(message.raw)
         except UnreadableMessage as exc:
-            key = message_key("", message.raw)
-            return self._claimed(key, message, lambda: self._park(message, str(exc), key=key))
+            key, reason = message_key("", message.raw), str(exc)
+            return self._claimed(key, message, lambda: self._park(message, reason, key=key))
         if is_republish_subject(inbound.subject):
             step = self._handle_request
         elif is_delivery_report(inbound) and inbound.embedded_message_ids:
@@ -241,7 +241,7 @@ class Worker:
             return self._park(message, "could not record the request (database constraint)", key=inbound.message_key)
         except Exception as exc:  # the worker never dies on a message: park it for a person instead
             if isinstance(exc, SQLAlchemyError) and _unavailable(exc):
-                raise DatabaseUnavailable(_describe_db_error(exc)) from None
+                raise DatabaseUnavailable("database unavailable: " + describe_database_error(exc)) from None
             log.exception("message %s could not be handled", message.ref)
             return self._park(message, f"internal error while handling: {type(exc).__name__}: {exc}",
                               key=inbound.message_key)
@@ -364,7 +364,7 @@ class Worker:
                     session.commit()
         except SQLAlchemyError as exc:
             if _unavailable(exc):
-                raise DatabaseUnavailable(_describe_db_error(exc)) from None
+                raise DatabaseUnavailable("database unavailable: " + describe_database_error(exc)) from None
             log.exception("could not record message %s; it stays in the mailbox for the next run", message.ref)
             return Handled(message.ref, None)
         return Handled(message.ref, Mark.PERSON, outcome=str(Outcome.NEEDS_PERSON))
@@ -516,6 +516,7 @@ def _unavailable(exc: SQLAlchemyError) -> bool:
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
-def _describe_db_error(exc: SQLAlchemyError) -> str:
-    detail = str(getattr(exc, "orig", exc) or type(exc).__name__).strip().splitlines()
-    return f"database unavailable: {detail[0][:200] if detail else type(exc).__name__}"
+def describe_database_error(exc: Exception) -> str:
+    """The first line of the driver's message: says what went wrong without a traceback's worth of SQL."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from datetime import datetime, timezone
+
+from processor import db
+from processor.app import build_worker
+from processor.catalog import import_articles, parse_source
+from tests.helpers import load, write_config
 from tests.servers import Dovecot, SmtpServer, dovecot_binary, postgres_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLES = Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories"  # the demo's stories
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +86,31 @@ def database_url(request, tmp_path):
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+
+
+@pytest.fixture
+def pipeline(tmp_path, database_url, mailbox_user, smtp_server):
+    """A real Dovecot account, a real SMTP server, a migrated database with the demo's stories; `run` = `run --once`."""
+    path = write_config(tmp_path, database_url, imap=mailbox_user, smtp_port=smtp_server.port,
+                        extra="retry_first_seconds = 1\nretry_max_seconds = 4\n")
+    config = load(path, mailbox_user["password"])
+    engine = db.make_engine(config.database_url)
+    db.upgrade(engine)
+    sessions = db.make_session_factory(engine)
+    with sessions() as session:
+        for page in (SAMPLES / "bike-lanes.html", SAMPLES / "library-tutoring.html",
+                     SAMPLES / "wire-defense-agreement.html", FIXTURES / "seed-forward-jta.html"):
+            import_articles(session, parse_source(page.read_bytes(), url=None, publication=config.publication),
+                            source=page.name, now=datetime.now(timezone.utc))
+        session.commit()
+
+    def run_once():
+        worker, worker_engine = build_worker(config)
+        try:
+            return worker.run(once=True)
+        finally:
+            worker.close()
+            worker_engine.dispose()
+
+    yield {"config": config, "sessions": sessions, "run": run_once, "user": mailbox_user, "smtp": smtp_server}
+    engine.dispose()

@@ -7,6 +7,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+
+import imapclient
+
+from processor.app import build_worker
 from processor.config import load_config
 
 SITE = "https://riversideledger.example"
@@ -70,3 +78,59 @@ def request_message(*, sender: str = "Priya Shah <priya@valleynews.example>", su
     if html is not None:
         message.add_alternative(html, subtype="html")
     return message.as_bytes()
+
+
+def imap_client(user) -> imapclient.IMAPClient:
+    client = imapclient.IMAPClient(user["host"], port=user["port"], ssl=False)
+    client.login(user["username"], user["password"])
+    return client
+
+
+def deliver(user, *messages: bytes) -> None:
+    client = imap_client(user)
+    for raw in messages:
+        client.append("INBOX", raw)
+    client.logout()
+
+
+def inbox_state(user) -> dict[str, set]:
+    client = imap_client(user)
+    client.select_folder("INBOX", readonly=True)
+    data = client.fetch(client.search("ALL"), ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+    client.logout()
+    state = {}
+    for item in data.values():
+        header = item[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().strip()
+        state[header.split(":", 1)[1].strip() if ":" in header else ""] = set(item[b"FLAGS"])
+    return state
+
+
+def sent_folder_count(user) -> int:
+    client = imap_client(user)
+    count = client.select_folder("Sent", readonly=True)[b"EXISTS"]
+    client.logout()
+    return count
+
+
+@contextmanager
+def running_worker(config, poll_seconds: float):
+    """`republish run` in a thread, stopped (SIGTERM-style) on exit."""
+    worker, engine = build_worker(replace(config, worker=replace(config.worker, poll_seconds=poll_seconds)))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, kwargs={"once": False, "stop": stop})
+    thread.start()
+    try:
+        time.sleep(0.5)  # let it reach IDLE
+        yield thread
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        worker.close()
+        engine.dispose()
+    assert not thread.is_alive()
+
+
+def wait_for_replies(smtp, count: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while len(smtp.messages) < count and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -1,6 +1,6 @@
 import pytest
 
-from processor.classify import automation_reason, is_republish_subject, outlet_key, question_reason, title_key, title_spans
+from processor.classify import automation_reason, is_delivery_report, is_republish_subject, outlet_key, question_reason, title_key, title_spans
 from processor.parse import parse_message
 from tests.helpers import request_message
 
@@ -29,6 +29,15 @@ def test_other_subjects_are_not_requests(subject):
     ({"List-Id": "<partners.lists.example>"}, None, "mailing-list"),
     ({"List-Unsubscribe": "<mailto:x@y.example>"}, None, "mailing-list"),
     ({"X-Autoreply": "yes"}, None, "auto-reply header"),
+    ({"X-Autorespond": "yes"}, None, "auto-reply header"),
+    ({"X-Auto-Response-Suppress": "All"}, None, "no automatic replies"),
+    ({"X-Auto-Response-Suppress": "OOF, AutoReply"}, None, "no automatic replies"),
+    ({"X-Auto-Response-Suppress": "DR, RN"}, None, None),
+    ({"Precedence": "junk"}, None, "Precedence"),
+    ({"Precedence": "list"}, None, "Precedence"),
+    ({"Auto-Submitted": "auto-generated"}, None, "Auto-Submitted"),
+    ({}, "postmaster@partner.example", "automated sender"),
+    ({}, "do-not-reply@partner.example", "automated sender"),
     ({"Return-Path": "<>"}, None, "empty Return-Path"),
     ({}, "MAILER-DAEMON@mx.example", "automated sender"),
     ({}, "no-reply@partner.example", "automated sender"),
@@ -70,3 +79,19 @@ def test_title_spans_find_a_headline_inside_a_sentence():
 ])
 def test_questions_that_need_a_person(text, needs_person):
     assert bool(question_reason(text)) is needs_person
+
+
+def test_a_delivery_report_is_recognised_and_never_answered():
+    report = (b"From: Mail Delivery System <MAILER-DAEMON@mx.partner.example>\r\nTo: republish@riversideledger.example\r\n"
+              b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn1@mx.partner.example>\r\n"
+              b"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+              b"--b\r\nContent-Type: text/plain\r\n\r\nNot delivered.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+              b"Reporting-MTA: dns; mx.partner.example\r\n\r\nFinal-Recipient: rfc822; gone@partner.example\r\n"
+              b"Action: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n"
+              b"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <ours1@riversideledger.example>\r\n"
+              b"Subject: Re: republish\r\n--b--\r\n")
+    inbound = parse_message(report)
+    assert is_delivery_report(inbound)
+    assert inbound.embedded_message_ids == ("ours1@riversideledger.example",)
+    assert inbound.report_diagnostic == "Action: failed; Status: 5.1.1; Diagnostic-Code: smtp; 550 5.1.1 no such user"
+    assert "multipart/report" in automation_reason(inbound, (), "x") or "automated sender" in automation_reason(inbound, (), "x")

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import imapclient
 import pytest
 from sqlalchemy import func, select
 
 from models import OutboxMessage, Pickup, PickupRequest, Request
 from processor import db
 from processor.app import build_worker
-from processor.catalog import import_articles, parse_source
 from processor.imap import MailboxError
-from tests.helpers import load, request_message, write_config
+from tests.helpers import (deliver, inbox_state, load, request_message, running_worker,
+                           sent_folder_count, wait_for_replies, write_config)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLES = Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories"  # the demo's stories
@@ -29,67 +25,8 @@ WIRE = "https://riversideledger.example/news/2026/11/israel-and-japan-sign-new-d
 pytestmark = pytest.mark.integration
 
 
-def imap_client(user) -> imapclient.IMAPClient:
-    client = imapclient.IMAPClient(user["host"], port=user["port"], ssl=False)
-    client.login(user["username"], user["password"])
-    return client
-
-
-def deliver(user, *messages: bytes) -> None:
-    client = imap_client(user)
-    for raw in messages:
-        client.append("INBOX", raw)
-    client.logout()
-
-
-def inbox_state(user) -> dict[str, set]:
-    client = imap_client(user)
-    client.select_folder("INBOX", readonly=True)
-    data = client.fetch(client.search("ALL"), ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-    client.logout()
-    state = {}
-    for item in data.values():
-        header = item[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().strip()
-        state[header.split(":", 1)[1].strip() if ":" in header else ""] = set(item[b"FLAGS"])
-    return state
-
-
-def sent_folder_count(user) -> int:
-    client = imap_client(user)
-    count = client.select_folder("Sent", readonly=True)[b"EXISTS"]
-    client.logout()
-    return count
-
-
-@pytest.fixture
-def setup(tmp_path, database_url, mailbox_user, smtp_server):
-    path = write_config(tmp_path, database_url, imap=mailbox_user, smtp_port=smtp_server.port,
-                        extra="retry_first_seconds = 1\nretry_max_seconds = 4\n")
-    config = load(path, mailbox_user["password"])
-    engine = db.make_engine(config.database_url)
-    db.upgrade(engine)
-    sessions = db.make_session_factory(engine)
-    with sessions() as session:
-        for page in (SAMPLES / "bike-lanes.html", SAMPLES / "library-tutoring.html",
-                     SAMPLES / "wire-defense-agreement.html", FIXTURES / "seed-forward-jta.html"):
-            import_articles(session, parse_source(page.read_bytes(), url=None, publication=config.publication),
-                            source=page.name, now=datetime.now(timezone.utc))
-        session.commit()
-
-    def run_once():
-        worker, worker_engine = build_worker(config)
-        try:
-            return worker.run(once=True)
-        finally:
-            worker.close()
-            worker_engine.dispose()
-
-    yield {"config": config, "sessions": sessions, "run": run_once, "user": mailbox_user, "smtp": smtp_server}
-    engine.dispose()
-
-
-def test_requests_end_to_end(setup):
-    user, smtp, sessions = setup["user"], setup["smtp"], setup["sessions"]
+def test_requests_end_to_end(pipeline):
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
     deliver(
         user,
         request_message(body=f"Running this one: {BIKE[:-1]}?utm_source=nl&utm_medium=email\nThanks", message_id="<a1@valleynews.example>"),
@@ -104,7 +41,7 @@ def test_requests_end_to_end(setup):
         request_message(body=f"Another please {LIBRARY}\n\nOn Fri, Desk <republish@riversideledger.example> wrote:\n> {BIKE}",
                         message_id="<g1@valleynews.example>"),
     )
-    stats = setup["run"]()
+    stats = pipeline["run"]()
     assert stats.replies_sent == 3
     assert len(smtp.messages) == 3
     replies = {message_from_bytes(raw, policy=policy.default)["In-Reply-To"]: (rcpt, message_from_bytes(raw, policy=policy.default))
@@ -141,51 +78,51 @@ def test_requests_end_to_end(setup):
         assert session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")) == 3
 
     # A second run sends nothing twice.
-    again = setup["run"]()
+    again = pipeline["run"]()
     assert again.replies_sent == 0 and len(smtp.messages) == 3
 
 
-def test_smtp_refusal_keeps_the_reply_and_retries_it_after_a_backoff(setup):
-    user, smtp = setup["user"], setup["smtp"]
+def test_smtp_refusal_keeps_the_reply_and_retries_it_after_a_backoff(pipeline):
+    user, smtp = pipeline["user"], pipeline["smtp"]
     deliver(user, request_message(body=BIKE, message_id="<s1@valleynews.example>"))
     smtp.refuse("451 4.3.0 try again later")
-    first = setup["run"]()
+    first = pipeline["run"]()
     assert first.replies_sent == 0 and smtp.messages == []
     assert b"$RepublishDone" not in inbox_state(user)["<s1@valleynews.example>"]
-    with setup["sessions"]() as session:
+    with pipeline["sessions"]() as session:
         row = session.scalars(select(OutboxMessage)).one()
         assert (row.status, row.attempts) == ("pending", 1) and "451" in row.last_error
         wait = (row.next_attempt_at - datetime.now(timezone.utc)).total_seconds()
     assert 0 < wait <= 1.0  # retry_first_seconds = 1, with jitter between half and all of it
-    assert setup["run"]().replies_sent == 0  # not due yet: the server is not hammered
+    assert pipeline["run"]().replies_sent == 0  # not due yet: the server is not hammered
     time.sleep(wait + 0.1)
-    assert setup["run"]().replies_sent == 1 and len(smtp.messages) == 1
+    assert pipeline["run"]().replies_sent == 1 and len(smtp.messages) == 1
     assert b"$RepublishDone" in inbox_state(user)["<s1@valleynews.example>"]
-    with setup["sessions"]() as session:
+    with pipeline["sessions"]() as session:
         assert session.scalar(select(func.count()).select_from(Request)) == 1
         assert session.scalars(select(OutboxMessage.attempts)).one() == 2
 
 
-def test_permanent_smtp_refusal_goes_to_a_person(setup):
-    user, smtp = setup["user"], setup["smtp"]
+def test_permanent_smtp_refusal_goes_to_a_person(pipeline):
+    user, smtp = pipeline["user"], pipeline["smtp"]
     deliver(user, request_message(body=BIKE, message_id="<p1@valleynews.example>"))
     smtp.refuse("550 5.1.1 no such user")
-    setup["run"]()
+    pipeline["run"]()
     assert {b"\\Flagged", b"$RepublishPerson"} <= inbox_state(user)["<p1@valleynews.example>"]
-    setup["run"]()
+    pipeline["run"]()
     assert smtp.messages == []
 
 
-def test_seed_story_is_declined(setup):
-    user, smtp = setup["user"], setup["smtp"]
+def test_seed_story_is_declined(pipeline):
+    user, smtp = pipeline["user"], pipeline["smtp"]
     deliver(user, request_message(
         body="We'd like to pick up: Israel and Japan sign new defense agreement as they mark 70 years of relations",
         message_id="<seed@valleynews.example>"))
-    setup["run"]()
+    pipeline["run"]()
     reply = message_from_bytes(smtp.messages[0][2], policy=policy.default)
     text = reply.get_body(("plain",)).get_content()
     assert "originated with JTA" in text and "HTML to paste" not in text
-    with setup["sessions"]() as session:
+    with pipeline["sessions"]() as session:
         assert session.scalar(select(Pickup.decision)) == "declined"
 
 
@@ -220,41 +157,17 @@ def test_tls_is_verified_against_the_configured_ca(tmp_path, mailbox_user, smtp_
 
 
 
-@contextmanager
-def running_worker(config, poll_seconds: float):
-    """`republish run` in a thread, stopped (SIGTERM-style) on exit."""
-    worker, engine = build_worker(replace(config, worker=replace(config.worker, poll_seconds=poll_seconds)))
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, kwargs={"once": False, "stop": stop})
-    thread.start()
-    try:
-        time.sleep(0.5)  # let it reach IDLE
-        yield thread
-    finally:
-        stop.set()
-        thread.join(timeout=15)
-        worker.close()
-        engine.dispose()
-    assert not thread.is_alive()
-
-
-def wait_for_replies(smtp, count: int, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while len(smtp.messages) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def test_idle_worker_answers_a_new_request_promptly(setup):
+def test_idle_worker_answers_a_new_request_promptly(pipeline):
     # A 5-minute poll interval: only IDLE can make the answer arrive within seconds.
-    with running_worker(setup["config"], poll_seconds=300):
-        deliver(setup["user"], request_message(body=BIKE, message_id="<idle@valleynews.example>"))
-        wait_for_replies(setup["smtp"], 1, 10)
-        assert len(setup["smtp"].messages) == 1
+    with running_worker(pipeline["config"], poll_seconds=300):
+        deliver(pipeline["user"], request_message(body=BIKE, message_id="<idle@valleynews.example>"))
+        wait_for_replies(pipeline["smtp"], 1, 10)
+        assert len(pipeline["smtp"].messages) == 1
 
 
-def test_worker_survives_a_dovecot_restart(setup, dovecot_server):
-    with running_worker(setup["config"], poll_seconds=2) as thread:
+def test_worker_survives_a_dovecot_restart(pipeline, dovecot_server):
+    with running_worker(pipeline["config"], poll_seconds=2) as thread:
         dovecot_server.restart()
-        deliver(setup["user"], request_message(body=BIKE, message_id="<restart@valleynews.example>"))
-        wait_for_replies(setup["smtp"], 1, 20)
-        assert len(setup["smtp"].messages) == 1 and thread.is_alive()
+        deliver(pipeline["user"], request_message(body=BIKE, message_id="<restart@valleynews.example>"))
+        wait_for_replies(pipeline["smtp"], 1, 20)
+        assert len(pipeline["smtp"].messages) == 1 and thread.is_alive()
