@@ -19,22 +19,30 @@ def retry_delay(attempt: int, first: float, maximum: float, rand: Callable[[], f
 
 
 class Outage:
-    """One dependency (the mailbox, the database, SMTP) that may go away: says so once, and once when it is back."""
+    """One dependency (the mailbox, the database, SMTP) that may go away.
+
+    Says so once when it fails, again after 10, 100, 1000… failed attempts (a long outage
+    stays visible without flooding the log), and once when it works again.
+    """
 
     def __init__(self, what: str, log: logging.Logger) -> None:
         self.what = what
         self.log = log
         self.failures = 0
-        self._last_message = ""
 
     def failed(self, message: str, retry_in: float) -> None:
         self.failures += 1
-        level = logging.WARNING if message != self._last_message else logging.DEBUG
-        self.log.log(level, "%s: %s; retrying in %.0f s (attempt %d)", self.what, message, retry_in, self.failures)
-        self._last_message = message
+        loud = self.failures == 1 or _is_power_of_ten(self.failures)
+        self.log.log(logging.WARNING if loud else logging.DEBUG, "%s: %s; retrying in %.0f s (attempt %d)",
+                     self.what, message, retry_in, self.failures)
 
     def recovered(self) -> None:
         if self.failures:
             self.log.warning("%s: working again after %d failed attempt(s)", self.what, self.failures)
         self.failures = 0
-        self._last_message = ""
+
+
+def _is_power_of_ten(number: int) -> bool:
+    while number >= 10 and number % 10 == 0:
+        number //= 10
+    return number == 1

@@ -104,13 +104,14 @@ def pipeline(tmp_path, database_url, mailbox_user, smtp_server):
                             source=page.name, now=datetime.now(timezone.utc))
         session.commit()
 
-    def run_once():
-        worker, worker_engine = build_worker(config)
+    def run_once(with_config=None):
+        worker, worker_engine = build_worker(with_config or config)
         try:
             return worker.run(once=True)
         finally:
             worker.close()
             worker_engine.dispose()
 
-    yield {"config": config, "sessions": sessions, "run": run_once, "user": mailbox_user, "smtp": smtp_server}
+    yield {"config": config, "sessions": sessions, "run": run_once, "user": mailbox_user, "smtp": smtp_server,
+           "path": path, "env": {"TEST_IMAP_PASSWORD": mailbox_user["password"]}}
     engine.dispose()

@@ -7,6 +7,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -113,9 +116,12 @@ def sent_folder_count(user) -> int:
 
 
 @contextmanager
-def running_worker(config, poll_seconds: float):
-    """`republish run` in a thread, stopped (SIGTERM-style) on exit."""
-    worker, engine = build_worker(replace(config, worker=replace(config.worker, poll_seconds=poll_seconds)))
+def running_worker(config, poll_seconds: float, imap: dict | None = None, **worker_settings):
+    """`republish run` in a thread, stopped (SIGTERM-style) on exit; reconnect delays without jitter."""
+    config = replace(config, worker=replace(config.worker, poll_seconds=poll_seconds, **worker_settings),
+                     imap=replace(config.imap, **(imap or {})) if config.imap else None)
+    worker, engine = build_worker(config)
+    worker.edges.rand = lambda: 0.0
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, kwargs={"once": False, "stop": stop})
     thread.start()
@@ -134,3 +140,31 @@ def wait_for_replies(smtp, count: int, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while len(smtp.messages) < count and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def wait_until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def folder_flags(user, folder: str = "INBOX") -> list[tuple[str, set]]:
+    """(Message-ID, flags) of every message in the folder, duplicates included."""
+    client = imap_client(user)
+    client.select_folder(folder, readonly=True)
+    data = client.fetch(client.search("ALL"), ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+    client.logout()
+    rows = []
+    for uid in sorted(data):
+        header = data[uid][b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().strip()
+        rows.append((header.split(":", 1)[1].strip() if ":" in header else "", set(data[uid][b"FLAGS"])))
+    return rows
+
+
+def start_worker_process(config_path: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
+    """The real `republish` command in its own process (so it can be killed -9)."""
+    return subprocess.Popen([sys.executable, "-m", "processor.cli", "--config", str(config_path), *args],
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -156,6 +158,8 @@ class _Collector:
         self.server = server
 
     async def handle_DATA(self, server, session, envelope: Envelope) -> str:
+        if self.server.delay:
+            await asyncio.sleep(self.server.delay)
         with self.server.lock:
             reply = self.server.next_reply()
             if reply is not None:
@@ -165,17 +169,39 @@ class _Collector:
 
 
 class SmtpServer:
-    """aiosmtpd on loopback that keeps what it accepts; `refuse` scripts 4xx/5xx answers."""
+    """aiosmtpd on loopback that keeps what it accepts; `refuse` scripts 4xx/5xx answers,
+    `refuse_every_other` answers 451 to every second message, `delay` slows each DATA down."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.lock = threading.Lock()
         self.scripted: list[str] = []
+        self.refuse_every_other = False
+        self.refused = 0
+        self.delay = 0.0
+        self._offered = 0
         self.controller = Controller(_Collector(self), hostname="127.0.0.1", port=self.port)
 
     def next_reply(self) -> str | None:
-        return self.scripted.pop(0) if self.scripted else None
+        self._offered += 1
+        if self.scripted:
+            self.refused += 1
+            return self.scripted.pop(0)
+        if self.refuse_every_other and self._offered % 2 == 1:
+            self.refused += 1
+            return "451 4.3.2 please try again later"
+        return None
+
+    def replies_by_request(self) -> dict[str, int]:
+        """How many replies each request (by the In-Reply-To of the reply) received."""
+        counts: dict[str, int] = {}
+        with self.lock:
+            for _, _, raw in self.messages:
+                match = re.search(rb"(?im)^In-Reply-To:\s*<([^>]+)>", raw)
+                key = match.group(1).decode() if match else ""
+                counts[key] = counts.get(key, 0) + 1
+        return counts
 
     def refuse(self, *replies: str) -> None:
         with self.lock:
@@ -206,3 +232,72 @@ def postgres_url():
 
     url = base.replace("postgresql://", "postgresql+psycopg://", 1) + f"?options=-csearch_path%3D{schema}"
     return url, schema, cleanup
+
+
+class TcpProxy:
+    """A loopback TCP forwarder that can be cut and restored: a database that goes away and comes back."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        """Refuse new connections and drop the open ones."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def restore(self) -> None:
+        self.start()
+
+    def stop(self) -> None:
+        self.cut()

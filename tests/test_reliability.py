@@ -1,0 +1,247 @@
+"""Never lose a request, never answer twice, never start a mail loop: against the real Dovecot, SMTP and databases."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import replace
+from email import message_from_bytes, policy
+
+import pytest
+from sqlalchemy import select
+
+from models import OutboxMessage, Request
+from processor.app import build_worker
+from processor.claims import AnotherWorkerRunning
+from processor.imap import ImapSource
+from tests.helpers import (deliver, folder_flags, imap_client, load, request_message, running_worker,
+                           start_worker_process, wait_for_replies, wait_until, write_config)
+
+BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
+LIBRARY = "https://riversideledger.example/news/2026/11/library-launches-free-tutoring-for-teens/"
+OURS = "republish@riversideledger.example"
+pytestmark = pytest.mark.integration
+
+
+def delivery_report(returned_message_id: str, *, report_id: str, action: str = "failed",
+                    status: str = "5.1.1") -> bytes:
+    """A multipart/report DSN, as Postfix sends it, returning the message with `returned_message_id`."""
+    return (
+        f"From: Mail Delivery System <MAILER-DAEMON@mx.valleynews.example>\r\n"
+        f"To: {OURS}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: <{report_id}>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n"
+        f"--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        f"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.valleynews.example\r\n\r\n"
+        f"Final-Recipient: rfc822; gone@valleynews.example\r\nAction: {action}\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <gone@valleynews.example>: mailbox unknown\r\n"
+        f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: {OURS}\r\nSubject: Re: republish\r\n"
+        f"Message-ID: <{returned_message_id}>\r\n--b--\r\n"
+    ).encode()
+
+
+def test_the_same_message_twice_and_a_copy_in_another_folder_get_one_reply(pipeline):
+    user, smtp = pipeline["user"], pipeline["smtp"]
+    raw = request_message(body=BIKE, message_id="<twice@valleynews.example>")
+    deliver(user, raw, raw)
+    pipeline["run"]()
+    assert len(smtp.messages) == 1
+    assert [b"$RepublishDone" in flags for _, flags in folder_flags(user)] == [True, True]
+    client = imap_client(user)
+    client.create_folder("Archive")
+    client.append("Archive", raw)
+    client.logout()
+    config = pipeline["config"]
+    pipeline["run"](replace(config, imap=replace(config.imap, folder="Archive")))
+    assert len(smtp.messages) == 1
+    assert b"$RepublishDone" in folder_flags(user, "Archive")[0][1]
+
+
+def test_lost_flags_and_a_new_uidvalidity_repeat_nothing(pipeline):
+    """The server rebuilt the folder: new UIDVALIDITY, new UIDs, no flags. The database still knows."""
+    user, smtp = pipeline["user"], pipeline["smtp"]
+    client = imap_client(user)
+    client.create_folder("Desk")
+    first = request_message(body=BIKE, message_id="<uv1@valleynews.example>")
+    decoy = request_message(subject="Lunch?", message_id="<uv-decoy@valleynews.example>")
+    client.append("Desk", first)
+    client.append("Desk", decoy)
+    old_validity = client.select_folder("Desk")[b"UIDVALIDITY"]
+    client.logout()
+    with running_worker(pipeline["config"], poll_seconds=1, imap={"folder": "Desk"}) as thread:
+        wait_for_replies(smtp, 1, 15)
+        assert wait_until(lambda: b"$RepublishDone" in folder_flags(user, "Desk")[0][1], 10)
+        client = imap_client(user)
+        client.delete_folder("Desk")
+        client.create_folder("Desk")
+        for raw in (decoy, first, request_message(body=LIBRARY, message_id="<uv2@valleynews.example>")):
+            client.append("Desk", raw)
+        new_validity = client.select_folder("Desk")[b"UIDVALIDITY"]
+        client.logout()
+        assert new_validity != old_validity
+        wait_for_replies(smtp, 2, 20)
+        assert wait_until(lambda: all(b"$RepublishDone" in flags for mid, flags in folder_flags(user, "Desk")
+                                      if "decoy" not in mid), 15)
+        time.sleep(1.5)
+        assert thread.is_alive()
+    assert smtp.replies_by_request() == {"uv1@valleynews.example": 1, "uv2@valleynews.example": 1}
+
+
+def test_a_second_worker_on_one_sqlite_database_refuses_to_start(tmp_path, sqlite_url):
+    maildir = tmp_path / "mail"
+    config = load(write_config(tmp_path, sqlite_url, maildir=maildir, outbox=tmp_path / "outbox"))
+    worker, engine = build_worker(config)
+    with pytest.raises(AnotherWorkerRunning, match="another worker is already running on this SQLite database"):
+        build_worker(config)
+    worker.close()
+    again, engine_again = build_worker(config)  # free again once the first one stopped
+    again.close()
+    engine.dispose()
+    engine_again.dispose()
+
+
+def test_a_bounce_of_our_reply_marks_it_failed_and_goes_to_a_person(pipeline):
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
+    deliver(user, request_message(body=BIKE, message_id="<bounced@valleynews.example>"))
+    pipeline["run"]()
+    reply_id = message_from_bytes(smtp.messages[0][2], policy=policy.default)["Message-ID"].strip("<>")
+    deliver(user,
+            delivery_report(reply_id, report_id="dsn1@mx.valleynews.example"),
+            delivery_report("someone-else@other.example", report_id="dsn2@mx.valleynews.example"),
+            delivery_report(reply_id, report_id="dsn3@mx.valleynews.example", action="delayed", status="4.4.1"))
+    pipeline["run"]()
+    assert len(smtp.messages) == 1  # never an answer to a report
+    flags = dict(folder_flags(user))
+    assert {b"\\Flagged", b"$RepublishPerson"} <= flags["<dsn1@mx.valleynews.example>"]
+    assert flags["<dsn2@mx.valleynews.example>"] == set()  # not about our mail: untouched
+    assert flags["<dsn3@mx.valleynews.example>"] == {b"$RepublishIgnored"}  # a delay is only logged
+    with sessions() as session:
+        outbox = session.scalars(select(OutboxMessage)).one()
+        assert outbox.status == "bounced" and "mailbox unknown" in outbox.last_error
+        request = session.scalars(select(Request).where(Request.message_key == "bounced@valleynews.example")).one()
+        assert request.needs_person and "the reply bounced" in request.reason
+        report = session.scalars(select(Request).where(Request.message_key == "dsn1@mx.valleynews.example")).one()
+        assert report.outcome == "ignored" and report.needs_person and "delivery failure report" in report.reason
+
+
+LOOP_CASES = {
+    "auto-submitted": {"headers": {"Auto-Submitted": "auto-replied"}},
+    "precedence-bulk": {"headers": {"Precedence": "bulk"}},
+    "precedence-junk": {"headers": {"Precedence": "junk"}},
+    "precedence-list": {"headers": {"Precedence": "list"}},
+    "list-id": {"headers": {"List-Id": "Partners <partners.lists.example>"}},
+    "list-unsubscribe": {"headers": {"List-Unsubscribe": "<mailto:leave@lists.example>"}},
+    "empty-return-path": {"headers": {"Return-Path": "<>"}},
+    "mailer-daemon": {"sender": "MAILER-DAEMON@mx.valleynews.example"},
+    "postmaster": {"sender": "postmaster@valleynews.example"},
+    "no-reply": {"sender": "Valley News <no-reply@valleynews.example>"},
+    "our-own-address": {"sender": f"Desk <{OURS}>"},
+    "our-x-loop": {"headers": {"X-Loop": OURS}},
+    "x-autoreply": {"headers": {"X-Autoreply": "yes"}},
+    "x-autorespond": {"headers": {"X-Autorespond": "vacation"}},
+    "x-auto-response-suppress": {"headers": {"X-Auto-Response-Suppress": "All"}},
+}
+
+
+def test_automated_mail_is_never_answered_and_the_rule_is_logged(pipeline):
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
+    messages = [request_message(body=f"Running {BIKE}", message_id=f"<{name}@valleynews.example>", **case)
+                for name, case in LOOP_CASES.items()]
+    report = delivery_report("x@elsewhere.example", report_id="report@valleynews.example").replace(
+        b"Subject: Undelivered Mail Returned to Sender", b"Subject: republish").replace(
+        b"MAILER-DAEMON@mx.valleynews.example", b"desk@valleynews.example").replace(b"Auto-Submitted: auto-replied\r\n", b"")
+    deliver(user, *messages, report)
+    pipeline["run"]()
+    assert smtp.messages == []
+    with sessions() as session:
+        reasons = dict(session.execute(select(Request.message_key, Request.reason)).all())
+        outcomes = set(session.scalars(select(Request.outcome)))
+    assert outcomes == {"ignored"} and len(reasons) == len(LOOP_CASES) + 1
+    assert "multipart/report" in reasons["report@valleynews.example"]
+    assert "X-Auto-Response-Suppress" in reasons["x-auto-response-suppress@valleynews.example"]
+    assert "X-Loop" in reasons["our-x-loop@valleynews.example"]
+    assert all(flags == {b"$RepublishIgnored"} for _, flags in folder_flags(user))
+
+
+def test_a_sender_gets_at_most_the_daily_number_of_replies(pipeline):
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
+    config = pipeline["config"]
+    capped = replace(config, worker=replace(config.worker, max_replies_per_sender_per_day=3))
+    deliver(user, *(request_message(body=BIKE, message_id=f"<cap{i}@valleynews.example>") for i in range(5)))
+    pipeline["run"](capped)
+    assert len(smtp.messages) == 3
+    with sessions() as session:
+        flagged = session.scalars(select(Request.reason).where(Request.needs_person)).all()
+    assert len(flagged) == 2 and all("limit 3" in reason for reason in flagged)
+
+
+def test_a_request_naming_too_many_stories_is_answered_for_the_first_and_flagged(pipeline):
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
+    config = pipeline["config"]
+    one_story = replace(config, worker=replace(config.worker, max_stories_per_request=1))
+    deliver(user, request_message(body=f"{BIKE}\n{LIBRARY}", message_id="<many@valleynews.example>"))
+    pipeline["run"](one_story)
+    text = message_from_bytes(smtp.messages[0][2], policy=policy.default).get_body(("plain",)).get_content()
+    assert "Council approves" in text and "Library launches" not in text
+    assert {b"\\Flagged", b"$RepublishPerson"} <= dict(folder_flags(user))["<many@valleynews.example>"]
+    with sessions() as session:
+        assert "names 2 stories: answered the first 1" in session.scalars(select(Request.reason)).one()
+
+
+def test_idle_is_renewed_before_the_server_drops_it(pipeline):
+    source = ImapSource(pipeline["config"].imap, idle_renew_seconds=1.0)
+    started = time.monotonic()
+    source.wait(3600, threading.Event())  # without renewal this would sit in one IDLE for an hour
+    elapsed = time.monotonic() - started
+    source.close()
+    assert 0.9 <= elapsed < 10
+
+
+def test_a_missing_folder_is_logged_once_and_retried_until_it_exists(pipeline, caplog):
+    user, smtp = pipeline["user"], pipeline["smtp"]
+    caplog.set_level(logging.WARNING, logger="processor")
+    with running_worker(pipeline["config"], poll_seconds=1, imap={"folder": "Later"}) as thread:
+        time.sleep(3.5)  # reconnect attempts after 0.5, 1 and 2 s
+        client = imap_client(user)
+        client.create_folder("Later")
+        client.append("Later", request_message(body=BIKE, message_id="<later@valleynews.example>"))
+        client.logout()
+        wait_for_replies(smtp, 1, 15)
+        assert thread.is_alive()
+    assert smtp.replies_by_request() == {"later@valleynews.example": 1}
+    missing = [r for r in caplog.records if "cannot open IMAP folder 'Later'" in r.getMessage()]
+    assert len(missing) == 1, [r.getMessage() for r in caplog.records]
+    assert any("working again" in r.getMessage() for r in caplog.records)
+
+
+def test_sigterm_finishes_and_exits_0_and_no_password_reaches_the_log(pipeline, tmp_path):
+    user, smtp = pipeline["user"], pipeline["smtp"]
+    worker = start_worker_process(pipeline["path"], pipeline["env"], "-v", "run")
+    try:
+        deliver(user, request_message(body=BIKE, message_id="<term@valleynews.example>"))
+        wait_for_replies(smtp, 1, 30)
+        assert smtp.replies_by_request() == {"term@valleynews.example": 1}
+        if pipeline["config"].database_url.startswith("sqlite"):
+            second = start_worker_process(pipeline["path"], pipeline["env"], "run", "--once")
+            _, second_err = second.communicate(timeout=30)
+            assert second.returncode == 1 and b"another worker is already running" in second_err
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, err.decode()[-2000:]
+    assert b"finishing the message in hand" in err
+    # A wrong password: retried and logged, never printed.
+    wrong = {"TEST_IMAP_PASSWORD": "Wr0ng-S3cret-Value"}
+    failing = start_worker_process(pipeline["path"], wrong, "-v", "run")
+    time.sleep(6)  # Dovecot answers a failed login after a delay of its own: about two attempts
+    failing.send_signal(signal.SIGTERM)
+    _, failing_err = failing.communicate(timeout=30)
+    assert failing.returncode == 0
+    attempts = [line for line in failing_err.splitlines() if b"login refused" in line]
+    assert len(attempts) >= 2 and sum(b" WARNING " in line for line in attempts) == 1, failing_err.decode()[-2000:]
+    for log_text in (err, failing_err):
+        assert user["password"].encode() not in log_text and b"Wr0ng-S3cret-Value" not in log_text
