@@ -28,7 +28,7 @@ FREE_MAIL_DOMAINS = frozenset(
 
 _NO_REPLY_LOCALPART = re.compile(
     r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|donotreply|noreply[-.].*|bounces?|bounce[-+].*|"
-    r"auto-?reply|autoresponder|notifications?|listserv|majordomo|.*-request|.*-bounces(\+.*)?|owner-.*)$",
+    r"auto-?reply|autoresponder|notifications?|listserv|majordomo|.*-request|.*-bounces(\+.*)?|owner|owner-.*|.*-owner)$",
     re.I,
 )
 
@@ -62,7 +62,8 @@ def automation_reason(inbound: Inbound, own_addresses: tuple[str, ...], loop_mar
     precedence = inbound.header("precedence").strip().lower()
     if precedence in ("bulk", "junk", "list", "auto_reply"):
         return f"Precedence: {precedence}"
-    for name in ("list-id", "list-unsubscribe", "list-post"):
+    for name in ("list-id", "list-unsubscribe", "list-post", "list-help", "list-subscribe", "list-owner",
+                 "list-archive", "mailing-list", "x-mailing-list"):
         if inbound.has_header(name):
             return f"mailing-list header {name}"
     for name in ("x-autoreply", "x-autorespond"):
@@ -75,8 +76,6 @@ def automation_reason(inbound: Inbound, own_addresses: tuple[str, ...], loop_mar
         return "empty Return-Path (a bounce)"
     if inbound.content_type == "multipart/report":
         return "delivery or read report (multipart/report)"
-    if not inbound.from_address:
-        return "no usable From address"
     localpart = inbound.from_address.split("@", 1)[0]
     if _NO_REPLY_LOCALPART.match(localpart):
         return f"automated sender {inbound.from_address}"

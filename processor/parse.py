@@ -21,6 +21,7 @@ from processor.quotes import parse_html_fragment, strip_quoted_html, strip_quote
 from processor.urls import links_in_text, unique
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MSGID = re.compile(r"<?\s*([^<>\s]+)\s*>?")
 FORWARD_PREFIX = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|enc|i)\s*:", re.I)
 
@@ -80,8 +81,9 @@ def parse_message(raw: bytes) -> Inbound:
     from_name, from_address = _first_address(message.get_all("From", []))
     _, reply_to_address = _first_address(message.get_all("Reply-To", []))
     message_id = normalise_message_id(clean_header(message.get("Message-ID", "")))
-    text_parts = [part for part in (mail.text_plain or []) if isinstance(part, str)]
-    html_parts = [part for part in (mail.text_html or []) if isinstance(part, str)]
+    # Control characters (NUL above all) only ever hide links and words from the steps after this one.
+    text_parts = [_BODY_CONTROL.sub("", part) for part in (mail.text_plain or []) if isinstance(part, str)]
+    html_parts = [_BODY_CONTROL.sub("", part) for part in (mail.text_html or []) if isinstance(part, str)]
     forwarded = bool(FORWARD_PREFIX.match(subject))
     text, links = _written_text_and_links(text_parts, html_parts, keep_quotes=forwarded)
     return Inbound(

@@ -115,3 +115,26 @@ def pipeline(tmp_path, database_url, mailbox_user, smtp_server):
     yield {"config": config, "sessions": sessions, "run": run_once, "user": mailbox_user, "smtp": smtp_server,
            "path": path, "env": {"TEST_IMAP_PASSWORD": mailbox_user["password"]}}
     engine.dispose()
+
+
+@pytest.fixture
+def maildir_pipeline(tmp_path):
+    """The pipeline on a Maildir, an outbox folder and SQLite, with the demo's bike-lanes story: no servers."""
+    maildir = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    outbox = tmp_path / "outbox"
+
+    def configure(extra: str = ""):
+        return load(write_config(tmp_path, "sqlite:///maildir.sqlite3", maildir=maildir, outbox=outbox, extra=extra))
+
+    config = configure()
+    engine = db.make_engine(config.database_url)
+    db.upgrade(engine)
+    sessions = db.make_session_factory(engine)
+    with sessions() as session:
+        import_articles(session, parse_source((SAMPLES / "bike-lanes.html").read_bytes(), url=None,
+                                              publication=config.publication), source="bike", now=datetime.now(timezone.utc))
+        session.commit()
+    yield {"maildir": maildir, "outbox": outbox, "sessions": sessions, "configure": configure}
+    engine.dispose()

@@ -1,4 +1,9 @@
+from sqlalchemy import select
+
+from models import Request
+from processor.app import build_worker
 from processor.authres import sender_check
+from tests.helpers import request_message
 
 OURS = "mx.riversideledger.example"
 
@@ -34,3 +39,22 @@ def test_only_the_topmost_header_of_our_server_counts():
 def test_comments_do_not_confuse_the_parser():
     value = f"{OURS} (our mx); dkim=pass (2048-bit key) header.d=valleynews.example; dmarc=pass (p=none dis=none)"
     assert sender_check(headers(value), OURS, "p@valleynews.example") is None
+
+
+def test_the_worker_sends_unauthenticated_requests_to_a_person(maildir_pipeline):
+    bike = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
+    new = maildir_pipeline["maildir"] / "new"
+    passing = f"{OURS}; dkim=pass header.d=valleynews.example; dmarc=pass header.from=valleynews.example"
+    new.joinpath("1.eml").write_bytes(request_message(body=bike, message_id="<good@valleynews.example>",
+                                                      headers={"Authentication-Results": passing}))
+    new.joinpath("2.eml").write_bytes(request_message(body=bike, message_id="<forged@valleynews.example>",
+                                                      headers={"Authentication-Results": "mx.attacker.example; dmarc=pass"}))
+    config = maildir_pipeline["configure"](f'require_authenticated_sender = true\nauthserv_id = "{OURS}"\n')
+    worker, engine = build_worker(config)
+    worker.run(once=True)
+    worker.close()
+    engine.dispose()
+    with maildir_pipeline["sessions"]() as session:
+        outcomes = dict(session.execute(select(Request.message_key, Request.outcome)).all())
+    assert outcomes == {"good@valleynews.example": "answered", "forged@valleynews.example": "needs_person"}
+    assert len(list(maildir_pipeline["outbox"].glob("*.eml"))) == 1

@@ -28,6 +28,10 @@ def test_valid_config_loads(tmp_path):
     (lambda t: t.replace("&t={token}", ""), "[publication] pixel_url"),
     (lambda t: t.replace("{token}", "{secret}"), "[publication] pixel_url"),
     (lambda t: t.replace('from_address = "republish@riversideledger.example"', 'from_address = "nobody"'), "[smtp] from_address"),
+    (lambda t: t.replace("poll_seconds = 1", "poll_seconds = 1\nrequire_authenticated_sender = true"), "[worker] authserv_id"),
+    (lambda t: t.replace("poll_seconds = 1", "poll_seconds = 1\nretry_first_seconds = 0"), "[worker] retry_first_seconds"),
+    (lambda t: t.replace("poll_seconds = 1", "poll_seconds = 1\nmax_replies_per_sender_per_day = -1"),
+     "[worker] max_replies_per_sender_per_day"),
     (lambda t: t.replace('username = "u"\n', ""), "[imap] username"),
 ])
 def test_bad_keys_are_named(tmp_path, change, key):

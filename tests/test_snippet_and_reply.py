@@ -92,3 +92,15 @@ def test_unsafe_recipient_raises():
     assert reply_address(inbound) is None
     with pytest.raises(UnsafeHeader):
         build_reply(_plan(), inbound, {}, None)
+
+
+def test_script_in_the_display_name_and_subject_never_reaches_the_reply_as_markup(publication):
+    raw = (b"From: =?utf-8?q?=3Cscript=3Ealert(1)=3C/script=3E_Priya?= <priya@valleynews.example>\r\n"
+           b"Subject: =?utf-8?q?Re=3A_republish_=3Cimg_src=3Dx_onerror=3Dalert(1)=3E?=\r\n"
+           b"Message-ID: <xss@valleynews.example>\r\n\r\nhi\r\n")
+    inbound = parse_message(raw)
+    assert "<script>" in inbound.from_name  # decoded faithfully, then treated as text
+    message = build_reply(_plan(), inbound, {}, ReplyContext(publication, "republish@riversideledger.example", "m@x.example", NOW))
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    html = parsed.get_body(("html",)).get_content()
+    assert "<script" not in html and "onerror" not in parsed["Subject"] and "<img" not in html
