@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -55,6 +57,7 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             raise MailboxError(f"cannot open IMAP folder {config.folder!r} at {config.host}:{config.port}: "
                                f"{type(exc).__name__}: {exc}") from None
+        _keep_alive(client)
         uidvalidity = status.get(b"UIDVALIDITY")
         if uidvalidity != self._uidvalidity:
             self._skipped.clear()  # UIDs from another UIDVALIDITY mean nothing
@@ -98,7 +101,10 @@ class ImapSource:
             try:
                 sizes = client.fetch(chunk, ["RFC822.SIZE"])
                 small = [uid for uid in chunk if sizes.get(uid, {}).get(b"RFC822.SIZE", 0) <= max_bytes]
+                large = [uid for uid in chunk if uid not in small]
                 bodies = client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+                # Too big to download: its Message-ID alone still keys it, so it is recorded only once.
+                headers = client.fetch(large, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if large else {}
             except (OSError, IMAPClientError) as exc:
                 self._drop_connection()
                 raise MailboxError(f"IMAP fetch failed: {type(exc).__name__}: {exc}") from None
@@ -108,7 +114,8 @@ class ImapSource:
                 body = bodies.get(uid, {}).get(b"BODY[]") if uid in small else None
                 if uid in small and body is None:
                     continue  # expunged meanwhile
-                batch.append(RawMessage(str(uid), body, size))
+                header = headers.get(uid, {}).get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]", b"")
+                batch.append(RawMessage(str(uid), body, size, header.decode("ascii", "replace").partition(":")[2]))
             yield batch
 
     def skip(self, ref: str) -> None:
@@ -165,8 +172,35 @@ class ImapSource:
                     responses = client.idle_check(timeout=1)
                     if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                         break
+                    if not responses and _closed_by_peer(client):
+                        # imapclient's idle_check swallows EOF: without this, a dropped connection
+                        # would only be noticed when the IDLE is renewed, many minutes later.
+                        raise MailboxError("IMAP connection closed by the server while waiting")
             finally:
                 client.idle_done()
+        except MailboxError:
+            self._drop_connection()
+            raise
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP connection lost while waiting: {type(exc).__name__}: {exc}") from None
+
+
+def _closed_by_peer(client: imapclient.IMAPClient) -> bool:
+    """True when the server has closed the connection (or it is broken): peeks at the TCP socket, TLS or not."""
+    try:
+        with socket.socket(fileno=os.dup(client.socket().fileno())) as raw:
+            return raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False  # nothing to read: still open
+    except OSError:
+        return True
+
+
+def _keep_alive(client: imapclient.IMAPClient) -> None:
+    """TCP keepalive, so a connection that a NAT or firewall dropped silently fails within minutes."""
+    sock = client.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 120), ("TCP_KEEPINTVL", 30), ("TCP_KEEPCNT", 4)):
+        if hasattr(socket, option):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)

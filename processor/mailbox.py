@@ -20,6 +20,7 @@ class RawMessage:
     ref: str              # the source's own handle: an IMAP UID, a Maildir key
     raw: bytes | None     # None when the message is over the size limit and was not downloaded
     size: int
+    message_id: str = ""  # of a message not downloaded, read from its header alone where possible
 
 
 class MailSource(Protocol):

@@ -131,9 +131,13 @@ def _report_diagnostic(raw: bytes) -> str:
 
 def message_key(message_id: str, raw: bytes) -> str:
     """Message-ID where it has a usable one, else a digest of the whole message."""
-    if message_id and len(message_id) <= 240 and "@" in message_id:
+    if is_usable_message_id(message_id):
         return message_id
     return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def is_usable_message_id(message_id: str) -> bool:
+    return bool(message_id) and len(message_id) <= 240 and "@" in message_id
 
 
 def clean_header(value) -> str:

@@ -38,7 +38,8 @@ from processor.decide import Facts, Plan, decide, decide_report
 from processor.fetch import FetchError, FetchedPage
 from processor.imap import MailboxError
 from processor.mailbox import MailSource, Mark, RawMessage
-from processor.parse import Inbound, UnreadableMessage, message_key, parse_message
+from processor.parse import (Inbound, UnreadableMessage, clean_header, is_usable_message_id, message_key,
+                             normalise_message_id, parse_message)
 from processor.reply import ReplyContext, build_reply, reply_address
 from processor.snippet import build_snippet
 from processor.transport import Connection, Sender, SendError
@@ -193,7 +194,8 @@ class Worker:
     def handle(self, message: RawMessage) -> Handled:
         source = self.edges.source
         if message.raw is None:
-            key = f"oversized:{source.name}:{message.ref}:{message.size}"
+            message_id = normalise_message_id(clean_header(message.message_id))
+            key = message_id if is_usable_message_id(message_id) else f"oversized:{source.name}:{message.ref}:{message.size}"
             return self._claimed(key, message, lambda: self._park(
                 message, f"message of {message.size} bytes is over the {self.config.worker.max_message_bytes}-byte "
                          f"limit: not downloaded", key=key))

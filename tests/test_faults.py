@@ -195,3 +195,24 @@ def test_database_down_at_start_and_mid_run(pipeline):
     outages = [line for line in warnings if "retrying" in line]
     assert len(outages) == 2, warnings  # once at start, once mid-run
     assert sum("working again" in line for line in warnings) == 2, warnings
+
+
+def test_the_connection_dropped_during_idle(pipeline):
+    """A NAT or load balancer silently ends the connection while the worker waits in IDLE."""
+    smtp, user = pipeline["smtp"], pipeline["user"]
+    proxy = TcpProxy(user["port"])
+    proxy.start()
+    try:
+        with running_worker(pipeline["config"], poll_seconds=300, imap={"port": proxy.port}) as thread:
+            deliver(user, *requests("idle1", 1))
+            wait_for_replies(smtp, 1, 15)
+            time.sleep(0.5)  # back in IDLE
+            proxy.cut()
+            time.sleep(1.5)
+            proxy.restore()
+            deliver(user, *requests("idle2", 1))
+            wait_for_replies(smtp, 2, 20)
+            assert thread.is_alive()
+    finally:
+        proxy.stop()
+    assert smtp.replies_by_request() == {"idle1-0@outlets.example": 1, "idle2-0@outlets.example": 1}

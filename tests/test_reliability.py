@@ -245,3 +245,18 @@ def test_sigterm_finishes_and_exits_0_and_no_password_reaches_the_log(pipeline, 
     assert len(attempts) >= 2 and sum(b" WARNING " in line for line in attempts) == 1, failing_err.decode()[-2000:]
     for log_text in (err, failing_err):
         assert user["password"].encode() not in log_text and b"Wr0ng-S3cret-Value" not in log_text
+
+
+def test_an_oversized_message_is_not_downloaded_and_goes_to_a_person_once(pipeline):
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
+    config = pipeline["config"]
+    small_limit = replace(config, worker=replace(config.worker, max_message_bytes=20_000))
+    deliver(user, request_message(body=BIKE + "\n" + "x" * 60_000, message_id="<huge@valleynews.example>"),
+            request_message(body=BIKE, message_id="<small@valleynews.example>"))
+    pipeline["run"](small_limit)
+    pipeline["run"](small_limit)  # a second pass finds it recorded, by its Message-ID
+    assert smtp.replies_by_request() == {"small@valleynews.example": 1}
+    assert {b"\\Flagged", b"$RepublishPerson"} <= dict(folder_flags(user))["<huge@valleynews.example>"]
+    with sessions() as session:
+        huge = session.scalars(select(Request).where(Request.message_key == "huge@valleynews.example")).one()
+    assert huge.outcome == "needs_person" and "over the 20000-byte limit: not downloaded" in huge.reason
