@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
@@ -149,6 +154,154 @@ namespace inbox {{
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+class OAuthServer:
+    """A small identity provider on loopback: a token endpoint (refresh-token grant) and a tokeninfo endpoint.
+
+    Tokens are random strings kept in memory. `rotate = True` makes every refresh return a new refresh token
+    and retire the old one (the strictest rotation a provider may do); `expires_in` sets access token lifetimes;
+    `careless = True` quotes the refresh token it refuses in its error description, as no provider should.
+    """
+
+    def __init__(self, tls: dict | None = None) -> None:
+        self.lock = threading.Lock()
+        self.clients: dict[str, str | None] = {}          # client id -> secret (None: a public client)
+        self.refresh_tokens: dict[str, tuple[str, str]] = {}  # refresh token -> (client id, user)
+        self.access_tokens: dict[str, tuple[str, float]] = {}  # access token -> (user, expiry, monotonic)
+        self.token_requests: list[dict[str, str]] = []
+        self.tokeninfo_calls = 0
+        self.expires_in = 3600
+        self.rotate = False
+        self.careless = False
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _oauth_handler(self))
+        self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls["cert"]), str(tls["key"]))
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.httpd.handle_error = lambda request, address: None  # a client refusing our certificate is expected
+            self.scheme = "https"
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}/token"
+
+    @property
+    def tokeninfo_url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}/tokeninfo?access_token="
+
+    @property
+    def token_calls(self) -> int:
+        with self.lock:
+            return len(self.token_requests)
+
+    def register_client(self, secret: str | None = None) -> str:
+        client_id = "client-" + secrets.token_hex(4)
+        with self.lock:
+            self.clients[client_id] = secret
+        return client_id
+
+    def grant(self, client_id: str, user: str) -> str:
+        """A refresh token, as the provider hands out after the user consented once."""
+        token = "rt-" + secrets.token_urlsafe(24)
+        with self.lock:
+            self.refresh_tokens[token] = (client_id, user)
+        return token
+
+    def mint(self, user: str) -> str:
+        """An access token straight away (for test helpers that only need to log in)."""
+        with self.lock:
+            return self._new_access_token(user)
+
+    def user_of(self, access_token: str) -> str | None:
+        with self.lock:
+            user, expiry = self.access_tokens.get(access_token, (None, 0.0))
+        return user if expiry > time.monotonic() else None
+
+    def revoke_access_tokens(self) -> None:
+        with self.lock:
+            self.access_tokens.clear()
+
+    def _new_access_token(self, user: str) -> str:
+        token = "at-" + secrets.token_urlsafe(24)
+        self.access_tokens[token] = (user, time.monotonic() + self.expires_in)
+        return token
+
+    def token_response(self, form: dict[str, str]) -> tuple[int, dict]:
+        with self.lock:
+            self.token_requests.append(form)
+            client_id = form.get("client_id", "")
+            if client_id not in self.clients or self.clients[client_id] != form.get("client_secret"):
+                return 401, {"error": "invalid_client", "error_description": "Client authentication failed."}
+            if form.get("grant_type") != "refresh_token":
+                return 400, {"error": "unsupported_grant_type"}
+            owner = self.refresh_tokens.get(form.get("refresh_token", ""))
+            if owner is None or owner[0] != client_id:
+                description = "Token has been expired or revoked."
+                if self.careless:
+                    description = f"Refresh token {form.get('refresh_token')} has been expired or revoked."
+                return 400, {"error": "invalid_grant", "error_description": description}
+            body = {"access_token": self._new_access_token(owner[1]), "token_type": "Bearer",
+                    "expires_in": self.expires_in}
+            if "scope" in form:
+                body["scope"] = form["scope"]
+            if self.rotate:
+                del self.refresh_tokens[form["refresh_token"]]
+                body["refresh_token"] = "rt-" + secrets.token_urlsafe(24)
+                self.refresh_tokens[body["refresh_token"]] = owner
+            return 200, body
+
+    def tokeninfo_response(self, access_token: str) -> tuple[int, dict]:
+        with self.lock:
+            self.tokeninfo_calls += 1
+            user, expiry = self.access_tokens.get(access_token, (None, 0.0))
+        remaining = int(expiry - time.monotonic())
+        if user is None or remaining <= 0:
+            return 400, {"error": "invalid_token"}
+        return 200, {"email": user, "active": "true", "expires_in": remaining}
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+def _oauth_handler(server: OAuthServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path != "/token":
+                return self._answer(404, {"error": "not_found"})
+            length = int(self.headers.get("Content-Length") or 0)
+            if self.headers.get("Content-Type", "").split(";")[0] != "application/x-www-form-urlencoded":
+                return self._answer(400, {"error": "invalid_request"})
+            fields = parse_qs(self.rfile.read(length).decode("ascii"), keep_blank_values=True)
+            self._answer(*server.token_response({key: values[-1] for key, values in fields.items()}))
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            if parts.path != "/tokeninfo":
+                return self._answer(404, {"error": "not_found"})
+            self._answer(*server.tokeninfo_response(parse_qs(parts.query).get("access_token", [""])[-1]))
+
+        def _answer(self, status: int, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler
 
 
 class _Collector:
