@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import grp
 import json
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope
+from aiosmtpd.smtp import AuthResult, Envelope
 
 
 def free_port() -> int:
@@ -45,12 +46,17 @@ def dovecot_binary() -> str | None:
 
 
 class Dovecot:
-    """A private Dovecot instance: its own config, base dir, users file and ports."""
+    """A private Dovecot instance: its own config, base dir, users file and ports.
 
-    def __init__(self, binary: str, root: Path, tls: dict) -> None:
+    With `oauth2_tokeninfo_url` the accounts log in only with OAuth2 bearer tokens (XOAUTH2, OAUTHBEARER),
+    which Dovecot checks at that URL, instead of with the instance's static password.
+    """
+
+    def __init__(self, binary: str, root: Path, tls: dict, oauth2_tokeninfo_url: str | None = None) -> None:
         self.binary = binary
         self.root = root
         self.tls = tls
+        self.oauth2_tokeninfo_url = oauth2_tokeninfo_url
         self.imap_port = free_port()
         self.imaps_port = free_port()
         self.process: subprocess.Popen | None = None
@@ -67,6 +73,7 @@ class Dovecot:
         internal, login, uid, gid = self._accounts()
         group = grp.getgrgid(gid).gr_name
         root = self.root
+        auth, passdb = self._auth_text()
         return f"""
 base_dir = {root}/run
 state_dir = {root}/state
@@ -81,15 +88,12 @@ default_internal_user = {internal}
 default_internal_group = {group}
 default_login_user = {login}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+{auth}
 ssl = yes
 ssl_cert = <{self.tls['cert']}
 ssl_key = <{self.tls['key']}
 mail_max_userip_connections = 50
-passdb {{
-  driver = static
-  args = password={self.password}
-}}
+{passdb}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={root}/home/%u
@@ -107,7 +111,7 @@ service imap-login {{
   }}
 }}
 service anvil {{
-  chroot =
+  chroot ={self._penalty_text()}
 }}
 namespace inbox {{
   inbox = yes
@@ -118,12 +122,41 @@ namespace inbox {{
 }}
 """
 
+    def _auth_text(self) -> tuple[str, str]:
+        if self.oauth2_tokeninfo_url is None:
+            return "auth_mechanisms = plain login", f"""passdb {{
+  driver = static
+  args = password={self.password}
+}}"""
+        # Dovecot asks the tokeninfo endpoint about each bearer token (the token is appended to the URL) and
+        # accepts it only for the account named in the answer's `email`, and only while `active` is true.
+        return "auth_mechanisms = xoauth2 oauthbearer\nauth_failure_delay = 0", f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {self.root}/dovecot-oauth2.conf.ext
+}}"""
+
+    def _penalty_text(self) -> str:
+        # Refused tokens are part of the OAuth2 tests: no growing per-IP delay (Dovecot's documented switch).
+        if self.oauth2_tokeninfo_url is None:
+            return ""
+        return "\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }"
+
+    def _oauth2_args_text(self) -> str:
+        return (f"tokeninfo_url = {self.oauth2_tokeninfo_url}\n"
+                "username_attribute = email\n"
+                "active_attribute = active\n"
+                "active_value = true\n"
+                "timeout_msecs = 5000\n")
+
     def start(self) -> None:
         _, _, uid, gid = self._accounts()
         for sub in ("run", "state", "mail", "home"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         for sub in ("mail", "home"):
             os.chown(self.root / sub, uid, gid)
+        if self.oauth2_tokeninfo_url is not None:
+            (self.root / "dovecot-oauth2.conf.ext").write_text(self._oauth2_args_text())
         config = self.root / "dovecot.conf"
         config.write_text(self.config_text())
         self.process = subprocess.Popen([self.binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL,
@@ -317,15 +350,68 @@ class _Collector:
         return "250 OK"
 
 
-class SmtpServer:
-    """aiosmtpd on loopback that keeps what it accepts; `refuse` scripts 4xx/5xx answers."""
+class _OAuthCollector(_Collector):
+    """Also answers AUTH XOAUTH2 and AUTH OAUTHBEARER, asking the identity provider about the bearer token."""
 
-    def __init__(self) -> None:
+    async def auth_XOAUTH2(self, server, args) -> AuthResult:
+        return await self._bearer(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server, args) -> AuthResult:
+        return await self._bearer(server, args, "OAUTHBEARER")
+
+    async def _bearer(self, server, args, mechanism: str) -> AuthResult:
+        response = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        if not isinstance(response, bytes):
+            return AuthResult(success=False, handled=True)
+        user, token = _parse_bearer(response.decode("utf-8", "replace"), mechanism)
+        if token is not None and user is not None and self.server.oauth.user_of(token) == user:
+            with self.server.lock:
+                self.server.logins.append((mechanism, user))
+            return AuthResult(success=True, auth_data=user)
+        # As Gmail and Exchange do: an error challenge first, which the client must acknowledge (an empty
+        # response for XOAUTH2, a single 0x01 for OAUTHBEARER, RFC 7628 3.2.3), then the refusal.
+        acknowledgement = await server.challenge_auth(json.dumps({"status": "invalid_token", "schemes": "bearer"}))
+        expected = b"\x01" if mechanism == "OAUTHBEARER" else b""
+        if acknowledgement != expected:
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Bad acknowledgement of the error")
+        return AuthResult(success=False, handled=False)
+
+
+def _parse_bearer(text: str, mechanism: str) -> tuple[str | None, str | None]:
+    user = token = None
+    if mechanism == "OAUTHBEARER":
+        header, _, text = text.partition("\x01")
+        if header.startswith("n,a="):
+            user = header[4:].rstrip(",").replace("=2C", ",").replace("=3D", "=")
+    for pair in text.split("\x01"):
+        key, _, value = pair.partition("=")
+        if key == "user" and mechanism == "XOAUTH2":
+            user = value
+        elif key == "auth" and value.startswith("Bearer "):
+            token = value[len("Bearer "):]
+    return user, token
+
+
+class SmtpServer:
+    """aiosmtpd on loopback that keeps what it accepts; `refuse` scripts 4xx/5xx answers.
+
+    With `oauth` (an OAuthServer) it requires AUTH with XOAUTH2 or OAUTHBEARER before it accepts mail. TLS
+    is not required for that here: the tests run on loopback only.
+    """
+
+    def __init__(self, oauth: OAuthServer | None = None) -> None:
         self.port = free_port()
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.lock = threading.Lock()
         self.scripted: list[str] = []
-        self.controller = Controller(_Collector(self), hostname="127.0.0.1", port=self.port)
+        self.oauth = oauth
+        self.logins: list[tuple[str, str]] = []
+        if oauth is None:
+            self.controller = Controller(_Collector(self), hostname="127.0.0.1", port=self.port)
+        else:
+            self.controller = Controller(_OAuthCollector(self), hostname="127.0.0.1", port=self.port,
+                                         auth_required=True, auth_require_tls=False,
+                                         auth_exclude_mechanism=["LOGIN", "PLAIN"])
 
     def next_reply(self) -> str | None:
         return self.scripted.pop(0) if self.scripted else None
