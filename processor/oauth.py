@@ -51,6 +51,7 @@ class TokenProvider:
         self.timeout = timeout
         self.clock = clock
         self._refresh_token = settings.refresh_token
+        self._file_seen = settings.refresh_token.reveal() if settings.refresh_token_file else None
         self._access_token: Secret | None = None
         self._refresh_at = 0.0
         self._told_not_saved = False
@@ -87,6 +88,7 @@ class TokenProvider:
 
     def _refresh(self) -> None:
         settings = self.settings
+        self._reread_refresh_token_file()
         form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token.reveal(),
                 "client_id": settings.client_id}
         if settings.client_secret is not None:
@@ -118,6 +120,21 @@ class TokenProvider:
             self._refresh_token = Secret(rotated)
             self._keep_rotated_refresh_token()
 
+    def _reread_refresh_token_file(self) -> None:
+        # A token file that changed since we last read or wrote it holds a newer token: the other table
+        # ([imap] / [smtp]) sharing the file rotated it, or an operator put a new one there after the old one
+        # was revoked. Unchanged or unreadable, the token in memory stands (it may be newer than the file).
+        path = self.settings.refresh_token_file
+        if path is None:
+            return
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError:
+            return
+        if text and text != self._file_seen:
+            self._file_seen = text
+            self._refresh_token = Secret(text)
+
     def _keep_rotated_refresh_token(self) -> None:
         # Providers may hand out a new refresh token with every access token (Microsoft does; each lives 90
         # days from issue). The new one is used from now on. When it came from a file it is also written back,
@@ -136,6 +153,7 @@ class TokenProvider:
         except OSError as exc:
             log.warning("new refresh token kept in memory, but not saved to %s: %s", path, exc.strerror or exc)
             return
+        self._file_seen = self._refresh_token.reveal()
         log.info("new refresh token saved to %s", path)
 
     def _refusal(self, status: int, body: dict) -> str:

@@ -153,6 +153,53 @@ def test_rotated_refresh_token_is_kept_and_written_back_to_its_file(token_server
     assert [p.name for p in tmp_path.iterdir()] == ["refresh-token"]  # no temporary file left behind
 
 
+def test_imap_and_smtp_may_share_a_refresh_token_file_under_strict_rotation(token_server, tmp_path):
+    token_server.rotate = True
+    client_id = token_server.register_client()
+    token_file = tmp_path / "refresh-token"
+    token_file.write_text(token_server.grant(client_id, "u@example.org"))
+    clock = Clock()
+    shared = settings(token_server, client_id, token_file.read_text(), refresh_token_file=token_file)
+    imap, smtp = TokenProvider(shared, clock=clock), TokenProvider(shared, clock=clock)
+    for _ in range(3):
+        imap.access_token()  # rotates the token in the file ...
+        smtp.access_token()  # ... which the other provider picks up instead of its retired one
+        clock.now += 4000
+    assert token_server.token_calls == 6
+    assert token_file.read_text().strip() in token_server.refresh_tokens
+
+
+def test_a_new_token_put_in_the_file_is_picked_up_without_a_restart(token_server, tmp_path):
+    client_id = token_server.register_client()
+    token_file = tmp_path / "refresh-token"
+    token_file.write_text("rt-revoked-by-the-user")
+    provider = TokenProvider(settings(token_server, client_id, "rt-revoked-by-the-user", refresh_token_file=token_file))
+    with pytest.raises(OAuthError, match="invalid_grant"):
+        provider.access_token()
+    token_file.write_text(token_server.grant(client_id, "u@example.org") + "\n")  # the operator re-consented
+    assert token_server.user_of(provider.access_token().reveal()) == "u@example.org"
+
+
+def test_unsaved_rotation_does_not_fall_back_to_the_older_token_in_the_file(token_server, tmp_path, monkeypatch,
+                                                                            caplog):
+    def unwritable(path, text):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("processor.oauth._write_private", unwritable)  # e.g. a directory the worker cannot write
+    token_server.rotate = True
+    client_id = token_server.register_client()
+    token_file = tmp_path / "refresh-token"
+    original = token_server.grant(client_id, "u@example.org")
+    token_file.write_text(original)
+    clock = Clock()
+    provider = TokenProvider(settings(token_server, client_id, original, refresh_token_file=token_file), clock=clock)
+    provider.access_token()
+    clock.now += 4000
+    provider.access_token()  # with the rotated token kept in memory, not the retired one still in the file
+    assert token_file.read_text() == original and token_server.token_calls == 2
+    assert "not saved to" in caplog.text and "Permission denied" in caplog.text
+
+
 def test_rotated_refresh_token_from_the_environment_is_kept_in_memory(token_server, caplog):
     token_server.rotate = True
     client_id = token_server.register_client()
