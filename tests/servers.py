@@ -246,7 +246,7 @@ class OAuthServer:
         return token
 
     def mint(self, user: str) -> str:
-        """An access token straight away (for test helpers that only need to log in)."""
+        """An access token straight away (for test code that only needs to log in)."""
         with self.lock:
             return self._new_access_token(user)
 

@@ -57,7 +57,7 @@ def oauth_config(tmp_path, idp, database_url: str, *, imap_user: dict | None = N
 
 
 def oauth_imap(user: dict, idp) -> imapclient.IMAPClient:
-    """A test-side IMAP session, logged in with imapclient's own XOAUTH2 and a token straight from the provider."""
+    """A test-side IMAP connection, logged in with imapclient's own XOAUTH2 and a token straight from the provider."""
     client = imapclient.IMAPClient(user["host"], port=user["port"], ssl=False)
     client.oauth2_login(user["username"], idp.mint(user["username"]))
     return client
@@ -85,7 +85,7 @@ def test_refused_imap_token_is_a_clear_error_and_the_next_connect_gets_a_new_one
     source = ImapSource(config.imap)
     source.connect()
     source.close()
-    idp.revoke_access_tokens()  # e.g. an administrator revoked the app's sessions
+    idp.revoke_access_tokens()  # e.g. an administrator revoked the app's tokens
     with pytest.raises(MailboxError) as error:
         source.connect()
     assert "IMAP OAuth2 login (XOAUTH2) refused" in str(error.value)
