@@ -49,8 +49,8 @@ class ImapSource:
             )
             if config.security == "starttls":
                 client.starttls(client_context(config.ca_file))
-            if self._tokens is not None:  # a token asked for on every (re)connect: an old one may have expired
-                client.sasl_login(config.oauth2.mechanism, bearer_auth(config, self._tokens.access_token()))
+            if self._tokens is not None:
+                self._oauth2_login(client)
             else:
                 client.login(config.username, config.password.reveal() if config.password else "")
             status = client.select_folder(config.folder)
@@ -71,6 +71,13 @@ class ImapSource:
             self._uidvalidity = uidvalidity
         self.client = client
         return client
+
+    def _oauth2_login(self, client: imapclient.IMAPClient) -> None:
+        mechanism = self.config.oauth2.mechanism
+        if not client.has_capability(f"AUTH={mechanism}"):
+            raise MailboxError(f"IMAP server {self.config.host} does not offer AUTH={mechanism}")
+        # A token asked for on every (re)connect: the one of the last connection may have expired.
+        client.sasl_login(mechanism, bearer_auth(self.config, self._tokens.access_token()))
 
     def close(self) -> None:
         if self.client is not None:

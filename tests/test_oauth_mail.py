@@ -96,6 +96,15 @@ def test_refused_imap_token_is_a_clear_error_and_the_next_connect_gets_a_new_one
     assert idp.token_calls == calls + 1
 
 
+def test_imap_server_without_the_mechanism_is_named(tmp_path, idp, mailbox_user, sqlite_url):
+    # The password-only Dovecot offers AUTH=PLAIN and LOGIN: say so rather than blame the token.
+    config, _ = oauth_config(tmp_path, idp, sqlite_url, imap_user=mailbox_user, mechanism="OAUTHBEARER")
+    calls = idp.token_calls
+    with pytest.raises(MailboxError, match="IMAP server 127.0.0.1 does not offer AUTH=OAUTHBEARER"):
+        ImapSource(config.imap).connect()
+    assert idp.token_calls == calls  # no token asked for in vain
+
+
 def test_refused_refresh_stops_the_worker_with_a_clear_error_and_no_secret_in_logs(tmp_path, idp, oauth_mailbox_user,
                                                                                     sqlite_url, caplog):
     config, environ = oauth_config(tmp_path, idp, sqlite_url, imap_user=oauth_mailbox_user)
@@ -120,6 +129,12 @@ def test_smtp_send_with_oauth2(tmp_path, idp, oauth_smtp_server, sqlite_url, mec
         connection.send(request_message(body="hello"), "republish@riversideledger.example", "priya@valleynews.example")
     assert oauth_smtp_server.logins == [(mechanism, "republish@riversideledger.example")]
     assert len(oauth_smtp_server.messages) == 1
+
+
+def test_smtp_server_without_the_mechanism_is_named(tmp_path, idp, smtp_server, sqlite_url):
+    config, _ = oauth_config(tmp_path, idp, sqlite_url, smtp_port=smtp_server.port)
+    with pytest.raises(SendError, match="does not offer AUTH XOAUTH2"), SmtpSender(config.smtp).connect():
+        pass
 
 
 def test_smtp_server_requires_the_login(tmp_path, idp, oauth_smtp_server, sqlite_url):
