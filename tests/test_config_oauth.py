@@ -97,3 +97,25 @@ def test_bad_oauth2_keys_are_named_and_no_secret_leaks(tmp_path, change, key):
 def test_empty_refresh_token_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"\[imap\] oauth2_refresh_token_env: the refresh token is empty"):
         load_config(oauth_config(tmp_path), environ={**ENV, "IMAP_REFRESH": ""})
+
+
+def test_example_config_with_its_oauth2_lines_uncommented_is_valid(tmp_path):
+    from pathlib import Path
+
+    example = (Path(__file__).resolve().parents[1] / "config.example.toml").read_text()
+    lines = []
+    for line in example.splitlines():
+        if line.startswith("password_env ="):
+            continue  # OAuth2 replaces the password
+        if line.startswith("# auth = ") or line.startswith("# oauth2_"):
+            line = line[2:]
+        lines.append(line)
+    token_file = tmp_path / "refresh-token"
+    token_file.write_text("refresh-token-value\n")
+    text = "\n".join(lines).replace("/var/lib/republish/oauth2-refresh-token", str(token_file))
+    (tmp_path / "config.toml").write_text(text)
+    config = load_config(tmp_path / "config.toml", environ={"REPUBLISH_OAUTH2_CLIENT_SECRET": "client-secret-value"})
+    assert config.imap.oauth2.token_url == "https://login.microsoftonline.com/TENANT-ID/oauth2/v2.0/token"
+    assert config.imap.oauth2.client_secret.reveal() == "client-secret-value"
+    assert config.smtp.oauth2.client_secret is None and config.smtp.oauth2.mechanism == "XOAUTH2"
+    assert config.smtp.oauth2.refresh_token.reveal() == "refresh-token-value"
