@@ -3,7 +3,8 @@
 Every problem is reported as one `ConfigError` that names the key (`[imap] port`), so a
 newsroom editor can fix the file without reading code. Passwords never live in the file:
 the config names an environment variable (`password_env`) or a file (`password_file`), and
-the value is wrapped in `Secret`, whose repr never shows it.
+the value is wrapped in `Secret`, whose repr never shows it. OAuth2 client secrets and
+refresh tokens are read the same way (`oauth2_client_secret_env`, `oauth2_refresh_token_file`, ...).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from urllib.parse import urlsplit
 
 DEFAULT_CONFIG_NAME = "config.toml"
 SECURITY_MODES = ("tls", "starttls", "none")
+AUTH_MODES = ("password", "oauth2")
+OAUTH2_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
 SOURCES = ("imap", "maildir")
 SINKS = ("smtp", "outbox")
 DEFAULT_WIRE_SOURCES = (
@@ -64,6 +67,19 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class OAuth2Config:
+    """How to get access tokens for `auth = "oauth2"`: a refresh token exchanged at the provider's token URL."""
+
+    token_url: str
+    client_id: str
+    client_secret: Secret | None = field(repr=False)  # None: a public client
+    refresh_token: Secret = field(repr=False)
+    refresh_token_file: Path | None  # where a rotated refresh token is written back; None when from the environment
+    scope: str | None
+    mechanism: str  # SASL: "XOAUTH2" or "OAUTHBEARER"
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """Connection settings shared by IMAP and SMTP."""
 
@@ -74,6 +90,7 @@ class ServerConfig:
     password: Secret | None = field(repr=False)
     ca_file: Path | None
     timeout: float
+    oauth2: OAuth2Config | None = None  # set when auth = "oauth2"; then password is None
 
 
 @dataclass(frozen=True)
@@ -227,15 +244,17 @@ class _Reader:
             return None
         return (self.base_dir / value).expanduser()
 
-    def secret(self, table: str) -> Secret | None:
-        env_name = self.get(table, "password_env", str, "")
-        file_name = self.get(table, "password_file", str, "")
+    def secret(self, table: str, prefix: str = "password") -> Secret | None:
+        """The secret named by `{prefix}_env` (an environment variable) or `{prefix}_file`; None when neither is set."""
+        env_key, file_key = f"{prefix}_env", f"{prefix}_file"
+        env_name = self.get(table, env_key, str, "")
+        file_name = self.get(table, file_key, str, "")
         if env_name and file_name:
-            raise ConfigError(f"config keys [{table}] password_env and password_file: set only one")
+            raise ConfigError(f"config keys [{table}] {env_key} and {file_key}: set only one")
         if env_name:
             if env_name not in self.environ:
                 raise ConfigError(
-                    f"config key [{table}] password_env: environment variable {env_name} is not set"
+                    f"config key [{table}] {env_key}: environment variable {env_name} is not set"
                 )
             return Secret(self.environ[env_name])
         if file_name:
@@ -244,7 +263,7 @@ class _Reader:
                 return Secret(secret_path.read_text(encoding="utf-8").strip())
             except OSError as exc:
                 raise ConfigError(
-                    f"config key [{table}] password_file: cannot read {secret_path} ({exc.strerror})"
+                    f"config key [{table}] {file_key}: cannot read {secret_path} ({exc.strerror})"
                 ) from None
         return None
 
@@ -326,15 +345,86 @@ def _server(reader: _Reader, table: str, default_ports: dict[str, int]) -> dict[
     ca_file = reader.path(table, "ca_file")
     if ca_file is not None and not ca_file.is_file():
         raise ConfigError(f"config key [{table}] ca_file: {ca_file} not found")
+    username = reader.text(table, "username", "")
+    oauth2 = _oauth2(reader, table, username)
     return {
         "host": host,
         "port": port,
         "security": security,
-        "username": reader.text(table, "username", ""),
-        "password": reader.secret(table),
+        "username": username,
+        "password": reader.secret(table) if oauth2 is None else None,
         "ca_file": ca_file,
         "timeout": float(_positive(reader, table, "timeout", 30.0, kind=float)),
+        "oauth2": oauth2,
     }
+
+
+def _oauth2(reader: _Reader, table: str, username: str) -> OAuth2Config | None:
+    """The OAuth2 settings when `auth = "oauth2"`; None for passwords. Contradictory keys are refused."""
+    auth = reader.text(table, "auth", "password")
+    if auth not in AUTH_MODES:
+        raise ConfigError(f"config key [{table}] auth must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
+    values = reader.table(table)
+    if auth == "password":
+        stray = sorted(key for key in values if key.startswith("oauth2_"))
+        if stray:
+            raise ConfigError(f"config key [{table}] {stray[0]} is only used with auth = \"oauth2\" (auth is \"password\")")
+        return None
+    for key in ("password_env", "password_file"):
+        if key in values:
+            raise ConfigError(f"config key [{table}] {key} is not used with auth = \"oauth2\": remove it")
+    if not username:
+        raise ConfigError(f"config key [{table}] username is missing (needed because auth = \"oauth2\")")
+    if not username.isascii():
+        # SMTP AUTH carries the SASL response as ASCII (smtplib), and the providers' accounts are ASCII anyway.
+        raise ConfigError(f"config key [{table}] username must be ASCII for auth = \"oauth2\", got {username!r}")
+    client_id = reader.text(table, "oauth2_client_id", "")
+    if not client_id:
+        raise ConfigError(f"config key [{table}] oauth2_client_id is missing (needed because auth = \"oauth2\")")
+    refresh_token = reader.secret(table, "oauth2_refresh_token")
+    if refresh_token is None:
+        raise ConfigError(
+            f"config key [{table}] oauth2_refresh_token_env or oauth2_refresh_token_file is missing "
+            f"(needed because auth = \"oauth2\")"
+        )
+    if not refresh_token.reveal():
+        which = "oauth2_refresh_token_env" if "oauth2_refresh_token_env" in values else "oauth2_refresh_token_file"
+        raise ConfigError(f"config key [{table}] {which}: the refresh token is empty")
+    client_secret = reader.secret(table, "oauth2_client_secret")
+    if client_secret is not None and not client_secret.reveal():
+        client_secret = None  # an empty secret is the same as none: a public client
+    mechanism = reader.text(table, "oauth2_mechanism", "XOAUTH2")
+    if mechanism.upper() not in OAUTH2_MECHANISMS:
+        raise ConfigError(
+            f"config key [{table}] oauth2_mechanism must be one of {', '.join(OAUTH2_MECHANISMS)}, got {mechanism!r}"
+        )
+    return OAuth2Config(
+        token_url=_token_url(reader, table),
+        client_id=client_id,
+        client_secret=client_secret,
+        refresh_token=refresh_token,
+        refresh_token_file=reader.path(table, "oauth2_refresh_token_file"),
+        scope=" ".join(reader.text(table, "oauth2_scope", "").split()) or None,
+        mechanism=mechanism.upper(),
+    )
+
+
+def _token_url(reader: _Reader, table: str) -> str:
+    value = reader.text(table, "oauth2_token_url", "")
+    if not value:
+        raise ConfigError(f"config key [{table}] oauth2_token_url is missing (needed because auth = \"oauth2\")")
+    parts = urlsplit(value)
+    if parts.username is not None or parts.password is not None:
+        # Said without echoing the URL: what is in it may be a secret.
+        raise ConfigError(f"config key [{table}] oauth2_token_url must not contain a user name or password")
+    if not parts.hostname or parts.scheme not in ("https", "http"):
+        raise ConfigError(f"config key [{table}] oauth2_token_url must be an https URL, got {value!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        # The refresh token and client secret travel in the request: plain http only on this machine.
+        raise ConfigError(
+            f"config key [{table}] oauth2_token_url must be https unless its host is loopback, got {value!r}"
+        )
+    return value
 
 
 def _imap(reader: _Reader) -> ImapConfig:

@@ -15,6 +15,7 @@ from imapclient.imapclient import SENT
 
 from processor.config import ImapConfig
 from processor.mailbox import Mark, RawMessage
+from processor.oauth import OAuthError, TokenProvider, bearer_auth
 from processor.tls import client_context
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class ImapSource:
         self._skipped: set[int] = set()
         self._uidvalidity: int | None = None
         self._sent_folder: str | None = None
+        self._tokens = TokenProvider.for_server(config) if config.oauth2 else None
 
     # -- connection -------------------------------------------------------
     def connect(self) -> imapclient.IMAPClient:
@@ -50,10 +52,19 @@ class ImapSource:
             )
             if config.security == "starttls":
                 client.starttls(client_context(config.ca_file))
-            client.login(config.username, config.password.reveal() if config.password else "")
+            if self._tokens is not None:
+                self._oauth2_login(client)
+            else:
+                client.login(config.username, config.password.reveal() if config.password else "")
             status = client.select_folder(config.folder)
         except imapclient.exceptions.LoginError:
+            if self._tokens is not None:
+                self._tokens.invalidate()  # so the next attempt does not offer the refused token again
+                raise MailboxError(f"IMAP OAuth2 login ({config.oauth2.mechanism}) refused for {config.username} "
+                                   f"at {config.host}: the access token was not accepted") from None
             raise MailboxError(f"IMAP login refused for {config.username} at {config.host}") from None
+        except OAuthError as exc:
+            raise MailboxError(f"IMAP login for {config.username} at {config.host}: no OAuth2 access token: {exc}") from None
         except (OSError, IMAPClientError) as exc:
             raise MailboxError(f"cannot open IMAP folder {config.folder!r} at {config.host}:{config.port}: "
                                f"{type(exc).__name__}: {exc}") from None
@@ -64,6 +75,13 @@ class ImapSource:
             self._uidvalidity = uidvalidity
         self.client = client
         return client
+
+    def _oauth2_login(self, client: imapclient.IMAPClient) -> None:
+        mechanism = self.config.oauth2.mechanism
+        if not client.has_capability(f"AUTH={mechanism}"):
+            raise MailboxError(f"IMAP server {self.config.host} does not offer AUTH={mechanism}")
+        # A token asked for on every (re)connect: the one of the last connection may have expired.
+        client.sasl_login(mechanism, bearer_auth(self.config, self._tokens.access_token()))
 
     def close(self) -> None:
         if self.client is not None:

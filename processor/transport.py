@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from processor.config import SmtpConfig
+from processor.oauth import OAuthError, TokenProvider, bearer_auth
 from processor.tls import client_context
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,16 @@ class Sender(Protocol):
 class SmtpSender:
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
+        self.tokens = TokenProvider.for_server(config) if config.oauth2 else None  # outlives each connection
 
     def connect(self) -> _SmtpConnection:
-        return _SmtpConnection(self.config)
+        return _SmtpConnection(self.config, self.tokens)
 
 
 class _SmtpConnection:
-    def __init__(self, config: SmtpConfig) -> None:
+    def __init__(self, config: SmtpConfig, tokens: TokenProvider | None = None) -> None:
         self.config = config
+        self.tokens = tokens
         self.smtp: smtplib.SMTP | None = None
 
     def __enter__(self) -> _SmtpConnection:
@@ -54,15 +57,32 @@ class _SmtpConnection:
                 self.smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
                 if config.security == "starttls":
                     self.smtp.starttls(context=client_context(config.ca_file))
-            if config.username and config.password is not None:
+            if self.tokens is not None:
+                self._oauth2_login()
+            elif config.username and config.password is not None:
                 self.smtp.login(config.username, config.password.reveal())
         except smtplib.SMTPAuthenticationError as exc:
             self._close()
+            if self.tokens is not None:
+                self.tokens.invalidate()  # so the next batch does not offer the refused token again
+                raise SendError(f"SMTP OAuth2 login ({config.oauth2.mechanism}) to {config.host} refused "
+                                f"({exc.smtp_code}): the access token was not accepted") from None
             raise SendError(f"SMTP login to {config.host} refused ({exc.smtp_code})") from None
+        except OAuthError as exc:
+            self._close()
+            raise SendError(f"SMTP login to {config.host}: no OAuth2 access token: {exc}") from None
         except (OSError, smtplib.SMTPException) as exc:
             self._close()
             raise SendError(f"cannot connect to SMTP server {config.host}:{config.port}: {_describe(exc)}") from None
         return self
+
+    def _oauth2_login(self) -> None:
+        config, smtp = self.config, self.smtp
+        smtp.ehlo_or_helo_if_needed()  # login() does this itself; auth() does not
+        mechanism = config.oauth2.mechanism
+        if mechanism not in smtp.esmtp_features.get("auth", "").upper().split():
+            raise smtplib.SMTPNotSupportedError(f"the server does not offer AUTH {mechanism}")
+        smtp.auth(mechanism, bearer_auth(config, self.tokens.access_token()))
 
     def send(self, raw: bytes, sender: str, recipient: str) -> None:
         assert self.smtp is not None

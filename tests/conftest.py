@@ -1,4 +1,5 @@
-"""Shared fixtures: real Dovecot, real SMTP (aiosmtpd), real SQLite and PostgreSQL databases."""
+"""Shared fixtures: real Dovecot, real SMTP (aiosmtpd), real SQLite and PostgreSQL databases, and a small
+OAuth2 identity provider (token and tokeninfo endpoints) for the OAuth2 logins."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from processor import db
 from processor.app import build_worker
 from processor.catalog import import_articles, parse_source
 from tests.helpers import load, write_config
-from tests.servers import Dovecot, SmtpServer, dovecot_binary, postgres_url
+from tests.servers import Dovecot, OAuthServer, SmtpServer, dovecot_binary, postgres_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLES = Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories"  # the demo's stories
@@ -40,8 +41,7 @@ def tls_ca(tmp_path_factory):
     return {"ca": ca_file, "cert": cert_file, "key": key_file}
 
 
-@pytest.fixture(scope="session")
-def dovecot_server(tmp_path_factory, tls_ca):
+def _running_dovecot(tls_ca, **options):
     binary = dovecot_binary()
     if binary is None:
         if os.environ.get("CI"):
@@ -50,11 +50,53 @@ def dovecot_server(tmp_path_factory, tls_ca):
     # Not under pytest's tmp dir: that is private (0700) and Dovecot's unprivileged processes must read here.
     root = Path(tempfile.mkdtemp(prefix="republish-dovecot-"))
     root.chmod(0o755)
-    server = Dovecot(binary, root, tls_ca)
+    server = Dovecot(binary, root, tls_ca, **options)
     server.start()
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot_server(tmp_path_factory, tls_ca):
+    yield from _running_dovecot(tls_ca)
+
+
+@pytest.fixture(scope="session")
+def oauth_idp():
+    """The identity provider the OAuth2 Dovecot asks about tokens (shared: Dovecot's config names its port)."""
+    server = OAuthServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def idp(oauth_idp):
+    """`oauth_idp` with its default behaviour restored after each test."""
+    yield oauth_idp
+    oauth_idp.expires_in, oauth_idp.rotate = 3600, False
+
+
+@pytest.fixture(scope="session")
+def dovecot_oauth_server(tls_ca, oauth_idp):
+    """A second private Dovecot whose accounts log in with OAuth2 bearer tokens only."""
+    yield from _running_dovecot(tls_ca, oauth2_tokeninfo_url=oauth_idp.tokeninfo_url)
+
+
+@pytest.fixture
+def oauth_mailbox_user(dovecot_oauth_server):
+    """A fresh account on the OAuth2 Dovecot for one test."""
+    return dovecot_oauth_server.add_user(f"desk{uuid.uuid4().hex[:8]}@test.example")
+
+
+@pytest.fixture
+def oauth_smtp_server(idp):
+    """aiosmtpd that takes mail only after AUTH XOAUTH2 / OAUTHBEARER with a token from `idp`."""
+    server = SmtpServer(oauth=idp)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

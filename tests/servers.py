@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import grp
+import json
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope
+from aiosmtpd.smtp import AuthResult, Envelope
 
 
 def free_port() -> int:
@@ -42,12 +48,17 @@ def dovecot_binary() -> str | None:
 
 
 class Dovecot:
-    """A private Dovecot instance: its own config, base dir, users file and ports."""
+    """A private Dovecot instance: its own config, base dir, users file and ports.
 
-    def __init__(self, binary: str, root: Path, tls: dict) -> None:
+    With `oauth2_tokeninfo_url` the accounts log in only with OAuth2 bearer tokens (XOAUTH2, OAUTHBEARER),
+    which Dovecot checks at that URL, instead of with the instance's static password.
+    """
+
+    def __init__(self, binary: str, root: Path, tls: dict, oauth2_tokeninfo_url: str | None = None) -> None:
         self.binary = binary
         self.root = root
         self.tls = tls
+        self.oauth2_tokeninfo_url = oauth2_tokeninfo_url
         self.imap_port = free_port()
         self.imaps_port = free_port()
         self.process: subprocess.Popen | None = None
@@ -64,6 +75,7 @@ class Dovecot:
         internal, login, uid, gid = self._accounts()
         group = grp.getgrgid(gid).gr_name
         root = self.root
+        auth, passdb = self._auth_text()
         return f"""
 base_dir = {root}/run
 state_dir = {root}/state
@@ -78,15 +90,12 @@ default_internal_user = {internal}
 default_internal_group = {group}
 default_login_user = {login}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+{auth}
 ssl = yes
 ssl_cert = <{self.tls['cert']}
 ssl_key = <{self.tls['key']}
 mail_max_userip_connections = 50
-passdb {{
-  driver = static
-  args = password={self.password}
-}}
+{passdb}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={root}/home/%u
@@ -104,7 +113,7 @@ service imap-login {{
   }}
 }}
 service anvil {{
-  chroot =
+  chroot ={self._penalty_text()}
 }}
 namespace inbox {{
   inbox = yes
@@ -115,12 +124,41 @@ namespace inbox {{
 }}
 """
 
+    def _auth_text(self) -> tuple[str, str]:
+        if self.oauth2_tokeninfo_url is None:
+            return "auth_mechanisms = plain login", f"""passdb {{
+  driver = static
+  args = password={self.password}
+}}"""
+        # Dovecot asks the tokeninfo endpoint about each bearer token (the token is appended to the URL) and
+        # accepts it only for the account named in the answer's `email`, and only while `active` is true.
+        return "auth_mechanisms = xoauth2 oauthbearer\nauth_failure_delay = 0", f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {self.root}/dovecot-oauth2.conf.ext
+}}"""
+
+    def _penalty_text(self) -> str:
+        # Refused tokens are part of the OAuth2 tests: no growing per-IP delay (Dovecot's documented switch).
+        if self.oauth2_tokeninfo_url is None:
+            return ""
+        return "\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }"
+
+    def _oauth2_args_text(self) -> str:
+        return (f"tokeninfo_url = {self.oauth2_tokeninfo_url}\n"
+                "username_attribute = email\n"
+                "active_attribute = active\n"
+                "active_value = true\n"
+                "timeout_msecs = 5000\n")
+
     def start(self) -> None:
         _, _, uid, gid = self._accounts()
         for sub in ("run", "state", "mail", "home"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         for sub in ("mail", "home"):
             os.chown(self.root / sub, uid, gid)
+        if self.oauth2_tokeninfo_url is not None:
+            (self.root / "dovecot-oauth2.conf.ext").write_text(self._oauth2_args_text())
         config = self.root / "dovecot.conf"
         config.write_text(self.config_text())
         self.process = subprocess.Popen([self.binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL,
@@ -153,6 +191,154 @@ namespace inbox {{
         self.process = None
 
 
+class OAuthServer:
+    """A small identity provider on loopback: a token endpoint (refresh-token grant) and a tokeninfo endpoint.
+
+    Tokens are random strings kept in memory. `rotate = True` makes every refresh return a new refresh token
+    and retire the old one (the strictest rotation a provider may do); `expires_in` sets access token lifetimes;
+    `careless = True` quotes the refresh token it refuses in its error description, as no provider should.
+    """
+
+    def __init__(self, tls: dict | None = None) -> None:
+        self.lock = threading.Lock()
+        self.clients: dict[str, str | None] = {}          # client id -> secret (None: a public client)
+        self.refresh_tokens: dict[str, tuple[str, str]] = {}  # refresh token -> (client id, user)
+        self.access_tokens: dict[str, tuple[str, float]] = {}  # access token -> (user, expiry, monotonic)
+        self.token_requests: list[dict[str, str]] = []
+        self.tokeninfo_calls = 0
+        self.expires_in = 3600
+        self.rotate = False
+        self.careless = False
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _oauth_handler(self))
+        self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls["cert"]), str(tls["key"]))
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.httpd.handle_error = lambda request, address: None  # a client refusing our certificate is expected
+            self.scheme = "https"
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}/token"
+
+    @property
+    def tokeninfo_url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}/tokeninfo?access_token="
+
+    @property
+    def token_calls(self) -> int:
+        with self.lock:
+            return len(self.token_requests)
+
+    def register_client(self, secret: str | None = None) -> str:
+        client_id = "client-" + secrets.token_hex(4)
+        with self.lock:
+            self.clients[client_id] = secret
+        return client_id
+
+    def grant(self, client_id: str, user: str) -> str:
+        """A refresh token, as the provider hands out after the user consented once."""
+        token = "rt-" + secrets.token_urlsafe(24)
+        with self.lock:
+            self.refresh_tokens[token] = (client_id, user)
+        return token
+
+    def mint(self, user: str) -> str:
+        """An access token straight away (for test code that only needs to log in)."""
+        with self.lock:
+            return self._new_access_token(user)
+
+    def user_of(self, access_token: str) -> str | None:
+        with self.lock:
+            user, expiry = self.access_tokens.get(access_token, (None, 0.0))
+        return user if expiry > time.monotonic() else None
+
+    def revoke_access_tokens(self) -> None:
+        with self.lock:
+            self.access_tokens.clear()
+
+    def _new_access_token(self, user: str) -> str:
+        token = "at-" + secrets.token_urlsafe(24)
+        self.access_tokens[token] = (user, time.monotonic() + self.expires_in)
+        return token
+
+    def token_response(self, form: dict[str, str]) -> tuple[int, dict]:
+        with self.lock:
+            self.token_requests.append(form)
+            client_id = form.get("client_id", "")
+            if client_id not in self.clients or self.clients[client_id] != form.get("client_secret"):
+                return 401, {"error": "invalid_client", "error_description": "Client authentication failed."}
+            if form.get("grant_type") != "refresh_token":
+                return 400, {"error": "unsupported_grant_type"}
+            owner = self.refresh_tokens.get(form.get("refresh_token", ""))
+            if owner is None or owner[0] != client_id:
+                description = "Token has been expired or revoked."
+                if self.careless:
+                    description = f"Refresh token {form.get('refresh_token')} has been expired or revoked."
+                return 400, {"error": "invalid_grant", "error_description": description}
+            body = {"access_token": self._new_access_token(owner[1]), "token_type": "Bearer",
+                    "expires_in": self.expires_in}
+            if "scope" in form:
+                body["scope"] = form["scope"]
+            if self.rotate:
+                del self.refresh_tokens[form["refresh_token"]]
+                body["refresh_token"] = "rt-" + secrets.token_urlsafe(24)
+                self.refresh_tokens[body["refresh_token"]] = owner
+            return 200, body
+
+    def tokeninfo_response(self, access_token: str) -> tuple[int, dict]:
+        with self.lock:
+            self.tokeninfo_calls += 1
+            user, expiry = self.access_tokens.get(access_token, (None, 0.0))
+        remaining = int(expiry - time.monotonic())
+        if user is None or remaining <= 0:
+            return 400, {"error": "invalid_token"}
+        return 200, {"email": user, "active": "true", "expires_in": remaining}
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+def _oauth_handler(server: OAuthServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path != "/token":
+                return self._answer(404, {"error": "not_found"})
+            length = int(self.headers.get("Content-Length") or 0)
+            if self.headers.get("Content-Type", "").split(";")[0] != "application/x-www-form-urlencoded":
+                return self._answer(400, {"error": "invalid_request"})
+            fields = parse_qs(self.rfile.read(length).decode("ascii"), keep_blank_values=True)
+            self._answer(*server.token_response({key: values[-1] for key, values in fields.items()}))
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            if parts.path != "/tokeninfo":
+                return self._answer(404, {"error": "not_found"})
+            self._answer(*server.tokeninfo_response(parse_qs(parts.query).get("access_token", [""])[-1]))
+
+        def _answer(self, status: int, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler
+
+
 class _Collector:
     def __init__(self, server: "SmtpServer") -> None:
         self.server = server
@@ -168,11 +354,57 @@ class _Collector:
         return "250 OK"
 
 
+class _OAuthCollector(_Collector):
+    """Also answers AUTH XOAUTH2 and AUTH OAUTHBEARER, asking the identity provider about the bearer token."""
+
+    async def auth_XOAUTH2(self, server, args) -> AuthResult:
+        return await self._bearer(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server, args) -> AuthResult:
+        return await self._bearer(server, args, "OAUTHBEARER")
+
+    async def _bearer(self, server, args, mechanism: str) -> AuthResult:
+        response = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        if not isinstance(response, bytes):
+            return AuthResult(success=False, handled=True)
+        user, token = _parse_bearer(response.decode("utf-8", "replace"), mechanism)
+        if token is not None and user is not None and self.server.oauth.user_of(token) == user:
+            with self.server.lock:
+                self.server.logins.append((mechanism, user))
+            return AuthResult(success=True, auth_data=user)
+        # As Gmail and Exchange do: an error challenge first, which the client must acknowledge (an empty
+        # response for XOAUTH2, a single 0x01 for OAUTHBEARER, RFC 7628 3.2.3), then the refusal.
+        acknowledgement = await server.challenge_auth(json.dumps({"status": "invalid_token", "schemes": "bearer"}))
+        expected = b"\x01" if mechanism == "OAUTHBEARER" else b""
+        if acknowledgement != expected:
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Bad acknowledgement of the error")
+        return AuthResult(success=False, handled=False)
+
+
+def _parse_bearer(text: str, mechanism: str) -> tuple[str | None, str | None]:
+    user = token = None
+    if mechanism == "OAUTHBEARER":
+        header, _, text = text.partition("\x01")
+        if header.startswith("n,a="):
+            user = header[4:].rstrip(",").replace("=2C", ",").replace("=3D", "=")
+    for pair in text.split("\x01"):
+        key, _, value = pair.partition("=")
+        if key == "user" and mechanism == "XOAUTH2":
+            user = value
+        elif key == "auth" and value.startswith("Bearer "):
+            token = value[len("Bearer "):]
+    return user, token
+
+
 class SmtpServer:
     """aiosmtpd on loopback that keeps what it accepts; `refuse` scripts 4xx/5xx answers,
-    `refuse_every_other` answers 451 to every second message, `delay` slows each DATA down."""
+    `refuse_every_other` answers 451 to every second message, `delay` slows each DATA down.
 
-    def __init__(self) -> None:
+    With `oauth` (an OAuthServer) it requires AUTH with XOAUTH2 or OAUTHBEARER before it accepts mail. TLS
+    is not required for that here: the tests run on loopback only.
+    """
+
+    def __init__(self, oauth: OAuthServer | None = None) -> None:
         self.port = free_port()
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.lock = threading.Lock()
@@ -181,7 +413,14 @@ class SmtpServer:
         self.refused = 0
         self.delay = 0.0
         self._offered = 0
-        self.controller = Controller(_Collector(self), hostname="127.0.0.1", port=self.port)
+        self.oauth = oauth
+        self.logins: list[tuple[str, str]] = []
+        if oauth is None:
+            self.controller = Controller(_Collector(self), hostname="127.0.0.1", port=self.port)
+        else:
+            self.controller = Controller(_OAuthCollector(self), hostname="127.0.0.1", port=self.port,
+                                         auth_required=True, auth_require_tls=False,
+                                         auth_exclude_mechanism=["LOGIN", "PLAIN"])
 
     def next_reply(self) -> str | None:
         self._offered += 1
