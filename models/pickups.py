@@ -48,6 +48,8 @@ class Request(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # Message-ID without brackets and whitespace, or a digest of headers and body when it has none.
     message_key: Mapped[str] = mapped_column(String(255), unique=True)
+    # Tells a copy of this message from a different one that reuses its Message-ID.
+    content_digest: Mapped[str] = mapped_column(String(64), default="", server_default="")
     message_id: Mapped[str] = mapped_column(Text, default="")
     mailbox: Mapped[str] = mapped_column(String(255), default="")
     outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id"))

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 
 import imapclient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.imapclient import SENT
 
 from processor.config import ImapConfig
@@ -37,6 +37,7 @@ class ImapSource:
         self._skipped: set[int] = set()
         self._uidvalidity: int | None = None
         self._sent_folder: str | None = None
+        self._warned_keywords = False
         self._tokens = TokenProvider.for_server(config) if config.oauth2 else None
 
     # -- connection -------------------------------------------------------
@@ -69,6 +70,11 @@ class ImapSource:
             raise MailboxError(f"cannot open IMAP folder {config.folder!r} at {config.host}:{config.port}: "
                                f"{type(exc).__name__}: {exc}") from None
         _keep_alive(client)
+        if b"\\*" not in status.get(b"PERMANENTFLAGS", (b"\\*",)) and not self._warned_keywords:
+            self._warned_keywords = True
+            log.warning("IMAP folder %r does not keep keywords ($RepublishDone…): handled messages cannot be "
+                        "marked and are looked at again on every round (the database still prevents a second reply)",
+                        config.folder)
         uidvalidity = status.get(b"UIDVALIDITY")
         if uidvalidity != self._uidvalidity:
             self._skipped.clear()  # UIDs from another UIDVALIDITY mean nothing
@@ -114,8 +120,12 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP search failed: {type(exc).__name__}: {exc}") from None
+        validity = self._uidvalidity
         for start in range(0, len(uids), batch_size):
             chunk = sorted(uids[start : start + batch_size])
+            client = self.connect()  # the same connection, unless a step of the last batch had to replace it
+            if self._uidvalidity != validity:
+                return  # the UIDs found above mean nothing now: the next round searches again
             try:
                 sizes = client.fetch(chunk, ["RFC822.SIZE"])
                 small = [uid for uid in chunk if sizes.get(uid, {}).get(b"RFC822.SIZE", 0) <= max_bytes]
@@ -148,9 +158,13 @@ class ImapSource:
             client.add_flags([uid], flags, silent=True)
             if self.config.processed_folder and mark is not Mark.PERSON:
                 self._move(client, uid, self.config.processed_folder)
-        except (OSError, IMAPClientError) as exc:
+        except (OSError, IMAPClientAbortError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP could not mark message {uid}: {type(exc).__name__}: {exc}") from None
+        except IMAPClientError as exc:
+            # The server said no (the message was expunged meanwhile, the folder cannot be created):
+            # the connection is fine, the database already knows, and the next round tries again.
+            log.warning("IMAP could not mark message %s: %s", uid, exc)
 
     def _move(self, client: imapclient.IMAPClient, uid: int, folder: str) -> None:
         if not client.folder_exists(folder):
@@ -171,9 +185,11 @@ class ImapSource:
                 return
             self._sent_folder = folder
             client.append(folder, raw, flags=[imapclient.SEEN])
-        except (OSError, IMAPClientError) as exc:
+        except (OSError, IMAPClientAbortError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP could not save the reply to Sent: {type(exc).__name__}: {exc}") from None
+        except IMAPClientError as exc:  # a "NO" (no such folder, over quota): the connection is fine
+            raise MailboxError(f"IMAP could not save the reply to Sent: {exc}") from None
 
     # -- waiting ----------------------------------------------------------
     def wait(self, seconds: float, stop: threading.Event) -> None:

@@ -6,6 +6,7 @@ the Maildir flag R (answered or logged) or F (needs a person); automated mail mo
 
 from __future__ import annotations
 
+import logging
 import mailbox
 import threading
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from processor.mailbox import Mark, RawMessage
 
+log = logging.getLogger(__name__)
 _FLAGS = {Mark.DONE: "R", Mark.PERSON: "F", Mark.IGNORED: ""}
 
 
@@ -45,7 +47,11 @@ class MaildirSource:
         self._skipped.add(ref)
 
     def mark(self, ref: str, mark: Mark) -> None:
-        message = self.maildir.get_message(ref)
+        try:
+            message = self.maildir.get_message(ref)
+        except KeyError:  # moved or deleted by someone else meanwhile; the database has the outcome
+            log.warning("Maildir message %s is gone: not marked", ref)
+            return
         message.set_subdir("cur")
         if _FLAGS[mark]:
             message.add_flag(_FLAGS[mark])

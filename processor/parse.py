@@ -53,6 +53,11 @@ class Inbound:
     # and a delivery report's diagnostic line.
     embedded_message_ids: tuple[str, ...] = field(default=())
     report_diagnostic: str = ""
+    content_digest: str = ""  # of the headers that stay the same on every copy, and the body
+
+    @property
+    def digest_key(self) -> str:
+        return "sha256:" + self.content_digest
 
     def header(self, name: str) -> str:
         """First value of a header, '' when absent (names compare case-insensitively)."""
@@ -86,8 +91,9 @@ def parse_message(raw: bytes) -> Inbound:
     html_parts = [_BODY_CONTROL.sub("", part) for part in (mail.text_html or []) if isinstance(part, str)]
     forwarded = bool(FORWARD_PREFIX.match(subject))
     text, links = _written_text_and_links(text_parts, html_parts, keep_quotes=forwarded)
+    digest = content_digest(message, raw)
     return Inbound(
-        message_key=message_key(message_id, raw),
+        message_key=message_id if is_usable_message_id(message_id) else "sha256:" + digest,
         message_id=message_id,
         subject=subject,
         from_name=from_name,
@@ -106,6 +112,7 @@ def parse_message(raw: bytes) -> Inbound:
         defects=tuple(sorted({type(defect).__name__ for defect in (message.defects or [])})),
         embedded_message_ids=_embedded_message_ids(raw, message_id),
         report_diagnostic=_report_diagnostic(raw),
+        content_digest=digest,
     )
 
 
@@ -134,6 +141,22 @@ def message_key(message_id: str, raw: bytes) -> str:
     if is_usable_message_id(message_id):
         return message_id
     return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+STABLE_HEADERS = ("from", "to", "cc", "subject", "date", "in-reply-to")
+
+
+def content_digest(message, raw: bytes) -> str:
+    """A digest that is the same for every copy of one message: delivered twice over SMTP (other
+    Received and Delivered-To lines), copied to another folder, stored with other line endings."""
+    digest = hashlib.sha256()
+    for name in STABLE_HEADERS:
+        for value in message.get_all(name, []):
+            digest.update(f"{name}: {' '.join(str(value).split())}\n".encode("utf-8", "replace"))
+    match = re.search(rb"\r?\n\r?\n", raw)
+    body = raw[match.end():] if match else b""
+    digest.update(b"\n" + body.replace(b"\r\n", b"\n").rstrip(b"\n"))
+    return digest.hexdigest()
 
 
 def is_usable_message_id(message_id: str) -> bool:

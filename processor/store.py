@@ -33,6 +33,7 @@ def record_request(session: Session, inbound: Inbound, plan: Plan, *, outlet: Ou
                    now: datetime) -> Request:
     request = Request(
         message_key=inbound.message_key,
+        content_digest=inbound.content_digest,
         message_id=inbound.message_id[:998],
         mailbox=mailbox[:255],
         outlet=outlet,

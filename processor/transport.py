@@ -17,11 +17,13 @@ log = logging.getLogger(__name__)
 
 
 class SendError(Exception):
-    """The reply was not accepted; `permanent` when retrying cannot help (SMTP 5xx)."""
+    """The reply was not accepted; `permanent` when retrying cannot help (SMTP 5xx); `uncertain` when
+    the connection broke after the whole message was handed over, so it may have been accepted."""
 
-    def __init__(self, message: str, permanent: bool = False) -> None:
+    def __init__(self, message: str, permanent: bool = False, uncertain: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.uncertain = uncertain
 
 
 class Connection(Protocol):
@@ -85,18 +87,37 @@ class _SmtpConnection:
         smtp.auth(mechanism, bearer_auth(config, self.tokens.access_token()))
 
     def send(self, raw: bytes, sender: str, recipient: str) -> None:
-        assert self.smtp is not None
+        smtp = self.smtp
+        assert smtp is not None
+        # The envelope and the message separately (not sendmail()): a failure before DATA means the
+        # server has nothing and a retry is safe; a connection lost while DATA is under way may come
+        # after the server took the message, and resending could deliver it twice.
         try:
-            refused = self.smtp.sendmail(sender, [recipient], raw)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code = next(iter(exc.recipients.values()))[0]
-            raise SendError(f"recipient refused ({code})", permanent=500 <= code < 600) from None
-        except smtplib.SMTPResponseException as exc:
-            raise SendError(f"SMTP server answered {exc.smtp_code}", permanent=500 <= exc.smtp_code < 600) from None
+            smtp.ehlo_or_helo_if_needed()
+            for command, argument in ((smtp.mail, sender), (smtp.rcpt, recipient)):
+                code, _ = command(argument)
+                if code not in (250, 251):
+                    self._reset()
+                    raise SendError(f"SMTP server answered {code} to {command.__name__.upper()}",
+                                    permanent=500 <= code < 600)
         except (OSError, smtplib.SMTPException) as exc:
             raise SendError(f"SMTP connection failed: {_describe(exc)}") from None
-        if refused:
-            raise SendError(f"recipient refused: {refused}")
+        try:
+            code, answer = smtp.data(raw)  # raises for a refused DATA command, returns the final answer
+            if code != 250:
+                raise smtplib.SMTPDataError(code, answer)
+        except smtplib.SMTPResponseException as exc:
+            self._reset()
+            raise SendError(f"SMTP server answered {exc.smtp_code}", permanent=500 <= exc.smtp_code < 600) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise SendError(f"SMTP connection lost while the reply was being handed over: {_describe(exc)}",
+                            uncertain=True) from None
+
+    def _reset(self) -> None:
+        try:
+            self.smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            pass
 
     def __exit__(self, *exc_info) -> None:
         self._close()
@@ -117,7 +138,6 @@ class OutboxSender:
         self.path = path
 
     def connect(self) -> _OutboxConnection:
-        self.path.mkdir(parents=True, exist_ok=True)
         return _OutboxConnection(self.path)
 
 
@@ -126,6 +146,10 @@ class _OutboxConnection:
         self.path = path
 
     def __enter__(self) -> _OutboxConnection:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SendError(f"cannot create the outbox folder {self.path}: {exc.strerror}") from None
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -135,8 +159,11 @@ class _OutboxConnection:
         digest = hashlib.sha256(raw).hexdigest()[:16]
         target = self.path / f"reply-{digest}.eml"
         temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(raw)
-        temporary.replace(target)
+        try:
+            temporary.write_bytes(raw)
+            temporary.replace(target)  # all or nothing: a reply is never half written
+        except OSError as exc:
+            raise SendError(f"cannot write the reply to the outbox folder {self.path}: {exc.strerror}") from None
 
 
 def _describe(exc: BaseException) -> str:

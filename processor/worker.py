@@ -18,7 +18,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import make_msgid
@@ -51,7 +51,8 @@ MAX_STORIES_BY_TITLE = 5
 RECONNECT_FIRST_DELAY = 1.0
 RECONNECT_MAX_DELAY = 300.0
 SEND_ROUND = 200          # replies sent per round, so marking and new mail are never starved
-MIN_WAIT = 0.5
+CONFLICT_ATTEMPTS = 3
+MIN_WAIT = 2.0           # seconds: a reply due sooner is not worth a busier loop
 
 
 class DatabaseUnavailable(Exception):
@@ -122,7 +123,7 @@ class Worker:
         failures = 0
         while not stop.is_set():
             try:
-                self.send_due(total)
+                self.send_due(total, stop)
                 self.drain(total, stop)
                 for outage in outages.values():
                     outage.recovered()
@@ -130,16 +131,18 @@ class Worker:
                 if once:
                     break
                 self.edges.source.wait(self._wait_seconds(), stop)
-            except (MailboxError, DatabaseUnavailable) as exc:
+            except Exception as exc:
                 if once:
                     raise
                 # Nothing was marked that was not done and every reply is in the outbox, so
                 # reconnecting and searching again loses and repeats nothing.
                 failures += 1
                 delay = retry_delay(failures, RECONNECT_FIRST_DELAY, RECONNECT_MAX_DELAY, self.edges.rand)
-                outages[type(exc)].failed(str(exc), delay)
-                if isinstance(exc, MailboxError):
-                    self.edges.source.close()
+                if isinstance(exc, (MailboxError, DatabaseUnavailable)):
+                    outages[type(exc)].failed(str(exc), delay)
+                else:  # a bug or a surprise from a library: the worker still must not die of it
+                    log.exception("unexpected error; retrying in %.0f s", delay)
+                self.edges.source.close()
                 stop.wait(delay)
         return total
 
@@ -159,7 +162,7 @@ class Worker:
             handled = self.handle(message)
             stats.add(handled)
             results.append(handled)
-        self.send_due(stats)
+        self.send_due(stats, stop)
         self.mark(results)
 
     def mark(self, results: list[Handled]) -> None:
@@ -228,25 +231,31 @@ class Worker:
                 self.edges.claims.release(name)
 
     def _guarded(self, message: RawMessage, inbound: Inbound, step) -> Handled:
-        try:
-            with self.edges.sessions() as session:
-                existing = store.find_request(session, inbound.message_key)
-                if existing is not None:
-                    return self._already_handled(message, existing)
-                return step(session, message, inbound)
-        except IntegrityError:
-            # Recorded by another worker between our look and our insert: theirs stands.
-            with self._database(), self.edges.sessions() as session:
-                existing = store.find_request(session, inbound.message_key)
-                if existing is not None:
-                    return self._already_handled(message, existing)
-            return self._park(message, "could not record the request (database constraint)", key=inbound.message_key)
-        except Exception as exc:  # the worker never dies on a message: park it for a person instead
-            if isinstance(exc, SQLAlchemyError) and _unavailable(exc):
-                raise DatabaseUnavailable("database unavailable: " + describe_database_error(exc)) from None
-            log.exception("message %s could not be handled", message.ref)
-            return self._park(message, f"internal error while handling: {type(exc).__name__}: {exc}",
-                              key=inbound.message_key)
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                with self.edges.sessions() as session:
+                    existing = store.find_request(session, inbound.message_key)
+                    if existing is not None and existing.content_digest not in ("", inbound.content_digest):
+                        # A different message reusing a Message-ID: it is a request of its own.
+                        inbound = replace(inbound, message_key=inbound.digest_key)
+                        existing = store.find_request(session, inbound.message_key)
+                    if existing is not None:
+                        return self._already_handled(message, existing)
+                    return step(session, message, inbound)
+            except IntegrityError as exc:
+                # Another worker inserted the same request, outlet, pickup or story between our look
+                # and our insert. Theirs stands; looking again in a fresh transaction finds it.
+                log.info("message %s: concurrent insert (%s); trying again", message.ref, describe_database_error(exc))
+                if attempt == CONFLICT_ATTEMPTS:
+                    return self._park(message, "could not record the request: " + describe_database_error(exc),
+                                      key=inbound.message_key)
+            except Exception as exc:  # the worker never dies on a message: park it for a person instead
+                if isinstance(exc, SQLAlchemyError) and _unavailable(exc):
+                    raise DatabaseUnavailable("database unavailable: " + describe_database_error(exc)) from None
+                log.exception("message %s could not be handled", message.ref)
+                return self._park(message, f"internal error while handling: {type(exc).__name__}: {exc}",
+                                  key=inbound.message_key)
+        raise AssertionError("unreachable")
 
     def _handle_request(self, session: Session, message: RawMessage, inbound: Inbound) -> Handled:
         now = self.edges.clock()
@@ -372,8 +381,8 @@ class Worker:
         return Handled(message.ref, Mark.PERSON, outcome=str(Outcome.NEEDS_PERSON))
 
     # -- sending ----------------------------------------------------------
-    def send_due(self, stats: RunStats) -> None:
-        """Send every stored reply whose time has come, over one SMTP connection."""
+    def send_due(self, stats: RunStats, stop: threading.Event | None = None) -> None:
+        """Send every stored reply whose time has come, over one SMTP connection (until asked to stop)."""
         with self._database():
             with self.edges.sessions() as session:
                 due = store.replies_due(session, self.edges.clock(), SEND_ROUND)
@@ -381,6 +390,8 @@ class Worker:
                 return
             with _Delivery(self.edges.sender) as delivery:
                 for outbox_id in due:
+                    if stop is not None and stop.is_set():
+                        return  # the rest stay pending: sent after the restart
                     name = f"outbox:{outbox_id}"
                     if not self.edges.claims.take(name):
                         continue  # another worker is sending it
@@ -415,11 +426,13 @@ class Worker:
             try:
                 delivery.send(row.raw, self.reply_from, row.recipients)
             except SendError as exc:
-                self._send_failed(row, exc, delivery, now)
+                if self._still_sending(session, row):
+                    self._send_failed(row, exc, delivery, now)
                 session.commit()
                 return
             self._accepted[row.id] = self.edges.clock()
-            store.mark_reply_sent(row, self._accepted[row.id])
+            self._still_sending(session, row)
+            store.mark_reply_sent(row, self._accepted[row.id])  # accepted is the truth, whatever was assumed meanwhile
             session.commit()
             del self._accepted[row.id]
             self._smtp.recovered()
@@ -430,8 +443,20 @@ class Worker:
         except Exception as exc:  # a missing Sent copy must not undo a sent reply
             log.warning("reply %s sent, but its copy was not saved to Sent: %s", message_id, exc)
 
+    @staticmethod
+    def _still_sending(session: Session, row: OutboxMessage) -> bool:
+        """Re-read the row under a row lock: if our claim was lost (its database connection dropped),
+        another worker may have settled it meanwhile, and a failure must not put it back in the queue."""
+        session.refresh(row, with_for_update=True)
+        return row.status == SendStatus.SENDING
+
     def _send_failed(self, row: OutboxMessage, exc: SendError, delivery: _Delivery, now: datetime) -> None:
         worker = self.config.worker
+        if exc.uncertain:  # like a crash mid-transaction: never resent blindly
+            store.mark_reply_failed(row, f"{exc}: the reply may or may not have reached {row.recipients}; check the "
+                                         f"Sent folder before answering by hand", status=SendStatus.UNKNOWN)
+            log.warning("reply %s: %s; flagged for a person", row.message_id, exc)
+            return
         if exc.permanent:
             store.mark_reply_failed(row, f"reply refused by the mail server: {exc}")
             log.warning("reply %s refused permanently: %s", row.message_id, exc)
@@ -439,7 +464,9 @@ class Worker:
         delay = retry_delay(row.attempts, worker.retry_first_seconds, worker.retry_max_seconds, self.edges.rand)
         store.mark_reply_retry(row, str(exc), next_attempt_at=now + timedelta(seconds=delay))
         if delivery.unreachable:
-            self._smtp.failed(str(exc), delay)
+            if not delivery.reported:  # one outage per round, however many replies wait
+                delivery.reported = True
+                self._smtp.failed(str(exc), delay)
         else:
             log.warning("reply %s not accepted yet (%s); retrying in %.0f s", row.message_id, exc, delay)
 
@@ -466,6 +493,7 @@ class _Delivery:
         self._connection: Connection | None = None
         self._unreachable: SendError | None = None
         self.unreachable = False
+        self.reported = False
 
     def __enter__(self) -> _Delivery:
         return self

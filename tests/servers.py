@@ -351,6 +351,8 @@ class _Collector:
             if reply is not None:
                 return reply
             self.server.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        if self.server.stall_after_accepting:  # stored, but the client never hears so
+            await asyncio.sleep(self.server.stall_after_accepting)
         return "250 OK"
 
 
@@ -398,7 +400,8 @@ def _parse_bearer(text: str, mechanism: str) -> tuple[str | None, str | None]:
 
 class SmtpServer:
     """aiosmtpd on loopback that keeps what it accepts; `refuse` scripts 4xx/5xx answers,
-    `refuse_every_other` answers 451 to every second message, `delay` slows each DATA down.
+    `refuse_every_other` answers 451 to every second message, `delay` slows each DATA down,
+    `stall_after_accepting` keeps a message and then does not answer for that long.
 
     With `oauth` (an OAuthServer) it requires AUTH with XOAUTH2 or OAUTHBEARER before it accepts mail. TLS
     is not required for that here: the tests run on loopback only.
@@ -412,6 +415,7 @@ class SmtpServer:
         self.refuse_every_other = False
         self.refused = 0
         self.delay = 0.0
+        self.stall_after_accepting = 0.0
         self._offered = 0
         self.oauth = oauth
         self.logins: list[tuple[str, str]] = []

@@ -85,3 +85,38 @@ def test_bad_input_gets_a_clear_outcome_in_bounded_memory_and_time(maildir_pipel
     assert (request.outcome, bool(request.reason)) == (expected, True), request.reason
     if name == "thousand-links":
         assert request.needs_person and "could not be matched" in request.reason
+
+
+def test_a_message_id_reused_by_a_different_message_is_a_request_of_its_own(maildir_pipeline):
+    from tests.helpers import request_message
+
+    new = maildir_pipeline["maildir"] / "new"
+    new.joinpath("1.eml").write_bytes(request_message(body=BIKE, message_id="<same@lazy-client.example>"))
+    new.joinpath("2.eml").write_bytes(request_message(sender="Tom <tom@harbor.example>", body=f"Also {BIKE}",
+                                                      message_id="<same@lazy-client.example>"))
+    new.joinpath("3.eml").write_bytes(request_message(body=BIKE, message_id="<same@lazy-client.example>"))  # a copy of 1
+    worker, engine = build_worker(maildir_pipeline["configure"]())
+    worker.run(once=True)
+    worker.close()
+    engine.dispose()
+    with maildir_pipeline["sessions"]() as session:
+        senders = sorted(session.scalars(select(Request.from_address)))
+    assert senders == ["priya@valleynews.example", "tom@harbor.example"]
+    assert len(list(maildir_pipeline["outbox"].glob("*.eml"))) == 2
+
+
+def test_an_outbox_that_cannot_be_written_keeps_the_reply_for_later(maildir_pipeline):
+    from models import OutboxMessage
+    from tests.helpers import request_message
+
+    maildir_pipeline["outbox"].write_text("a file where the outbox folder should be")
+    (maildir_pipeline["maildir"] / "new" / "1.eml").write_bytes(request_message(body=BIKE))
+    worker, engine = build_worker(maildir_pipeline["configure"]())
+    stats = worker.run(once=True)  # no exception: the reply waits in the outbox table
+    worker.close()
+    engine.dispose()
+    assert stats.replies_sent == 0
+    with maildir_pipeline["sessions"]() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+    assert row.status == "pending" and "cannot create the outbox folder" in row.last_error
+    assert list((maildir_pipeline["maildir"] / "new").iterdir())  # not marked: its reply is not sent

@@ -65,3 +65,13 @@ def test_control_characters_and_nul_bytes_do_not_break_parsing():
     raw = b"From: a@b.example\r\nSubject: republish\x00\r\nMessage-ID: <x@y>\r\n\r\nbody \x00 https://s.example/x\r\n"
     inbound = parse_message(raw)
     assert inbound.subject == "republish"
+
+
+def test_a_message_without_message_id_keeps_one_key_across_copies():
+    body = b"From: priya@valleynews.example\r\nSubject: republish\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nRunning it\r\n"
+    first = b"Received: from a.example by mx1\r\nDelivered-To: desk@x.example\r\n" + body
+    second = (b"Received: from b.example by mx2\r\n" + body).replace(b"\r\n", b"\n")  # another route, LF endings
+    assert parse_message(first).message_key == parse_message(second).message_key
+    assert parse_message(first).message_key.startswith("sha256:")
+    other = body.replace(b"Running it", b"Running the other one")
+    assert parse_message(other).message_key != parse_message(first).message_key

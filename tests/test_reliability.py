@@ -260,3 +260,59 @@ def test_an_oversized_message_is_not_downloaded_and_goes_to_a_person_once(pipeli
     with sessions() as session:
         huge = session.scalars(select(Request).where(Request.message_key == "huge@valleynews.example")).one()
     assert huge.outcome == "needs_person" and "over the 20000-byte limit: not downloaded" in huge.reason
+
+
+def test_a_connection_lost_after_the_reply_was_handed_over_is_never_resent(pipeline):
+    """The server kept the reply but its "250 OK" never arrived: sending again could deliver it twice."""
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
+    config = pipeline["config"]
+    impatient = replace(config, smtp=replace(config.smtp, timeout=1.0))
+    smtp.stall_after_accepting = 3.0
+    deliver(user, request_message(body=BIKE, message_id="<stall@valleynews.example>"))
+    pipeline["run"](impatient)
+    smtp.stall_after_accepting = 0.0
+    time.sleep(1.2)  # past any retry delay
+    pipeline["run"](impatient)
+    assert smtp.replies_by_request() == {"stall@valleynews.example": 1}
+    with sessions() as session:
+        outbox = session.scalars(select(OutboxMessage)).one()
+        assert outbox.status == "unknown" and "may or may not have reached" in outbox.last_error
+    assert {b"\\Flagged", b"$RepublishPerson"} <= dict(folder_flags(user))["<stall@valleynews.example>"]
+
+
+def test_a_sent_folder_that_refuses_the_copy_does_not_stop_the_batch(pipeline, caplog):
+    user, smtp = pipeline["user"], pipeline["smtp"]
+    config = pipeline["config"]
+    broken_sent = replace(config, imap=replace(config.imap, sent_folder="NoSuchFolder"),
+                          worker=replace(config.worker, batch_size=1))
+    deliver(user, *(request_message(sender=f"desk@outlet{i}.example", body=BIKE, message_id=f"<sent{i}@x.example>")
+                    for i in range(3)))
+    caplog.set_level(logging.WARNING, logger="processor")
+    stats = pipeline["run"](broken_sent)
+    assert stats.replies_sent == 3 and len(smtp.messages) == 3
+    assert all(b"$RepublishDone" in flags for _, flags in folder_flags(user))
+    assert sum("not saved to Sent" in r.getMessage() for r in caplog.records) == 3
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_outlet_inserted_by_another_worker_meanwhile_does_not_cost_the_reply(pipeline):
+    """Two workers, two requests from a new outlet at once: the second insert of the outlet loses the race."""
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
+    from datetime import datetime, timezone
+
+    from models import Outlet
+
+    deliver(user, request_message(sender="Ana <ana@brandnew.example>", body=BIKE, message_id="<race@brandnew.example>"))
+    other = sessions()
+    other.add(Outlet(key="brandnew.example", display_name="", created_at=datetime.now(timezone.utc)))
+    other.flush()  # inserted, not committed: the worker's own insert of this outlet waits for this transaction
+    timer = threading.Timer(1.5, other.commit)
+    timer.start()
+    try:
+        pipeline["run"]()
+    finally:
+        timer.join()
+        other.close()
+    assert smtp.replies_by_request() == {"race@brandnew.example": 1}
+    with sessions() as session:
+        assert session.scalars(select(Request.outcome)).one() == "answered"
