@@ -2,16 +2,19 @@
 
 from models.base import Base, make_engine, make_session_factory
 from models.catalog import Story
-from models.pickups import Decision, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus
+from models.pickups import (Decision, LiveCopy, OutboxMessage, Outlet, Outcome, Pickup, PixelHit, PickupRequest,
+                            Request, SendStatus)
 
 __all__ = [
     "Base",
     "Decision",
+    "LiveCopy",
     "OutboxMessage",
     "Outcome",
     "Outlet",
     "Pickup",
     "PickupRequest",
+    "PixelHit",
     "Request",
     "SendStatus",
     "Story",

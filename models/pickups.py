@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, false, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime
@@ -38,6 +38,12 @@ class Outlet(Base):
     key: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(320), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # An outlet that broke the guidelines: its later requests go to a person, never answered automatically.
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    blocked_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Merged into another outlet (the same newsroom writing from two domains): requests from this key
+    # count for that one.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id"))
 
     pickups: Mapped[list[Pickup]] = relationship(back_populates="outlet")
 
@@ -63,6 +69,10 @@ class Request(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     size: Mapped[int] = mapped_column(Integer, default=0)
     reply_message_id: Mapped[str | None] = mapped_column(String(255))
+    # What a person decided about a request that needed one: granted | declined | dismissed.
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    resolved_by: Mapped[str] = mapped_column(String(320), default="", server_default="")
 
     outlet: Mapped[Outlet | None] = relationship()
     outbox: Mapped[OutboxMessage | None] = relationship(back_populates="request")
@@ -126,3 +136,40 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     request: Mapped[Request] = relationship(back_populates="outbox")
+
+
+class PixelHit(Base):
+    """One load of a snippet's tracking pixel. No IP address is kept; `counted` is False for link
+    previews, known bots and reloads of the same page within a short window (`reason` says which)."""
+
+    __tablename__ = "pixel_hits"
+    __table_args__ = (Index("ix_pixel_hits_pickup_id_hit_at", "pickup_id", "hit_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pickup_id: Mapped[int | None] = mapped_column(ForeignKey("pickups.id"))
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), index=True)
+    token: Mapped[str] = mapped_column(String(64), default="", index=True)
+    hit_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    page_url: Mapped[str] = mapped_column(Text, default="")
+    page_host: Mapped[str] = mapped_column(String(255), default="", index=True)
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)
+    reason: Mapped[str] = mapped_column(String(32), default="")
+
+
+class LiveCopy(Base):
+    """Where a republished copy went live (from the partner's email, a pixel hit, or an editor), and
+    what the last check of it found."""
+
+    __tablename__ = "live_copies"
+    __table_args__ = (UniqueConstraint("story_id", "url_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"), index=True)
+    pickup_id: Mapped[int | None] = mapped_column(ForeignKey("pickups.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    url_key: Mapped[str] = mapped_column(String(2048))
+    source: Mapped[str] = mapped_column(String(16))  # email | pixel | editor
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="unchecked")  # unchecked | ok | violations | unreachable
+    problems: Mapped[str] = mapped_column(Text, default="")
