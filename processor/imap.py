@@ -150,31 +150,33 @@ class ImapSource:
         self._skipped.add(int(ref))
 
     # -- writing ----------------------------------------------------------
-    def mark(self, ref: str, mark: Mark) -> None:
+    def mark(self, refs: list[str], mark: Mark) -> None:
+        if not refs:
+            return
         client = self.connect()
-        uid = int(ref)
+        uids = [int(ref) for ref in refs]
         flags = [KEYWORDS[mark]] + ([imapclient.FLAGGED] if mark is Mark.PERSON else [])
         try:
-            client.add_flags([uid], flags, silent=True)
+            client.add_flags(uids, flags, silent=True)
             if self.config.processed_folder and mark is not Mark.PERSON:
-                self._move(client, uid, self.config.processed_folder)
+                self._move(client, uids, self.config.processed_folder)
         except (OSError, IMAPClientAbortError) as exc:
             self._drop_connection()
-            raise MailboxError(f"IMAP could not mark message {uid}: {type(exc).__name__}: {exc}") from None
+            raise MailboxError(f"IMAP could not mark messages {_uid_list(uids)}: {type(exc).__name__}: {exc}") from None
         except IMAPClientError as exc:
-            # The server said no (the message was expunged meanwhile, the folder cannot be created):
+            # The server said no (a message was expunged meanwhile, the folder cannot be created):
             # the connection is fine, the database already knows, and the next round tries again.
-            log.warning("IMAP could not mark message %s: %s", uid, exc)
+            log.warning("IMAP could not mark messages %s: %s", _uid_list(uids), exc)
 
-    def _move(self, client: imapclient.IMAPClient, uid: int, folder: str) -> None:
+    def _move(self, client: imapclient.IMAPClient, uids: list[int], folder: str) -> None:
         if not client.folder_exists(folder):
             client.create_folder(folder)
         if client.has_capability("MOVE"):
-            client.move([uid], folder)
+            client.move(uids, folder)
         else:
-            client.copy([uid], folder)
-            client.delete_messages([uid])
-            client.uid_expunge([uid]) if client.has_capability("UIDPLUS") else client.expunge()
+            client.copy(uids, folder)
+            client.delete_messages(uids)
+            client.uid_expunge(uids) if client.has_capability("UIDPLUS") else client.expunge()
 
     def save_sent(self, raw: bytes) -> None:
         client = self.connect()
@@ -218,6 +220,10 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP connection lost while waiting: {type(exc).__name__}: {exc}") from None
+
+
+def _uid_list(uids: list[int]) -> str:
+    return ",".join(map(str, uids[:10])) + ("…" if len(uids) > 10 else "")
 
 
 def _closed_by_peer(client: imapclient.IMAPClient) -> bool:

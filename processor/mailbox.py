@@ -31,7 +31,8 @@ class MailSource(Protocol):
     def skip(self, ref: str) -> None:
         """Not a request: leave it exactly as it is and do not fetch it again."""
 
-    def mark(self, ref: str, mark: Mark) -> None: ...
+    def mark(self, refs: list[str], mark: Mark) -> None:
+        """Mark these messages, all at once (one round trip for a whole batch)."""
 
     def save_sent(self, raw: bytes) -> None: ...
 

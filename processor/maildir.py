@@ -46,16 +46,17 @@ class MaildirSource:
     def skip(self, ref: str) -> None:
         self._skipped.add(ref)
 
-    def mark(self, ref: str, mark: Mark) -> None:
-        try:
-            message = self.maildir.get_message(ref)
-        except KeyError:  # moved or deleted by someone else meanwhile; the database has the outcome
-            log.warning("Maildir message %s is gone: not marked", ref)
-            return
-        message.set_subdir("cur")
-        if _FLAGS[mark]:
-            message.add_flag(_FLAGS[mark])
-        self.maildir[ref] = message
+    def mark(self, refs: list[str], mark: Mark) -> None:
+        for ref in refs:
+            try:
+                message = self.maildir.get_message(ref)
+            except KeyError:  # moved or deleted by someone else meanwhile; the database has the outcome
+                log.warning("Maildir message %s is gone: not marked", ref)
+                continue
+            message.set_subdir("cur")
+            if _FLAGS[mark]:
+                message.add_flag(_FLAGS[mark])
+            self.maildir[ref] = message
 
     def save_sent(self, raw: bytes) -> None:
         return None  # the outbox folder (or the SMTP server) keeps the copy

@@ -169,12 +169,15 @@ class Worker:
         """Mark what is finished; a message whose reply is still waiting stays as it is."""
         with self._database(), self.edges.sessions() as session:
             states = store.reply_states(session, [h.outbox_id for h in results if h.outbox_id])
+        by_mark: dict[Mark, list[str]] = {}
         for handled in results:
             mark = handled.mark
             if handled.outbox_id:
                 mark = _mark_after_reply(*states.get(handled.outbox_id, (SendStatus.PENDING, False)))
             if mark is not None:
-                self.edges.source.mark(handled.ref, mark)
+                by_mark.setdefault(mark, []).append(handled.ref)
+        for mark, refs in by_mark.items():
+            self.edges.source.mark(refs, mark)
 
     def _wait_seconds(self) -> float:
         with self._database(), self.edges.sessions() as session:
