@@ -122,3 +122,18 @@ def test_pickups_date_range(cli):
     today = datetime.now(timezone.utc).date()
     assert len(json.loads(cli("pickups", "--format", "json", "--since", str(today), "--until", str(today)))) == 2
     assert "no pickups" in cli("pickups", "--until", str(today - timedelta(days=1)))
+
+
+def test_review_grant_while_a_worker_runs_leaves_the_reply_to_it(cli, maildir_pipeline):
+    from processor.app import build_worker
+
+    park = _requests(cli)["sam@valleynews.example"]
+    worker, engine = build_worker(maildir_pipeline["configure"]())  # holds the SQLite database's one-worker lock
+    try:
+        out = cli("review", "grant", str(park["id"]), "--story", BIKE)
+        assert "queued: the worker sends it" in out
+    finally:
+        worker.close()
+        engine.dispose()
+    assert "1 reply(ies) sent" in cli("run", "--once")
+    assert "Reply (sent):" in cli("requests", "show", str(park["id"]))
