@@ -355,6 +355,38 @@ def _resolve(config: Config, request_id: int, action: str, editor: str, story_ur
         click.echo(reply_status(session, request_id))
 
 
+@main.command()
+@click.argument("pickup_id", type=int, required=False)
+@click.option("--all", "check_all", is_flag=True, help="Every known live copy.")
+@click.option("--url", help="A live copy's address, given by an editor (with --story).")
+@click.option("--story", "story_url", metavar="URL", help="The story the --url page republishes.")
+@click.pass_obj
+def verify(obj: Context, pickup_id: int | None, check_all: bool, url: str | None, story_url: str | None) -> None:
+    """Check republished copies against the guidelines; copies with violations go to the review queue."""
+    from functools import partial
+
+    from processor.fetch import FetchError
+    from processor.live_fetch import fetch_live
+    from processor.listings import format_verified
+    from processor.verify import copies_to_verify, copy_for_url, verify_copy
+
+    if sum((pickup_id is not None, check_all, url is not None)) != 1 or bool(url) != bool(story_url):
+        raise click.UsageError("give one of: PICKUP_ID, --all, or --url URL --story URL")
+    config = obj.config
+    fetch = partial(fetch_live, timeout=config.worker.fetch_timeout, max_bytes=config.worker.fetch_max_bytes)
+    results = []
+    with _session(config) as session:
+        now = datetime.now(timezone.utc)
+        try:
+            copies = [copy_for_url(session, url, story_url, now)] if url else copies_to_verify(session, pickup_id=pickup_id)
+        except FetchError as exc:
+            raise click.ClickException(str(exc)) from None
+        for copy in copies:
+            results.append(verify_copy(session, copy, config.publication, fetch, now))
+            session.commit()
+    click.echo(format_verified(results), nl=False)
+
+
 @contextmanager
 def _session(config: Config):
     engine = _ready_engine(config)

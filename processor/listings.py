@@ -17,6 +17,7 @@ from processor.inbound_log import RequestDetail, RequestRow
 from processor.outlets import OutletRow
 from processor.review import ReviewItem
 from processor.story_stats import StoryRow
+from processor.verify import Verified
 
 # Columns that may be folded onto several lines; the others stay whole.
 _FOLDABLE = {"story", "url", "title", "reason", "subject", "from", "stories", "display_name"}
@@ -74,6 +75,18 @@ def format_review_queue(items: list[ReviewItem], width: int | None = None) -> st
                 "replied": "yes" if i.has_reply else ""} for i in items]
     return render(records, ["id", "processed", "outlet", "replied", "reason", "stories"], "table",
                   empty="nothing to review", width=width)
+
+
+def format_verified(results: list[Verified]) -> str:
+    if not results:
+        return "no live copies to check (give one with --url URL --story URL)\n"
+    lines = []
+    for result in results:
+        lines.append(f"{result.status:<11} {result.url}  (of {result.story_url})")
+        lines += [f"  - {problem}" for problem in result.problems.splitlines() if problem]
+        if result.review_request_id:
+            lines.append(f"  in the review queue as request {result.review_request_id}")
+    return "\n".join(lines) + "\n"
 
 
 def format_request_detail(detail: RequestDetail) -> str:
