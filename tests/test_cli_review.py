@@ -21,7 +21,7 @@ def cli(maildir_pipeline, tmp_path):
     runner = CliRunner()
 
     def invoke(*args: str, code: int = 0) -> str:
-        result = runner.invoke(main, ["--config", str(tmp_path / "config.toml"), *args], env={"USER": "desk"})
+        result = runner.invoke(main, ["--config", str(tmp_path / "config.toml"), *args], env={"USER": "desk", "COLUMNS": "250"})
         assert result.exit_code == code, result.output
         return result.output
 
@@ -137,3 +137,12 @@ def test_review_grant_while_a_worker_runs_leaves_the_reply_to_it(cli, maildir_pi
         engine.dispose()
     assert "1 reply(ies) sent" in cli("run", "--once")
     assert "Reply (sent):" in cli("requests", "show", str(park["id"]))
+
+
+def test_tables_fit_the_terminal():
+    from processor.listings import render
+
+    records = [{"id": 1, "outlet": "valleynews.example", "reason": "no story could be identified " * 4, "url": BIKE}]
+    text = render(records, ["id", "outlet", "reason", "url"], "table", empty="", width=60)
+    assert max(len(line) for line in text.splitlines()) <= 60
+    assert "valleynews.example" in text and "council-approves" in text.replace("\n", "").replace(" ", "")
