@@ -103,6 +103,9 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
     if request.outbox is not None or request.reply_message_id:
         raise ReviewError(f"request {request.id} was already answered (reply {request.reply_message_id}): "
                           f"dismiss it instead, or answer by hand")
+    if request.outcome == Outcome.IGNORED:
+        # A delivery report or an auto-reply: answering it would write to a mail system, not a person.
+        raise ReviewError(f"request {request.id} is an automated message ({request.reason[:200]}): dismiss it")
     message = StoredMessage(from_address=request.from_address, reply_to_address=request.reply_to,
                             message_id=request.message_id)
     recipient = reply_address(message)

@@ -146,3 +146,14 @@ def test_tables_fit_the_terminal():
     text = render(records, ["id", "outlet", "reason", "url"], "table", empty="", width=60)
     assert max(len(line) for line in text.splitlines()) <= 60
     assert "valleynews.example" in text and "https://riversidel" in text  # a long URL folds, it is not cut
+
+
+def test_an_automated_message_can_only_be_dismissed(cli, maildir_pipeline):
+    from models import Request
+
+    park = _requests(cli)["sam@valleynews.example"]
+    with maildir_pipeline["sessions"]() as session:
+        session.get(Request, park["id"]).outcome = "ignored"  # as a delivery failure report is recorded
+        session.commit()
+    assert "automated message" in cli("review", "grant", str(park["id"]), "--story", BIKE, code=1)
+    assert "dismissed" in cli("review", "dismiss", str(park["id"]))
