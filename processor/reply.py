@@ -38,7 +38,23 @@ class ReplyContext:
     now: datetime
 
 
-def reply_address(inbound: Inbound) -> str | None:
+@dataclass(frozen=True)
+class StoredMessage:
+    """What the database keeps of an answered-later request: enough to reply to it and thread the reply.
+
+    Stands in for `Inbound` when an editor answers a request from the review queue; the display
+    name and the References chain are not stored, so the greeting is plain and the thread starts
+    at the request itself.
+    """
+
+    from_address: str
+    reply_to_address: str
+    message_id: str
+    from_name: str = ""
+    references: tuple[str, ...] = ()
+
+
+def reply_address(inbound: Inbound | StoredMessage) -> str | None:
     """Reply-To, else From; None if neither is a plain, safe address."""
     for candidate in (inbound.reply_to_address, inbound.from_address):
         if candidate and safe_address(candidate):
@@ -50,7 +66,7 @@ def safe_address(address: str) -> bool:
     return bool(_ADDRESS.match(address)) and parseaddr(address)[1] == address and len(address) <= 254
 
 
-def build_reply(plan: Plan, inbound: Inbound, snippets: dict[int, Snippet], context: ReplyContext) -> EmailMessage:
+def build_reply(plan: Plan, inbound: Inbound | StoredMessage, snippets: dict[int, Snippet], context: ReplyContext) -> EmailMessage:
     recipient = reply_address(inbound)
     if recipient is None:
         raise UnsafeHeader("no safe address to reply to")

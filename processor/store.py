@@ -15,13 +15,25 @@ from processor.parse import Inbound
 
 
 def outlet_for(session: Session, key: str, display_name: str, now: datetime) -> Outlet:
+    """The outlet a sender's key counts for: its own, or the one it was merged into."""
     outlet = session.scalars(select(Outlet).where(Outlet.key == key)).first()
     if outlet is None:
         outlet = Outlet(key=key, display_name=display_name[:320], created_at=now)
         session.add(outlet)
         session.flush()
-    elif display_name and not outlet.display_name:
+        return outlet
+    outlet = merge_target(session, outlet)
+    if display_name and not outlet.display_name:
         outlet.display_name = display_name[:320]
+    return outlet
+
+
+def merge_target(session: Session, outlet: Outlet) -> Outlet:
+    """Follow merged_into_id to the outlet that stands; a cycle (never made by `merge`) stops where it closes."""
+    seen = {outlet.id}
+    while outlet.merged_into_id is not None and outlet.merged_into_id not in seen:
+        seen.add(outlet.merged_into_id)
+        outlet = session.get(Outlet, outlet.merged_into_id)
     return outlet
 
 

@@ -1,0 +1,176 @@
+"""The review queue: requests the worker left for a person, and what the person decides about them.
+
+A person grants, declines or dismisses a request. Granting or declining records the pickups
+and puts the reply in the outbox, built exactly as the worker builds its own, so the worker's
+send step sends it (with its retries, its Sent copy and its "never twice" bookkeeping).
+Nothing here commits: the caller owns the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import make_msgid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Decision, Outcome, Pickup, PickupRequest, Request, Story
+from processor import catalog, store
+from processor.classify import outlet_key
+from processor.config import Config
+from processor.decide import Plan, StoryDecision
+from processor.reply import ReplyContext, StoredMessage, build_reply, reply_address
+from processor.snippet import build_snippet
+from processor.urls import url_key
+
+log = logging.getLogger(__name__)
+ACTIONS = ("grant", "decline", "dismiss")
+RESOLUTIONS = {"grant": "granted", "decline": "declined", "dismiss": "dismissed"}
+
+
+class ReviewError(Exception):
+    """The request cannot be resolved that way; the message says why, for the editor."""
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    request_id: int
+    processed_at: datetime
+    outlet: str
+    from_address: str
+    subject: str
+    reason: str
+    stories: tuple[tuple[int, str, str, str], ...]  # (story id, canonical url, title, decision or "")
+    has_reply: bool
+
+
+def review_queue(session: Session, limit: int | None = None) -> list[ReviewItem]:
+    """Requests that need a person and have not been resolved, oldest first."""
+    query = (select(Request).where(Request.needs_person.is_(True), Request.resolution.is_(None))
+             .order_by(Request.processed_at, Request.id))
+    if limit:
+        query = query.limit(limit)
+    return [review_item(session, request) for request in session.scalars(query)]
+
+
+def review_item(session: Session, request: Request) -> ReviewItem:
+    return ReviewItem(
+        request_id=request.id,
+        processed_at=request.processed_at,
+        outlet=request.outlet.key if request.outlet else "",
+        from_address=request.from_address,
+        subject=request.subject,
+        reason=request.reason,
+        stories=tuple((story.id, story.canonical_url, story.title, decision)
+                      for story, decision in _request_stories(session, request.id)),
+        has_reply=request.outbox is not None,
+    )
+
+
+def resolve(session: Session, request_id: int, action: str, *, editor: str, config: Config, now: datetime,
+            story_urls: tuple[str, ...] = (),
+            new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
+            new_message_id: Callable[[str], str] = lambda domain: make_msgid(domain=domain).strip("<>")) -> str:
+    """Record what the editor decided; for grant/decline, queue the reply. Returns a one-line summary."""
+    if action not in ACTIONS:
+        raise ReviewError(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
+    request = session.get(Request, request_id)
+    if request is None:
+        raise ReviewError(f"there is no request {request_id}")
+    if request.resolution is not None:
+        raise ReviewError(f"request {request_id} was already resolved ({request.resolution} by "
+                          f"{request.resolved_by or 'someone'})")
+    summary = f"request {request_id} dismissed"
+    if action != "dismiss":
+        summary = _answer(session, request, Decision.GRANTED if action == "grant" else Decision.DECLINED,
+                          editor=editor, config=config, now=now, story_urls=story_urls,
+                          new_token=new_token, new_message_id=new_message_id)
+    request.resolution = RESOLUTIONS[action]
+    request.resolved_at = now
+    request.resolved_by = editor[:320]
+    session.flush()
+    log.info("%s by %s", summary, editor)
+    return summary
+
+
+def _answer(session: Session, request: Request, decision: Decision, *, editor: str, config: Config, now: datetime,
+            story_urls: tuple[str, ...], new_token: Callable[[], str], new_message_id: Callable[[str], str]) -> str:
+    if request.outbox is not None or request.reply_message_id:
+        raise ReviewError(f"request {request.id} was already answered (reply {request.reply_message_id}): "
+                          f"dismiss it instead, or answer by hand")
+    message = StoredMessage(from_address=request.from_address, reply_to_address=request.reply_to,
+                            message_id=request.message_id)
+    recipient = reply_address(message)
+    if recipient is None:
+        raise ReviewError(f"request {request.id} has no usable address to reply to: answer it by hand, then dismiss it")
+    stories = _catalog_stories(session, story_urls) if story_urls else [
+        catalog.view(story) for story, _ in _request_stories(session, request.id)]
+    if not stories:
+        raise ReviewError(f"no story was identified in request {request.id}: name it with --story URL")
+    outlet = (store.merge_target(session, request.outlet) if request.outlet is not None
+              else store.outlet_for(session, outlet_key(request.from_address), "", now))
+    request.outlet = outlet
+    verb = "granted" if decision == Decision.GRANTED else "declined"
+    plan = Plan(Outcome.ANSWERED, needs_person=False, reply=True, reasons=(f"{verb} by {editor}",),
+                stories=tuple(StoryDecision(story, decision, f"{verb} by {editor}") for story in stories))
+    pickups = store.record_pickups(session, request, outlet, plan, now=now, new_token=new_token)
+    publication = config.publication
+    snippets = {story.id: build_snippet(story, publication, outlet_id=outlet.id, token=pickups[story.id].token)
+                for story in stories if decision == Decision.GRANTED}
+    reply_from = config.smtp.from_address if config.smtp else publication.contact_email
+    message_id = new_message_id(reply_from.rsplit("@", 1)[-1])
+    reply = build_reply(plan, message, snippets, ReplyContext(publication, reply_from, message_id, now))
+    store.queue_reply(session, request, raw=reply.as_bytes(policy=SMTP_POLICY), message_id=message_id,
+                      recipient=recipient, now=now)
+    request.outcome = Outcome.PENDING
+    titles = ", ".join(f'"{story.title}"' for story in stories)
+    return f"request {request.id} {verb} ({titles}): reply to {recipient} queued"
+
+
+def send_queued(config: Config) -> int:
+    """Send the replies now due, once, through the worker's own send step. Returns how many were sent.
+
+    With SQLite only one worker may run per database: if `republish run` holds it, that worker
+    sends the reply on its next round, and this returns 0.
+    """
+    from processor.app import build_worker
+    from processor.claims import AnotherWorkerRunning
+    from processor.worker import RunStats
+
+    try:
+        worker, engine = build_worker(config)
+    except AnotherWorkerRunning:
+        log.info("a worker is running on this database: it sends the queued replies")
+        return 0
+    stats = RunStats()
+    try:
+        worker.send_due(stats)
+    finally:
+        worker.close()
+        engine.dispose()
+    return stats.replies_sent
+
+
+def _request_stories(session: Session, request_id: int) -> list[tuple[Story, str]]:
+    rows = session.execute(
+        select(Story, PickupRequest.decision)
+        .join(Pickup, Pickup.story_id == Story.id)
+        .join(PickupRequest, PickupRequest.pickup_id == Pickup.id)
+        .where(PickupRequest.request_id == request_id)
+        .order_by(Story.id)
+    ).all()
+    return [(story, decision or "") for story, decision in rows]
+
+
+def _catalog_stories(session: Session, story_urls: tuple[str, ...]) -> list[catalog.StoryView]:
+    found = catalog.stories_by_url_keys(session, tuple(url_key(url) for url in story_urls))
+    missing = [url for url in story_urls if url_key(url) not in found]
+    if missing:
+        raise ReviewError(f"not in the story catalog: {', '.join(missing)} (import it with `republish stories import`)")
+    unique = {story.id: story for story in (found[url_key(url)] for url in story_urls)}
+    return list(unique.values())

@@ -1,0 +1,95 @@
+"""The review queue against a real Dovecot, a real SMTP server and SQLite / PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email import message_from_bytes, policy
+
+import pytest
+from sqlalchemy import select
+
+from models import Pickup, Request
+from processor.review import ReviewError, resolve, review_queue, send_queued
+from tests.helpers import deliver, request_message
+
+BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
+pytestmark = pytest.mark.integration
+
+
+def _flagged_request(pipeline, message_id="<park1@valleynews.example>") -> int:
+    deliver(pipeline["user"], request_message(body="Can we run your piece about the park?", message_id=message_id))
+    pipeline["run"]()
+    with pipeline["sessions"]() as session:
+        queue = review_queue(session)
+    assert len(queue) == 1
+    item = queue[0]
+    assert item.outlet == "valleynews.example" and item.from_address == "priya@valleynews.example"
+    assert "no story could be identified" in item.reason and not item.has_reply and item.stories == ()
+    return item.request_id
+
+
+def _resolve(pipeline, request_id, action, **options):
+    with pipeline["sessions"]() as session:
+        summary = resolve(session, request_id, action, editor="maria", config=pipeline["config"],
+                          now=datetime.now(timezone.utc), **options)
+        session.commit()
+    return summary
+
+
+def test_grant_sends_the_snippet_once(pipeline):
+    request_id = _flagged_request(pipeline)
+    assert pipeline["smtp"].messages == []
+    summary = _resolve(pipeline, request_id, "grant", story_urls=(BIKE,))
+    assert "granted" in summary and "queued" in summary
+    assert send_queued(pipeline["config"]) == 1
+    assert send_queued(pipeline["config"]) == 0
+    assert len(pipeline["smtp"].messages) == 1
+    _, recipients, raw = pipeline["smtp"].messages[0]
+    reply = message_from_bytes(raw, policy=policy.default)
+    assert recipients == ["priya@valleynews.example"]
+    assert reply["In-Reply-To"] == "<park1@valleynews.example>"
+    assert "HTML to paste" in reply.get_body(("plain",)).get_content()
+    assert [p.get_filename() for p in reply.iter_attachments()] == ["council-approves-protected-bike-lanes.html"]
+    with pipeline["sessions"]() as session:
+        assert session.scalar(select(Pickup.decision)) == "granted"
+        request = session.get(Request, request_id)
+        assert (request.resolution, request.resolved_by, request.outcome) == ("granted", "maria", "answered")
+        assert review_queue(session) == []
+    with pytest.raises(ReviewError, match="already resolved"):
+        _resolve(pipeline, request_id, "decline", story_urls=(BIKE,))
+    assert pipeline["run"]().replies_sent == 0
+    assert len(pipeline["smtp"].messages) == 1
+
+
+def test_decline_sends_a_polite_no(pipeline):
+    request_id = _flagged_request(pipeline)
+    assert "declined" in _resolve(pipeline, request_id, "decline", story_urls=(BIKE,))
+    assert send_queued(pipeline["config"]) == 1
+    reply = message_from_bytes(pipeline["smtp"].messages[0][2], policy=policy.default)
+    text = reply.get_body(("plain",)).get_content()
+    assert "is not available for republishing" in text and "HTML to paste" not in text
+    assert list(reply.iter_attachments()) == []
+    with pipeline["sessions"]() as session:
+        assert session.scalar(select(Pickup.decision)) == "declined"
+
+
+def test_dismiss_sends_nothing_and_leaves_the_queue(pipeline):
+    request_id = _flagged_request(pipeline)
+    assert _resolve(pipeline, request_id, "dismiss") == f"request {request_id} dismissed"
+    assert send_queued(pipeline["config"]) == 0
+    assert pipeline["smtp"].messages == []
+    with pipeline["sessions"]() as session:
+        assert review_queue(session) == []
+        assert session.get(Request, request_id).resolution == "dismissed"
+    with pytest.raises(ReviewError, match="already resolved"):
+        _resolve(pipeline, request_id, "dismiss")
+
+
+def test_grant_needs_a_known_story(pipeline):
+    request_id = _flagged_request(pipeline)
+    with pytest.raises(ReviewError, match="name it with --story"):
+        _resolve(pipeline, request_id, "grant")
+    with pytest.raises(ReviewError, match="not in the story catalog"):
+        _resolve(pipeline, request_id, "grant", story_urls=("https://riversideledger.example/news/no-such-story/",))
+    with pipeline["sessions"]() as session:
+        assert [item.request_id for item in review_queue(session)] == [request_id]
