@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
@@ -79,9 +81,20 @@ def current(obj: Context) -> None:
     engine.dispose()
 
 
-@main.group()
-def stories() -> None:
-    """The story catalog."""
+@main.group(invoke_without_command=True)
+@click.option("--search", metavar="TEXT", help="Only stories whose title or URL contains TEXT.")
+@click.option("--format", "output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_context
+def stories(ctx: click.Context, search: str | None, output: str) -> None:
+    """The story catalog, with how often each story was granted and declined."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from processor.listings import format_stories
+    from processor.story_stats import story_counts
+
+    with _session(ctx.obj.config) as session:
+        rows = story_counts(session, search=search)
+    click.echo(format_stories(rows, output), nl=False)
 
 
 @stories.command(name="import")
@@ -95,7 +108,7 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
     engine = _ready_engine(config)
     sessions = db.make_session_factory(engine)
     failures = 0
-    for source in sources:
+    for source in _with_progress(sources, "importing"):
         try:
             data, url, charset = read_source(source, publication=config.publication,
                                              timeout=config.worker.fetch_timeout, max_bytes=config.worker.fetch_max_bytes)
@@ -153,10 +166,11 @@ def run(obj: Context, once: bool) -> None:
 @click.option("--outlet", help="Only this outlet (a domain, or an address for free-mail senders).")
 @click.option("--story", help="Only this story (any form of its URL).")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only pickups requested on or after YYYY-MM-DD.")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only pickups requested on or before YYYY-MM-DD.")
 @click.option("--decision", type=click.Choice(["granted", "declined"]))
 @click.pass_obj
 def pickups(obj: Context, output: str, outlet: str | None, story: str | None, since: datetime | None,
-            decision: str | None) -> None:
+            until: datetime | None, decision: str | None) -> None:
     """The pickup log: which outlet took which story, when, and what was sent."""
     from processor.pickup_log import format_pickups
     from processor.store import list_pickups
@@ -165,7 +179,7 @@ def pickups(obj: Context, output: str, outlet: str | None, story: str | None, si
     sessions = db.make_session_factory(engine)
     with sessions() as session:
         rows = list_pickups(session, outlet=outlet, story_key=url_key(story) if story else None,
-                            since=since.replace(tzinfo=timezone.utc) if since else None, decision=decision)
+                            since=_day_start(since), until=_day_after(until), decision=decision)
     engine.dispose()
     click.echo(format_pickups(rows, output), nl=False)
 
@@ -195,6 +209,219 @@ def serve(obj: Context, host: str, port: int) -> None:
         engine.dispose()
 
 
+@main.group(invoke_without_command=True)
+@click.pass_context
+def outlets(ctx: click.Context) -> None:
+    """Partner outlets: pickups per outlet, blocked ones marked; rename, merge, block, unblock."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from processor.listings import format_outlets
+    from processor.outlets import list_outlets
+
+    with _session(ctx.obj.config) as session:
+        rows = list_outlets(session)
+    click.echo(format_outlets(rows, "table"), nl=False)
+
+
+@outlets.command(name="rename")
+@click.argument("key")
+@click.argument("display_name")
+@click.pass_obj
+def outlets_rename(obj: Context, key: str, display_name: str) -> None:
+    """Show outlet KEY as DISPLAY_NAME."""
+    from processor.outlets import rename
+
+    click.echo(_outlet_change(obj.config, rename, key, display_name))
+
+
+@outlets.command(name="merge")
+@click.argument("from_key")
+@click.argument("into_key")
+@click.pass_obj
+def outlets_merge(obj: Context, from_key: str, into_key: str) -> None:
+    """Move FROM_KEY's pickups and requests to INTO_KEY; FROM_KEY's later requests count for INTO_KEY."""
+    from processor.outlets import merge
+
+    click.echo(_outlet_change(obj.config, merge, from_key, into_key))
+
+
+@outlets.command(name="block")
+@click.argument("key")
+@click.option("--reason", required=True, help="Why; every later request from this outlet is flagged with it.")
+@click.pass_obj
+def outlets_block(obj: Context, key: str, reason: str) -> None:
+    """Send every later request from KEY to a person instead of answering it."""
+    from processor.outlets import block
+
+    click.echo(_outlet_change(obj.config, block, key, reason))
+
+
+@outlets.command(name="unblock")
+@click.argument("key")
+@click.pass_obj
+def outlets_unblock(obj: Context, key: str) -> None:
+    """Answer KEY's requests automatically again."""
+    from processor.outlets import unblock
+
+    click.echo(_outlet_change(obj.config, unblock, key))
+
+
+def _outlet_change(config: Config, change, *args: str) -> str:
+    from processor.outlets import OutletError
+
+    with _session(config) as session:
+        try:
+            summary = change(session, *args)
+        except OutletError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+    return summary
+
+
+@main.group(invoke_without_command=True)
+@click.option("--outcome", type=click.Choice(["answered", "needs_person", "backfilled", "ignored", "pending"]))
+@click.option("--outlet", help="Only requests from this outlet.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only requests handled on or after YYYY-MM-DD.")
+@click.option("--format", "output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_context
+def requests(ctx: click.Context, outcome: str | None, outlet: str | None, since: datetime | None, output: str) -> None:
+    """The inbound log: every request, its outcome and why; `requests show ID` for one in full."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from processor.inbound_log import list_requests
+    from processor.listings import format_requests
+
+    with _session(ctx.obj.config) as session:
+        rows = list_requests(session, outcome=outcome, outlet=outlet, since=_day_start(since))
+    click.echo(format_requests(rows, output), nl=False)
+
+
+@requests.command(name="show")
+@click.argument("request_id", type=int)
+@click.pass_obj
+def requests_show(obj: Context, request_id: int) -> None:
+    """One request: its headers, outcome, reason, pickups and the reply exactly as sent."""
+    from processor.inbound_log import request_detail
+    from processor.listings import format_request_detail
+
+    with _session(obj.config) as session:
+        detail = request_detail(session, request_id)
+    if detail is None:
+        raise click.ClickException(f"there is no request {request_id}")
+    click.echo(format_request_detail(detail), nl=False)
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def review(ctx: click.Context) -> None:
+    """Requests waiting for a person, oldest first; grant, decline or dismiss them."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from processor.listings import format_review_queue
+    from processor.review import review_queue
+
+    with _session(ctx.obj.config) as session:
+        items = review_queue(session)
+    click.echo(format_review_queue(items), nl=False)
+
+
+_editor_option = click.option("--editor", default=lambda: os.environ.get("USER", ""), show_default="$USER",
+                              help="Who decided (recorded with the resolution).")
+_story_option = click.option("--story", "story_urls", multiple=True, metavar="URL",
+                             help="The story meant (repeatable); default: the stories the request named.")
+
+
+@review.command(name="grant")
+@click.argument("request_id", type=int)
+@_story_option
+@_editor_option
+@click.pass_obj
+def review_grant(obj: Context, request_id: int, story_urls: tuple[str, ...], editor: str) -> None:
+    """Grant the request: the reply with the snippets is sent now."""
+    _resolve(obj.config, request_id, "grant", editor, story_urls)
+
+
+@review.command(name="decline")
+@click.argument("request_id", type=int)
+@_story_option
+@_editor_option
+@click.pass_obj
+def review_decline(obj: Context, request_id: int, story_urls: tuple[str, ...], editor: str) -> None:
+    """Decline the request: a polite no is sent now."""
+    _resolve(obj.config, request_id, "decline", editor, story_urls)
+
+
+@review.command(name="dismiss")
+@click.argument("request_id", type=int)
+@_editor_option
+@click.pass_obj
+def review_dismiss(obj: Context, request_id: int, editor: str) -> None:
+    """Take the request off the queue without sending anything (answered by hand, or not a request)."""
+    _resolve(obj.config, request_id, "dismiss", editor, ())
+
+
+def _resolve(config: Config, request_id: int, action: str, editor: str, story_urls: tuple[str, ...]) -> None:
+    from processor.review import ReviewError, reply_status, resolve, send_queued
+
+    if not editor:
+        raise click.ClickException("say who decides with --editor NAME ($USER is not set)")
+    with _session(config) as session:
+        try:
+            summary = resolve(session, request_id, action, editor=editor, config=config,
+                              now=datetime.now(timezone.utc), story_urls=story_urls)
+        except ReviewError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+    click.echo(summary)
+    if action == "dismiss":
+        return
+    send_queued(config)
+    with _session(config) as session:
+        click.echo(reply_status(session, request_id))
+
+
+@main.command()
+@click.argument("pickup_id", type=int, required=False)
+@click.option("--all", "check_all", is_flag=True, help="Every known live copy.")
+@click.option("--url", help="A live copy's address, given by an editor (with --story).")
+@click.option("--story", "story_url", metavar="URL", help="The story the --url page republishes.")
+@click.pass_obj
+def verify(obj: Context, pickup_id: int | None, check_all: bool, url: str | None, story_url: str | None) -> None:
+    """Check republished copies against the guidelines; copies with violations go to the review queue."""
+    from functools import partial
+
+    from processor.fetch import FetchError
+    from processor.live_fetch import fetch_live
+    from processor.listings import format_verified
+    from processor.verify import copies_to_verify, copy_for_url, verify_copy
+
+    if sum((pickup_id is not None, check_all, url is not None)) != 1 or bool(url) != bool(story_url):
+        raise click.UsageError("give one of: PICKUP_ID, --all, or --url URL --story URL")
+    config = obj.config
+    fetch = partial(fetch_live, timeout=config.worker.fetch_timeout, max_bytes=config.worker.fetch_max_bytes)
+    results = []
+    with _session(config) as session:
+        now = datetime.now(timezone.utc)
+        try:
+            copies = [copy_for_url(session, url, story_url, now)] if url else copies_to_verify(session, pickup_id=pickup_id)
+        except FetchError as exc:
+            raise click.ClickException(str(exc)) from None
+        for copy in copies:
+            results.append(verify_copy(session, copy, config.publication, fetch, now))
+            session.commit()
+    click.echo(format_verified(results), nl=False)
+
+
+@contextmanager
+def _session(config: Config):
+    engine = _ready_engine(config)
+    try:
+        with db.make_session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 @main.group()
 def web() -> None:
     """The dashboard's set-up."""
@@ -212,6 +439,32 @@ def hash_password_command() -> None:
     if len(password) < 12:
         raise click.ClickException("use a password of at least 12 characters")
     click.echo(f'password_hash = "{hash_password(password)}"')
+
+
+def _day_start(day: datetime | None) -> datetime | None:
+    return day.replace(tzinfo=timezone.utc) if day else None
+
+
+def _day_after(day: datetime | None) -> datetime | None:
+    """The end of an inclusive YYYY-MM-DD: midnight of the next day."""
+    return day.replace(tzinfo=timezone.utc) + timedelta(days=1) if day else None
+
+
+def _with_progress(items: tuple[str, ...], label: str):
+    """The items, with a progress bar on stderr while there is more than one."""
+    if len(items) < 2:
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("", total=len(items))
+        for item in items:
+            progress.update(task, description=item[-60:])
+            yield item
+            progress.advance(task)
 
 
 def _ready_engine(config: Config):

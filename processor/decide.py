@@ -48,6 +48,7 @@ class Facts:
     now: datetime
     max_age: timedelta
     unauthenticated: str | None = None   # why the sender could not be trusted, when that is required
+    blocked: str | None = None           # "outlet X is blocked: why", when the sender's outlet is blocked
     replies_to_recipient_today: int = 0
     max_replies_per_day: int = 5
     max_stories: int = 10
@@ -64,6 +65,11 @@ def decide(facts: Facts) -> Plan:
         return Plan(Outcome.IGNORED, needs_person=False, reply=False, reasons=(f"automated message ({facts.automated})",))
     decisions = tuple(decide_story(story) for story in facts.stories)
     story_reasons = tuple(f"{d.story.canonical_url}: {d.reason}" for d in decisions)
+    if facts.blocked:
+        # No pickup is recorded either: whatever the editor decides is recorded when they resolve it.
+        return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False,
+                    reasons=(facts.blocked, *(f"asks for {story.canonical_url}" for story in facts.stories)),
+                    unmatched_links=facts.unmatched_links)
     if facts.sent_at is not None and facts.now - facts.sent_at > facts.max_age:
         age = (facts.now - facts.sent_at).days
         return Plan(Outcome.BACKFILLED, needs_person=False, reply=False,

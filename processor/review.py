@@ -19,7 +19,7 @@ from email.utils import make_msgid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Decision, Outcome, Pickup, PickupRequest, Request, Story
+from models import Decision, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
 from processor import catalog, store
 from processor.classify import outlet_key
 from processor.config import Config
@@ -174,3 +174,17 @@ def _catalog_stories(session: Session, story_urls: tuple[str, ...]) -> list[cata
         raise ReviewError(f"not in the story catalog: {', '.join(missing)} (import it with `republish stories import`)")
     unique = {story.id: story for story in (found[url_key(url)] for url in story_urls)}
     return list(unique.values())
+
+
+def reply_status(session: Session, request_id: int) -> str:
+    """What became of the reply to a resolved request, in one line for the editor."""
+    request = session.get(Request, request_id)
+    outbox = request.outbox if request is not None else None
+    if outbox is None:
+        return "no reply queued"
+    if outbox.status == SendStatus.SENT:
+        return f"reply sent to {outbox.recipients}"
+    if outbox.status == SendStatus.PENDING:
+        why = f" (last attempt: {outbox.last_error})" if outbox.last_error else ""
+        return f"reply to {outbox.recipients} queued: the worker sends it{why}"
+    return f"reply to {outbox.recipients} {outbox.status}: {outbox.last_error}"

@@ -186,7 +186,9 @@ class PickupRow:
 
 
 def list_pickups(session: Session, *, outlet: str | None = None, story_key: str | None = None,
-                 since: datetime | None = None, decision: str | None = None, limit: int | None = None) -> list[PickupRow]:
+                 since: datetime | None = None, until: datetime | None = None, decision: str | None = None,
+                 limit: int | None = None) -> list[PickupRow]:
+    """Pickups, latest first; `since`/`until` keep those requested (first or again) within that span."""
     query = (
         select(Pickup, Outlet, Story)
         .join(Outlet, Pickup.outlet_id == Outlet.id)
@@ -199,6 +201,8 @@ def list_pickups(session: Session, *, outlet: str | None = None, story_key: str 
         query = query.where(Story.url_key == story_key)
     if since:
         query = query.where(Pickup.last_requested_at >= since)
+    if until:
+        query = query.where(Pickup.first_requested_at < until)
     if decision:
         query = query.where(Pickup.decision == decision)
     if limit:

@@ -264,6 +264,9 @@ class Worker:
         automated = automation_reason(inbound, self.own_addresses, self.reply_from)
         stories, unmatched = ((), ()) if automated else self._stories(session, inbound, now)
         recipient = reply_address(inbound)
+        outlet = None
+        if not automated and inbound.from_address:
+            outlet = store.outlet_for(session, outlet_key(inbound.from_address), inbound.from_name, now)
         plan = decide(Facts(
             automated=automated,
             sent_at=inbound.date,
@@ -279,10 +282,9 @@ class Worker:
                                         if recipient else 0),
             max_replies_per_day=worker.max_replies_per_sender_per_day,
             max_stories=worker.max_stories_per_request,
+            blocked=(f"outlet {outlet.key} is blocked: {outlet.blocked_reason or 'no reason given'}"
+                     if outlet is not None and outlet.blocked else None),
         ))
-        outlet = None
-        if not automated and inbound.from_address:
-            outlet = store.outlet_for(session, outlet_key(inbound.from_address), inbound.from_name, now)
         request = store.record_request(session, inbound, plan, outlet=outlet, mailbox=self.edges.source.name, now=now)
         pickups = store.record_pickups(session, request, outlet, plan, now=now, new_token=self.edges.new_token) if outlet else {}
         outbox_id = None

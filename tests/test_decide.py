@@ -58,3 +58,10 @@ def test_unauthenticated_sender_goes_to_a_person():
     plan = decide(facts(unauthenticated="dmarc=fail"))
     assert (plan.outcome, plan.needs_person, plan.reply) == (Outcome.NEEDS_PERSON, True, False)
     assert "dmarc=fail" in plan.reason
+
+
+def test_blocked_outlet_goes_to_a_person_without_a_reply_or_pickup():
+    plan = decide(facts(blocked="outlet v.example is blocked: removed the credit line"))
+    assert (plan.outcome, plan.needs_person, plan.reply, plan.stories) == (Outcome.NEEDS_PERSON, True, False, ())
+    assert plan.reasons[0] == "outlet v.example is blocked: removed the credit line"
+    assert "asks for https://s.example/a/" in plan.reason

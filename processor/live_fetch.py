@@ -1,0 +1,105 @@
+"""Fetching a partner's page, where a republished copy went live: the only fetch of other people's sites.
+
+The address comes from a partner's email, a pixel hit or an editor, so it is untrusted. The
+host is resolved and every address it resolves to must be public (no loopback, private,
+link-local, multicast, reserved or unspecified address, so the fetch cannot reach our own
+network); the connection then goes to the address that was checked (the name is not looked up
+a second time, so a DNS answer cannot change in between), with the original name in the Host
+header and for TLS. Every redirect is checked again. http(s) only, a time limit for the whole
+fetch, a cap on the bytes read, no cookies, no credentials.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from processor.fetch import FetchError, FetchedPage
+
+MAX_REDIRECTS = 5
+USER_AGENT = "republish-processor/0.1 (+checking a republished copy)"
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+AddressPolicy = Callable[[Address], bool]
+Resolver = Callable[[str, int], list[str]]
+
+
+def public_address(address: Address) -> bool:
+    """True only for an address on the public internet."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return public_address(address.ipv4_mapped)
+    return address.is_global and not (address.is_loopback or address.is_private or address.is_link_local
+                                      or address.is_multicast or address.is_reserved or address.is_unspecified)
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    return list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
+
+
+def checked_address(host: str, port: int, *, allow: AddressPolicy, resolve: Resolver) -> Address:
+    """The address to connect to; FetchError if the host does not resolve or any of its addresses is refused."""
+    try:
+        addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolve(host, port)]
+    except (OSError, ValueError) as exc:
+        raise FetchError(f"{host} could not be resolved ({type(exc).__name__})") from None
+    if not addresses:
+        raise FetchError(f"{host} could not be resolved")
+    refused = [a for a in addresses if not allow(a)]
+    if refused:
+        raise FetchError(f"{host} resolves to {refused[0]}, which is not a public address; not fetched")
+    return addresses[0]
+
+
+def fetch_live(url: str, *, timeout: float, max_bytes: int, allow: AddressPolicy = public_address,
+               resolve: Resolver = resolve_host) -> FetchedPage:
+    deadline = time.monotonic() + timeout
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        parts = urlsplit(current)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchError(f"{current[:200]} is not an http(s) address")
+        if parts.username or parts.password:
+            raise FetchError(f"{current[:200]} carries credentials; not fetched")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = checked_address(parts.hostname, port, allow=allow, resolve=resolve)
+        literal = f"[{address}]" if address.version == 6 else str(address)
+        target = parts._replace(netloc=f"{literal}:{port}").geturl()
+        host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            # A fresh client per hop: no cookie set by one response is sent with the next request.
+            with httpx.Client(follow_redirects=False, timeout=remaining, trust_env=False) as client:
+                request = client.build_request("GET", target, extensions=extensions, headers={
+                    "Host": host_header, "User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"})
+                response = client.send(request, stream=True)
+                try:
+                    if response.is_redirect:
+                        location = response.headers.get("location", "")
+                        if not location:
+                            raise FetchError(f"{current} redirected without a location")
+                        current = urljoin(current, location)
+                        continue
+                    if response.status_code != 200:
+                        raise FetchError(f"{current} answered HTTP {response.status_code}")
+                    declared = response.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > max_bytes:
+                        raise FetchError(f"{current} is larger than the {max_bytes}-byte limit")
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body.extend(chunk)
+                        if len(body) > max_bytes:
+                            raise FetchError(f"{current} is larger than the {max_bytes}-byte limit")
+                        if time.monotonic() > deadline:
+                            raise FetchError(f"{current} took longer than {timeout:g} s")
+                    return FetchedPage(current, bytes(body), response.headers.get("content-type", ""),
+                                       response.charset_encoding)
+                finally:
+                    response.close()
+        except httpx.HTTPError as exc:
+            raise FetchError(f"{current} could not be fetched: {type(exc).__name__}") from None
+    raise FetchError(f"{url} redirected more than {MAX_REDIRECTS} times")

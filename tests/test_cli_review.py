@@ -1,0 +1,148 @@
+"""The editor's commands (stories, outlets, requests, review, pickups) on a Maildir, an outbox folder and SQLite."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from click.testing import CliRunner
+
+from processor.cli import main
+from tests.helpers import request_message
+
+BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
+
+
+@pytest.fixture
+def cli(maildir_pipeline, tmp_path):
+    """`republish --config ...` on the Maildir pipeline, with three requests handled by `run --once`."""
+    maildir_pipeline["configure"]()
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0) -> str:
+        result = runner.invoke(main, ["--config", str(tmp_path / "config.toml"), *args], env={"USER": "desk", "COLUMNS": "250"})
+        assert result.exit_code == code, result.output
+        return result.output
+
+    for name, raw in {
+        "1": request_message(body=f"May we run {BIKE}", message_id="<a1@valleynews.example>"),
+        "2": request_message(sender="Sam <sam@valleynews.example>", body="Can we run your piece about the park?", message_id="<p1@valleynews.example>",
+                             age=timedelta(minutes=4)),
+        "3": request_message(sender="Lena <lena@harborgazette.example>", body=f"Us too: {BIKE}",
+                             message_id="<h1@harborgazette.example>", age=timedelta(minutes=3)),
+    }.items():
+        (maildir_pipeline["maildir"] / "new" / f"{name}.eml").write_bytes(raw)
+    assert "3 request(s) handled, 2 reply(ies) sent" in invoke("run", "--once")
+    return invoke
+
+
+def _requests(cli, *args):
+    return {r["from"]: r for r in json.loads(cli("requests", "--format", "json", *args))}
+
+
+def test_stories_with_pickup_counts(cli):
+    rows = json.loads(cli("stories", "--format", "json"))
+    assert [(r["url"], r["granted"], r["declined"]) for r in rows] == [(BIKE, 2, 0)]
+    assert "Council approves" in cli("stories", "--search", "BIKE LANES")
+    assert "no stories match" in cli("stories", "--search", "zebra")
+    assert cli("stories", "--format", "csv").splitlines()[0] == "id,published,granted,declined,origin,title,url"
+
+
+def test_requests_log_and_one_request_in_full(cli):
+    rows = _requests(cli)
+    assert {r["outcome"] for r in rows.values()} == {"answered", "needs_person (person)"}
+    assert "no story could be identified" in rows["sam@valleynews.example"]["reason"]
+    assert list(_requests(cli, "--outcome", "needs_person")) == ["sam@valleynews.example"]
+    assert list(_requests(cli, "--outlet", "harborgazette.example")) == ["lena@harborgazette.example"]
+    assert _requests(cli, "--since", "2099-01-01") == {}
+    answered = next(r for r in json.loads(cli("requests", "--format", "json", "--outlet", "harborgazette.example")))
+    shown = cli("requests", "show", str(answered["id"]))
+    assert "Message-ID:  h1@harborgazette.example" in shown and "Outcome:     answered" in shown
+    assert f"granted   {BIKE}" in shown
+    assert "Reply (sent):" in shown and "To: lena@harborgazette.example" in shown and "HTML to paste" in shown
+    assert "Attached: council-approves-protected-bike-lanes.html" in shown
+    assert "there is no request 999" in cli("requests", "show", "999", code=1)
+
+
+def test_outlets_rename_block_merge(cli):
+    listing = cli("outlets")
+    assert "valleynews.example" in listing and "harborgazette.example" in listing
+    assert "is now shown as 'Harbor Gazette'" in cli("outlets", "rename", "harborgazette.example", "Harbor Gazette")
+    assert "Harbor Gazette" in cli("outlets")
+    assert "Missing option '--reason'" in cli("outlets", "block", "valleynews.example", code=2)
+    assert "blocked" in cli("outlets", "block", "valleynews.example", "--reason", "dropped the credit line")
+    assert "BLOCKED: dropped the credit line" in cli("outlets")
+    assert "unblocked" in cli("outlets", "unblock", "valleynews.example")
+    assert "BLOCKED:" not in cli("outlets")
+    assert "there is no outlet" in cli("outlets", "block", "nowhere.example", "--reason", "x", code=1)
+
+    merged = cli("outlets", "merge", "harborgazette.example", "valleynews.example")
+    assert "0 pickup(s) moved, 1 combined" in merged and "1 request(s) moved" in merged
+    pickups = json.loads(cli("pickups", "--format", "json"))
+    assert [(p["outlet"], p["requests"]) for p in pickups] == [("valleynews.example", 2)]
+    assert "valleynews.example" in cli("outlets").split("harborgazette.example", 1)[1].splitlines()[0]
+    assert set(_requests(cli, "--outlet", "valleynews.example")) == {
+        "lena@harborgazette.example", "sam@valleynews.example", "priya@valleynews.example"}
+    assert "already an alias" in cli("outlets", "merge", "harborgazette.example", "valleynews.example", code=1)
+    assert "nothing to merge" in cli("outlets", "merge", "valleynews.example", "harborgazette.example", code=1)
+
+
+def test_review_grant_sends_the_reply(cli, maildir_pipeline):
+    queue = cli("review")
+    park = _requests(cli)["sam@valleynews.example"]
+    assert str(park["id"]) in queue and "no story could be identified" in queue
+    before = len(list(maildir_pipeline["outbox"].glob("*.eml")))
+    assert "name it with --story" in cli("review", "grant", str(park["id"]), code=1)
+    out = cli("review", "grant", str(park["id"]), "--story", BIKE, "--editor", "maria")
+    assert "granted" in out and "reply sent to sam@valleynews.example" in out
+    assert len(list(maildir_pipeline["outbox"].glob("*.eml"))) == before + 1
+    assert "nothing to review" in cli("review")
+    assert "already resolved (granted by maria)" in cli("review", "dismiss", str(park["id"]), code=1)
+    assert "Resolution:  granted by maria" in cli("requests", "show", str(park["id"]))
+
+
+def test_review_decline_and_dismiss(cli, maildir_pipeline):
+    park = _requests(cli)["sam@valleynews.example"]
+    before = len(list(maildir_pipeline["outbox"].glob("*.eml")))
+    assert "dismissed" in cli("review", "dismiss", str(park["id"]))
+    assert len(list(maildir_pipeline["outbox"].glob("*.eml"))) == before
+    assert "Resolution:  dismissed by desk" in cli("requests", "show", str(park["id"]))
+    assert "nothing to review" in cli("review")
+
+
+def test_review_decline_sends_a_polite_no(cli, maildir_pipeline):
+    park = _requests(cli)["sam@valleynews.example"]
+    out = cli("review", "decline", str(park["id"]), "--story", BIKE)
+    assert "declined" in out and "reply sent" in out
+    assert "is not available for republishing" in cli("requests", "show", str(park["id"]))
+
+
+def test_pickups_date_range(cli):
+    today = datetime.now(timezone.utc).date()
+    assert len(json.loads(cli("pickups", "--format", "json", "--since", str(today), "--until", str(today)))) == 2
+    assert "no pickups" in cli("pickups", "--until", str(today - timedelta(days=1)))
+
+
+def test_review_grant_while_a_worker_runs_leaves_the_reply_to_it(cli, maildir_pipeline):
+    from processor.app import build_worker
+
+    park = _requests(cli)["sam@valleynews.example"]
+    worker, engine = build_worker(maildir_pipeline["configure"]())  # holds the SQLite database's one-worker lock
+    try:
+        out = cli("review", "grant", str(park["id"]), "--story", BIKE)
+        assert "queued: the worker sends it" in out
+    finally:
+        worker.close()
+        engine.dispose()
+    assert "1 reply(ies) sent" in cli("run", "--once")
+    assert "Reply (sent):" in cli("requests", "show", str(park["id"]))
+
+
+def test_tables_fit_the_terminal():
+    from processor.listings import render
+
+    records = [{"id": 1, "outlet": "valleynews.example", "reason": "no story could be identified " * 4, "url": BIKE}]
+    text = render(records, ["id", "outlet", "reason", "url"], "table", empty="", width=60)
+    assert max(len(line) for line in text.splitlines()) <= 60
+    assert "valleynews.example" in text and "https://riversidel" in text  # a long URL folds, it is not cut
