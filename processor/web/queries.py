@@ -218,7 +218,7 @@ def totals(session: Session) -> Totals:
 
 def review_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Request).where(
-        Request.needs_person.is_(True), Request.resolved_at.is_(None))) or 0
+        Request.needs_person.is_(True), Request.resolution.is_(None))) or 0
 
 
 def week_start(day: date) -> date:
@@ -415,8 +415,3 @@ def story_page(session: Session, story_id: int, limit: int = 500) -> StoryPage |
     return StoryPage(story=story, pickups=rows, pickup_total=session.scalar(_log_query((func.count(),), flt)) or 0,
                      pixels=pixel_stats(session, [r.pickup_id for r in rows]), live=live)
 
-
-def review_requests(session: Session, limit: int = 100) -> list[Request]:
-    """Requests waiting for a person, oldest first (read-only: the review module decides and sends)."""
-    return list(session.scalars(select(Request).where(Request.needs_person.is_(True), Request.resolved_at.is_(None))
-                                .order_by(Request.processed_at).limit(limit)))
