@@ -231,3 +231,29 @@ def test_main_pages_over_100000_pickups(big_site):
     assert client.get("/outlets/1").status_code == 200 and client.get("/stories/1").status_code == 200
     export = client.get("/pickups.csv", params={"outlet": "outlet7.example"})
     assert len(export.text.strip().splitlines()) == 101
+
+
+def test_dismiss_from_the_review_queue_records_the_editor(site):
+    from models import Request
+
+    client, sessions = site["client"], site["sessions"]
+    with sessions() as session:
+        request = Request(message_key="k1", processed_at=datetime.now(timezone.utc), outcome="needs_person",
+                          needs_person=True, reason="no story could be identified", from_address="a@b.example",
+                          subject="republish")
+        session.add(request)
+        session.commit()
+        request_id = request.id
+    log_in(client)
+    queue = client.get("/review")
+    assert f'id="request-{request_id}"' in queue.text
+    forged = client.post(f"/review/{request_id}", data={"csrf": "not-it", "action": "dismiss"})
+    assert forged.status_code == 403
+    done = client.post(f"/review/{request_id}", data={"csrf": csrf_of(queue.text), "action": "dismiss"})
+    assert "dismissed" in re.search(r'id="outcome">(.*?)</p>', done.text).group(1)
+    assert f'id="request-{request_id}"' not in done.text
+    again = client.post(f"/review/{request_id}", data={"csrf": csrf_of(queue.text), "action": "dismiss"})
+    assert "already resolved" in re.search(r'id="failed">(.*?)</p>', again.text).group(1)
+    with sessions() as session:
+        stored = session.get(Request, request_id)
+        assert (stored.resolution, stored.resolved_by) == ("dismissed", "Ana Editor")
