@@ -142,6 +142,18 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """`republish serve`: who may see the dashboard. Either a password (its scrypt hash, from
+    `republish web hash-password`) with a secret to sign the session cookie, or a reverse proxy's
+    login header trusted as is (then the app must only be reachable through that proxy)."""
+
+    password_hash: str | None
+    session_secret: Secret | None = field(repr=False)
+    trusted_user_header: str | None
+    cookie_secure: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     database_url: str
     publication: PublicationConfig
@@ -149,6 +161,7 @@ class Config:
     imap: ImapConfig | None
     smtp: SmtpConfig | None
     path: Path | None = None
+    web: WebConfig | None = None
 
 
 def config_path(explicit: str | os.PathLike[str] | None, environ: dict[str, str] | None = None) -> Path:
@@ -189,6 +202,7 @@ def parse_config(
         imap=_imap(reader) if worker.source == "imap" else None,
         smtp=_smtp(reader) if worker.sink == "smtp" else None,
         path=path,
+        web=_web(reader) if "web" in data else None,
     )
 
 
@@ -493,3 +507,33 @@ def _http_url(reader: _Reader, key: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"config key [publication] {key} must be an http(s) URL, got {value!r}")
     return value
+
+
+def _web(reader: _Reader) -> WebConfig:
+    from processor.web.passwords import is_password_hash
+
+    reader.table("web")
+    password_hash = reader.text("web", "password_hash", "") or None
+    header = reader.text("web", "trusted_user_header", "").strip() or None
+    if password_hash and header:
+        raise ConfigError("config keys [web] password_hash and trusted_user_header: set only one")
+    if not password_hash and not header:
+        raise ConfigError("config key [web] password_hash is missing (make one with `republish web hash-password`), "
+                          "or set trusted_user_header behind a reverse proxy that logs editors in")
+    if password_hash and not is_password_hash(password_hash):
+        raise ConfigError("config key [web] password_hash is not a hash made by `republish web hash-password`")
+    if header and not all(ch.isalnum() or ch == "-" for ch in header):
+        raise ConfigError(f"config key [web] trusted_user_header must be an HTTP header name, got {header!r}")
+    secret = reader.secret("web", "session_secret")
+    if password_hash and secret is None:
+        raise ConfigError("config key [web] session_secret_env or session_secret_file is missing "
+                          "(needed to sign the login cookie when password_hash is set)")
+    if secret is not None and len(secret.reveal()) < 32:
+        raise ConfigError("config key [web] session_secret: the secret must be at least 32 characters "
+                          "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return WebConfig(
+        password_hash=password_hash,
+        session_secret=secret,
+        trusted_user_header=header,
+        cookie_secure=reader.get("web", "cookie_secure", bool, True),
+    )

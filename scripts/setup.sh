@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up a development or CI machine: Debian packages the tests need (Dovecot), then a
+# Sets up a development or CI machine: Debian packages the tests need (Dovecot, and Chromium
+# with its driver for the dashboard's browser tests), then a
 # virtualenv in .venv with the project and its test dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,9 +8,12 @@ cd "$(dirname "$0")/.."
 install_debian_packages() {
     local missing=()
     command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)
+    # The browser tests drive Debian's own Chromium through its own driver, never a downloaded one.
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
     [ ${#missing[@]} -eq 0 ] && return 0
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "setup: please install ${missing[*]} (Dovecot) with your package manager" >&2
+        echo "setup: please install ${missing[*]} (Dovecot, Chromium) with your package manager" >&2
         return 0
     fi
     local sudo=""

@@ -1,0 +1,373 @@
+"""The dashboard's HTTP edge (Starlette): authentication, pages, CSV export, the pixel.
+
+Pages are plain server-rendered HTML. Database reads run in Starlette's thread pool; the pixel
+answers without touching the database at all and leaves its hit to the background writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import csv
+import io
+import logging
+import secrets
+import time
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, quote, urlencode
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from processor import db
+from processor.config import Config, WebConfig
+from processor.web import charts, counting, queries, sessions
+from processor.web.hits import BATCH_SIZE, FLUSH_SECONDS, Hit, HitQueue, write_hits
+from processor.web.passwords import verify_password
+
+log = logging.getLogger("processor.web")
+
+# A 1x1 transparent GIF.
+PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+PIXEL_HEADERS = {
+    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
+    "Pragma": "no-cache",
+    "Expires": "0",
+    # Pages that isolate themselves (COEP) may still load it.
+    "Cross-Origin-Resource-Policy": "cross-origin",
+}
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "form-action 'self'; frame-ancestors 'none'",
+}
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("processor", "templates/web"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M") if value else ""
+    env.filters["day"] = lambda value: value.strftime("%Y-%m-%d") if value else ""
+    env.filters["q"] = lambda params: urlencode({k: v for k, v in params.items() if v})
+    env.filters["path"] = lambda value: quote(str(value), safe="")
+    return env
+
+
+class Authenticated:
+    def __init__(self, session: sessions.Session, fresh: bool) -> None:
+        self.session = session
+        self.fresh = fresh  # a new cookie to send with the response
+
+    @property
+    def user(self) -> str:
+        return self.session.user
+
+
+class Dashboard:
+    def __init__(self, config: Config, engine: Engine, *, clock=time.time) -> None:
+        if config.web is None:
+            raise ValueError("the [web] table is missing from the config")
+        self.config = config
+        self.web: WebConfig = config.web
+        self.engine = engine
+        self.sessions = db.make_session_factory(engine)
+        self.clock = clock
+        # Behind a login proxy without a configured secret, a per-process one signs the CSRF cookie.
+        secret = self.web.session_secret.reveal() if self.web.session_secret else secrets.token_urlsafe(32)
+        self.secret = secret.encode("utf-8")
+        self.templates = _environment()
+        self.hits = HitQueue()
+        self.reloads = counting.ReloadMemory()
+        self._wake = asyncio.Event()
+        self.write_failures = 0
+
+    # -- authentication ---------------------------------------------------------------------------
+
+    def authenticate(self, request: Request) -> Authenticated | Response:
+        now = self.clock()
+        current = sessions.decode(request.cookies.get(sessions.COOKIE_NAME), self.secret, now)
+        if self.web.trusted_user_header:
+            user = request.headers.get(self.web.trusted_user_header, "").strip()
+            if not user:
+                return self.page(request, None, "message.html.j2", status=401, title="Not logged in",
+                                 message=f"The login proxy did not send {self.web.trusted_user_header}.")
+            if current is None or current.user != user:
+                return Authenticated(sessions.new_session(user, now), fresh=True)
+            return Authenticated(current, fresh=False)
+        if current is None or not current.user:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+        return Authenticated(current, fresh=False)
+
+    def set_cookie(self, response: Response, session: sessions.Session) -> None:
+        response.set_cookie(sessions.COOKIE_NAME, sessions.encode(session, self.secret),
+                            max_age=sessions.LIFETIME_SECONDS, httponly=True, samesite="lax",
+                            secure=self.web.cookie_secure, path="/")
+
+    def page(self, request: Request, auth: Authenticated | None, template: str, *, status: int = 200,
+             **context) -> HTMLResponse:
+        html = self.templates.get_template(template).render(
+            user=auth.user if auth else "", csrf=auth.session.csrf if auth else "", path=request.url.path,
+            password_login=bool(self.web.password_hash), **context)
+        response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        if auth is not None and auth.fresh:
+            self.set_cookie(response, auth.session)
+        return response
+
+    async def form(self, request: Request, auth: Authenticated | None = None) -> dict[str, str] | Response:
+        """The posted form, or a 403 page when its CSRF token is not this session's."""
+        body = (await request.body())[:64 * 1024].decode("utf-8", "replace")
+        fields = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+        session = auth.session if auth else sessions.decode(request.cookies.get(sessions.COOKIE_NAME), self.secret,
+                                                            self.clock())
+        if not sessions.csrf_ok(session, fields.get("csrf")):
+            return self.page(request, None, "message.html.j2", status=403, title="Form expired",
+                             message="This form was not sent from this session: reload the page and try again.")
+        return fields
+
+    async def login_form(self, request: Request) -> Response:
+        if not self.web.password_hash:
+            return RedirectResponse("/", status_code=303)
+        anonymous = Authenticated(sessions.new_session("", self.clock()), fresh=True)
+        return self.page(request, anonymous, "login.html.j2", next=_local(request.query_params.get("next", "/")),
+                         error="")
+
+    async def login(self, request: Request) -> Response:
+        if not self.web.password_hash:
+            return RedirectResponse("/", status_code=303)
+        fields = await self.form(request)
+        if isinstance(fields, Response):
+            return fields
+        name = " ".join(fields.get("name", "").split())[:120]
+        target = _local(fields.get("next", "/"))
+        ok = await run_in_threadpool(verify_password, fields.get("password", ""), self.web.password_hash)
+        if not ok or not name:
+            await asyncio.sleep(1.0)  # slows down guessing without holding a thread
+            anonymous = Authenticated(sessions.new_session("", self.clock()), fresh=True)
+            return self.page(request, anonymous, "login.html.j2", status=401 if not ok else 400, next=target,
+                             error="Wrong password." if not ok else "Please give your name (it goes in the log).")
+        response = RedirectResponse(target, status_code=303)
+        self.set_cookie(response, sessions.new_session(name, self.clock()))
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        fields = await self.form(request)
+        if isinstance(fields, Response):
+            return fields
+        response = RedirectResponse("/login" if self.web.password_hash else "/", status_code=303)
+        response.delete_cookie(sessions.COOKIE_NAME, path="/")
+        return response
+
+    # -- pages ------------------------------------------------------------------------------------
+
+    def overview(self, request: Request) -> Response:
+        auth = self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        now = datetime.now(timezone.utc)
+        with self.sessions() as session:
+            points = queries.pickups_per_week(session, weeks=26, today=now.date())
+            context = dict(
+                totals=queries.totals(session), chart=charts.weekly_bars(points),
+                top_stories=queries.top_stories(session), top_outlets=queries.top_outlets(session),
+                missing=queries.pixel_missing(session, now),
+                unreported=queries.unreported_pickups(session, self.config.publication.allowed_hosts),
+            )
+        return self.page(request, auth, "overview.html.j2", hits_dropped=self.hits.dropped,
+                         write_failures=self.write_failures, **context)
+
+    def pickup_log(self, request: Request) -> Response:
+        auth = self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        flt, problems = queries.parse_filter(request.query_params)
+        with self.sessions() as session:
+            page = queries.log_page(session, flt, after=request.query_params.get("after", ""))
+        return self.page(request, auth, "log.html.j2", flt=flt, params=flt.as_params(), problems=problems,
+                         log=page, first_page=not request.query_params.get("after"))
+
+    def pickup_csv(self, request: Request) -> Response:
+        auth = self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        flt, _ = queries.parse_filter(request.query_params)
+        return StreamingResponse(self._csv_lines(flt), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": 'attachment; filename="pickups.csv"'})
+
+    def _csv_lines(self, flt: queries.LogFilter):
+        columns = ["first_requested", "last_requested", "outlet", "story", "title", "decision", "requests", "views",
+                   "first_view", "last_view", "hosts"]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        with self.sessions() as session:
+            for count, (row, pixel, requests) in enumerate(queries.log_rows_for_export(session, flt), 1):
+                writer.writerow([row.first_requested_at.isoformat(timespec="seconds"),
+                                 row.last_requested_at.isoformat(timespec="seconds"), row.outlet, row.story_url,
+                                 _csv_safe(row.story_title), row.decision, requests, pixel.views,
+                                 pixel.first_hit.isoformat(timespec="seconds") if pixel.first_hit else "",
+                                 pixel.last_hit.isoformat(timespec="seconds") if pixel.last_hit else "",
+                                 " ".join(pixel.hosts)])
+                if count % 500 == 0:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    def outlet(self, request: Request) -> Response:
+        auth = self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        with self.sessions() as session:
+            data = queries.outlet_page(session, request.path_params["outlet_id"])
+        if data is None:
+            return self.page(request, auth, "message.html.j2", status=404, title="No such outlet", message="")
+        return self.page(request, auth, "outlet.html.j2", data=data)
+
+    def story(self, request: Request) -> Response:
+        auth = self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        with self.sessions() as session:
+            data = queries.story_page(session, request.path_params["story_id"])
+        if data is None:
+            return self.page(request, auth, "message.html.j2", status=404, title="No such story", message="")
+        return self.page(request, auth, "story.html.j2", data=data)
+
+    async def review(self, request: Request) -> Response:
+        auth = self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        from processor.review import review_queue
+
+        def load():
+            with self.sessions() as session:
+                return review_queue(session, limit=200)
+
+        items = await run_in_threadpool(load)
+        return self.page(request, auth, "review.html.j2", items=items,
+                         outcome=request.query_params.get("outcome", ""), failed=request.query_params.get("failed", ""))
+
+    async def resolve(self, request: Request) -> Response:
+        auth = self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        fields = await self.form(request, auth)
+        if isinstance(fields, Response):
+            return fields
+        from processor.review import ReviewError, resolve, send_queued
+
+        action = fields.get("action", "")
+        story_urls = tuple(u for u in fields.get("story_url", "").split() if u)
+        request_id = request.path_params["request_id"]
+
+        def act() -> str:
+            with self.sessions() as session:
+                summary = resolve(session, request_id, action, editor=auth.user, config=self.config,
+                                  now=datetime.now(timezone.utc), story_urls=story_urls)
+                session.commit()
+            if action == "dismiss":
+                return summary
+            sent = send_queued(self.config)
+            return f"{summary}; {sent} repl{'y' if sent == 1 else 'ies'} sent now" if sent else \
+                f"{summary}; it goes out with the worker's next round"
+
+        try:
+            outcome = await run_in_threadpool(act)
+        except ReviewError as exc:
+            return RedirectResponse(f"/review?{urlencode({'failed': str(exc)})}", status_code=303)
+        return RedirectResponse(f"/review?{urlencode({'outcome': outcome})}", status_code=303)
+
+    # -- the pixel --------------------------------------------------------------------------------
+
+    async def pixel(self, request: Request) -> Response:
+        """Always the GIF, at once: whatever is wrong with the hit is the writer's business."""
+        token = request.path_params.get("token", "")
+        story = request.query_params.get("story", "")
+        if not counting.valid_token(token):
+            token = ""
+        story_id = int(story) if story.isdigit() and len(story) < 12 else None
+        if token or story_id is not None:
+            user_agent = request.headers.get("user-agent", "")[:512]
+            referer = request.headers.get("referer", "")[:2048]
+            verdict = counting.verdict(user_agent, referer, token or f"story:{story_id}", self.reloads)
+            page_url, host = counting.page_of(referer)
+            self.hits.put(Hit(token=token, story_id=story_id, hit_at=datetime.now(timezone.utc), page_url=page_url,
+                              page_host=host, counted=verdict.counted, reason=verdict.reason))
+            if len(self.hits) >= BATCH_SIZE:
+                self._wake.set()
+        return Response(PIXEL_GIF, media_type="image/gif", headers=PIXEL_HEADERS)
+
+    async def flush_hits(self) -> None:
+        while len(self.hits):
+            batch = self.hits.take(BATCH_SIZE)
+            try:
+                await run_in_threadpool(self._write, batch)
+            except Exception as exc:  # the database is away: these hits are lost, the next batch tries again
+                self.write_failures += 1
+                self.hits.dropped += len(batch)
+                log.warning("could not record %d pixel hits: %s", len(batch), str(exc).splitlines()[0])
+                return
+
+    def _write(self, batch: list[Hit]) -> None:
+        with self.sessions() as session:
+            write_hits(session, batch)
+            session.commit()
+
+    async def hit_writer(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
+            self._wake.clear()
+            await self.flush_hits()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app):
+        self._wake = asyncio.Event()  # bound to the server's own event loop
+        writer = asyncio.create_task(self.hit_writer())
+        try:
+            yield
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            await self.flush_hits()
+
+
+def _local(target: str) -> str:
+    """Only paths on this site: `next=https://elsewhere` must not send an editor away after login."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+def _csv_safe(value: str) -> str:
+    """Spreadsheets run cells starting with = + - @ as formulas: a story title must not."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+def build_app(config: Config, engine: Engine | None = None) -> Starlette:
+    dashboard = Dashboard(config, engine or db.make_engine(config.database_url))
+    routes = [
+        Route("/", dashboard.overview),
+        Route("/login", dashboard.login_form, methods=["GET"]),
+        Route("/login", dashboard.login, methods=["POST"]),
+        Route("/logout", dashboard.logout, methods=["POST"]),
+        Route("/pickups", dashboard.pickup_log),
+        Route("/pickups.csv", dashboard.pickup_csv),
+        Route("/outlets/{outlet_id:int}", dashboard.outlet),
+        Route("/stories/{story_id:int}", dashboard.story),
+        Route("/review", dashboard.review, methods=["GET"]),
+        Route("/review/{request_id:int}", dashboard.resolve, methods=["POST"]),
+        Route("/px/{token}.gif", dashboard.pixel, methods=["GET", "HEAD"]),
+        Route("/px.gif", dashboard.pixel, methods=["GET", "HEAD"]),
+    ]
+    app = Starlette(routes=routes, lifespan=dashboard.lifespan)
+    app.state.dashboard = dashboard
+    return app

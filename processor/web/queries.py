@@ -1,0 +1,417 @@
+"""What the dashboard shows, read with aggregates in SQL: nothing here loads the whole log.
+
+Every list is limited or paged by keyset (the newest pickups first, by `first_requested_at`, which
+is indexed), and every figure is a GROUP BY or COUNT in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import Select, and_, case, distinct, exists, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from models import Decision, LiveCopy, OutboxMessage, Outlet, Pickup, PickupRequest, PixelHit, Request, Story
+from processor.urls import url_key
+
+PAGE_SIZE = 50
+PIXEL_GRACE = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    outlet: str = ""        # an outlet key (domain, or an address for free-mail senders)
+    story: str = ""         # a story id or any form of its URL
+    since: date | None = None
+    until: date | None = None  # inclusive
+    decision: str = ""
+
+    def as_params(self) -> dict[str, str]:
+        return {k: v for k, v in {"outlet": self.outlet, "story": self.story, "decision": self.decision,
+                                  "since": self.since.isoformat() if self.since else "",
+                                  "until": self.until.isoformat() if self.until else ""}.items() if v}
+
+
+def parse_filter(params) -> tuple[LogFilter, list[str]]:
+    """The filter from query parameters, and what was ignored because it made no sense."""
+    problems = []
+
+    def day(name: str) -> date | None:
+        value = (params.get(name) or "").strip()
+        if not value:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            problems.append(f"{name}: not a date (YYYY-MM-DD): {value}")
+            return None
+
+    decision = (params.get("decision") or "").strip()
+    if decision and decision not in (Decision.GRANTED, Decision.DECLINED):
+        problems.append(f"decision: granted or declined, not {decision}")
+        decision = ""
+    return LogFilter(outlet=(params.get("outlet") or "").strip().lower(), story=(params.get("story") or "").strip(),
+                     since=day("since"), until=day("until"), decision=decision), problems
+
+
+@dataclass(frozen=True)
+class LogRow:
+    pickup_id: int
+    outlet_id: int
+    outlet: str
+    story_id: int
+    story_title: str
+    story_url: str
+    decision: str
+    first_requested_at: datetime
+    last_requested_at: datetime
+
+
+@dataclass(frozen=True)
+class PixelStats:
+    views: int = 0
+    not_counted: int = 0
+    first_hit: datetime | None = None
+    last_hit: datetime | None = None
+    hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogPage:
+    rows: list[LogRow]
+    total: int
+    next_cursor: str | None
+    pixels: dict[int, PixelStats]
+    requests: dict[int, int]
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def _log_query(columns, flt: LogFilter) -> Select:
+    query = select(*columns).select_from(Pickup).join(Outlet, Pickup.outlet_id == Outlet.id).join(
+        Story, Pickup.story_id == Story.id)
+    if flt.outlet:
+        query = query.where(Outlet.key == flt.outlet)
+    if flt.story:
+        if flt.story.isdigit():
+            query = query.where(Pickup.story_id == int(flt.story))
+        else:
+            query = query.where(Story.url_key == url_key(flt.story))
+    if flt.since:
+        query = query.where(Pickup.first_requested_at >= _start_of(flt.since))
+    if flt.until:
+        query = query.where(Pickup.first_requested_at < _start_of(flt.until + timedelta(days=1)))
+    if flt.decision:
+        query = query.where(Pickup.decision == flt.decision)
+    return query
+
+
+_LOG_COLUMNS = (Pickup.id, Outlet.id, Outlet.key, Story.id, Story.title, Story.canonical_url, Pickup.decision,
+                Pickup.first_requested_at, Pickup.last_requested_at)
+
+
+def encode_cursor(row: LogRow) -> str:
+    return f"{row.first_requested_at.timestamp():.6f}_{row.pickup_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
+    try:
+        stamp, pickup_id = cursor.split("_", 1)
+        return datetime.fromtimestamp(float(stamp), timezone.utc), int(pickup_id)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def log_page(session: Session, flt: LogFilter, *, after: str = "", page_size: int = PAGE_SIZE) -> LogPage:
+    query = _log_query(_LOG_COLUMNS, flt)
+    position = decode_cursor(after) if after else None
+    if position:
+        when, pickup_id = position
+        query = query.where(or_(Pickup.first_requested_at < when,
+                                and_(Pickup.first_requested_at == when, Pickup.id < pickup_id)))
+    query = query.order_by(Pickup.first_requested_at.desc(), Pickup.id.desc()).limit(page_size + 1)
+    rows = [LogRow(*r) for r in session.execute(query).all()]
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    total = session.scalar(_log_query((func.count(),), flt)) or 0
+    ids = [r.pickup_id for r in rows]
+    return LogPage(rows=rows, total=total, next_cursor=encode_cursor(rows[-1]) if more else None,
+                   pixels=pixel_stats(session, ids), requests=request_counts(session, ids))
+
+
+def log_rows_for_export(session: Session, flt: LogFilter, batch: int = 1000):
+    """Every row of the filtered log, newest first, fetched in batches by keyset (a streaming CSV)."""
+    after = ""
+    while True:
+        page = log_page(session, flt, after=after, page_size=batch)
+        yield from ((row, page.pixels.get(row.pickup_id, PixelStats()), page.requests.get(row.pickup_id, 0))
+                    for row in page.rows)
+        if page.next_cursor is None:
+            return
+        after = page.next_cursor
+
+
+def request_counts(session: Session, pickup_ids: list[int]) -> dict[int, int]:
+    if not pickup_ids:
+        return {}
+    return dict(session.execute(select(PickupRequest.pickup_id, func.count()).where(
+        PickupRequest.pickup_id.in_(pickup_ids)).group_by(PickupRequest.pickup_id)).all())
+
+
+def pixel_stats(session: Session, pickup_ids: list[int]) -> dict[int, PixelStats]:
+    """Views (counted hits), hits not counted, first and last counted hit and the hosts, per pickup."""
+    if not pickup_ids:
+        return {}
+    counted = case((PixelHit.counted.is_(True), 1), else_=0)
+    counted_at = case((PixelHit.counted.is_(True), PixelHit.hit_at), else_=None)
+    totals = session.execute(
+        select(PixelHit.pickup_id, func.sum(counted), func.count(), func.min(counted_at), func.max(counted_at))
+        .where(PixelHit.pickup_id.in_(pickup_ids)).group_by(PixelHit.pickup_id)).all()
+    hosts: dict[int, list[str]] = {}
+    for pickup_id, host in session.execute(
+            select(PixelHit.pickup_id, PixelHit.page_host).where(
+                PixelHit.pickup_id.in_(pickup_ids), PixelHit.counted.is_(True), PixelHit.page_host != "")
+            .group_by(PixelHit.pickup_id, PixelHit.page_host).order_by(PixelHit.page_host)).all():
+        hosts.setdefault(pickup_id, []).append(host)
+    return {pickup_id: PixelStats(views=int(views or 0), not_counted=int(all_hits) - int(views or 0),
+                                  first_hit=_aware(first), last_hit=_aware(last),
+                                  hosts=tuple(hosts.get(pickup_id, ())))
+            for pickup_id, views, all_hits, first, last in totals}
+
+
+def _aware(value) -> datetime | None:
+    """MIN/MAX over a CASE loses the column type: SQLite hands back text, and no time zone."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+# -- the overview --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Totals:
+    pickups: int
+    granted: int
+    declined: int
+    outlets: int
+    views: int
+    review: int
+
+
+def totals(session: Session) -> Totals:
+    granted = case((Pickup.decision == Decision.GRANTED, 1), else_=0)
+    declined = case((Pickup.decision == Decision.DECLINED, 1), else_=0)
+    pickups, granted_n, declined_n = session.execute(
+        select(func.count(), func.sum(granted), func.sum(declined)).select_from(Pickup)).one()
+    return Totals(
+        pickups=pickups or 0, granted=int(granted_n or 0), declined=int(declined_n or 0),
+        outlets=session.scalar(select(func.count(distinct(Pickup.outlet_id)))) or 0,
+        views=session.scalar(select(func.count()).select_from(PixelHit).where(PixelHit.counted.is_(True))) or 0,
+        review=review_count(session),
+    )
+
+
+def review_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Request).where(
+        Request.needs_person.is_(True), Request.resolution.is_(None))) or 0
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _week_expression(session: Session, column):
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("week", func.timezone("UTC", column))
+    # SQLite keeps UTC text: back to the Monday on or before the day.
+    return func.date(column, "-6 days", "weekday 1")
+
+
+def pickups_per_week(session: Session, *, weeks: int, today: date) -> list[tuple[date, int]]:
+    """Pickups per week (Monday to Sunday, UTC) for the last `weeks` weeks, empty weeks included."""
+    first = week_start(today) - timedelta(weeks=weeks - 1)
+    week = _week_expression(session, Pickup.first_requested_at)
+    counts = {}
+    for value, count in session.execute(select(week, func.count()).where(
+            Pickup.first_requested_at >= _start_of(first)).group_by(week)).all():
+        counts[_as_date(value)] = count
+    return [(first + timedelta(weeks=i), counts.get(first + timedelta(weeks=i), 0)) for i in range(weeks)]
+
+
+def _as_date(value) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+@dataclass(frozen=True)
+class Ranked:
+    id: int
+    label: str
+    detail: str
+    count: int
+
+
+def top_stories(session: Session, limit: int = 10) -> list[Ranked]:
+    count = func.count().label("n")
+    ranked = select(Pickup.story_id, count).group_by(Pickup.story_id).order_by(count.desc(), Pickup.story_id).limit(
+        limit).subquery()
+    rows = session.execute(select(Story.id, Story.title, Story.canonical_url, ranked.c.n)
+                           .join(ranked, ranked.c.story_id == Story.id).order_by(ranked.c.n.desc(), Story.id)).all()
+    return [Ranked(*row) for row in rows]
+
+
+def top_outlets(session: Session, limit: int = 10) -> list[Ranked]:
+    count = func.count().label("n")
+    ranked = select(Pickup.outlet_id, count).group_by(Pickup.outlet_id).order_by(count.desc(), Pickup.outlet_id).limit(
+        limit).subquery()
+    rows = session.execute(select(Outlet.id, Outlet.key, Outlet.display_name, ranked.c.n)
+                           .join(ranked, ranked.c.outlet_id == Outlet.id).order_by(ranked.c.n.desc(), Outlet.id)).all()
+    return [Ranked(*row) for row in rows]
+
+
+def _pixel_missing_query(columns, now: datetime) -> Select:
+    counted_hit = exists().where(PixelHit.pickup_id == Pickup.id, PixelHit.counted.is_(True))
+    return select(*columns).select_from(Pickup).where(
+        Pickup.decision == Decision.GRANTED, Pickup.first_requested_at < now - PIXEL_GRACE, ~counted_hit)
+
+
+def pixel_missing(session: Session, now: datetime, limit: int = 20) -> tuple[int, list[LogRow]]:
+    """Granted pickups older than two days whose pixel never loaded in a browser: the snippet may have
+    been pasted without it, or the story not published (yet)."""
+    total = session.scalar(_pixel_missing_query((func.count(),), now)) or 0
+    rows = session.execute(_pixel_missing_query(_LOG_COLUMNS, now).join(Outlet, Pickup.outlet_id == Outlet.id)
+                           .join(Story, Pickup.story_id == Story.id)
+                           .order_by(Pickup.first_requested_at.desc(), Pickup.id.desc()).limit(limit)).all()
+    return total, [LogRow(*r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Unreported:
+    story_id: int
+    story_title: str
+    page_host: str
+    page_url: str
+    views: int
+    first_hit: datetime
+    last_hit: datetime
+
+
+def unreported_pickups(session: Session, own_hosts: tuple[str, ...], limit: int = 20) -> list[Unreported]:
+    """Pages that showed a story's pixel on a host that belongs to no outlet that picked the story up:
+    copied from the site's own republish button, or passed along by a partner."""
+    outlet_host = or_(PixelHit.page_host == Outlet.key, PixelHit.page_host.like(literal("%.").concat(Outlet.key)))
+    known = exists().where(Pickup.story_id == PixelHit.story_id, Pickup.outlet_id == Outlet.id, outlet_host)
+    own = [PixelHit.page_host == h for h in own_hosts] + [PixelHit.page_host.like(f"%.{h}") for h in own_hosts]
+    query = (select(PixelHit.story_id, Story.title, PixelHit.page_host, func.min(PixelHit.page_url), func.count(),
+                    func.min(PixelHit.hit_at), func.max(PixelHit.hit_at))
+             .join(Story, PixelHit.story_id == Story.id)
+             .where(PixelHit.counted.is_(True), PixelHit.page_host != "", ~known)
+             .group_by(PixelHit.story_id, Story.title, PixelHit.page_host)
+             .order_by(func.max(PixelHit.hit_at).desc()).limit(limit))
+    if own:
+        query = query.where(~or_(*own))
+    return [Unreported(s, t, h, u, n, _aware(a), _aware(b)) for s, t, h, u, n, a, b in session.execute(query).all()]
+
+
+# -- one outlet, one story --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Contact:
+    address: str
+    requests: int
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class Reply:
+    request_id: int
+    subject: str
+    recipient: str
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OutletPage:
+    outlet: Outlet
+    contacts: list[Contact]
+    pickups: list[LogRow]
+    pickup_total: int
+    pixels: dict[int, PixelStats]
+    replies: list[Reply]
+    replies_sent: int
+    views: int
+
+
+def outlet_page(session: Session, outlet_id: int, limit: int = 200) -> OutletPage | None:
+    outlet = session.get(Outlet, outlet_id)
+    if outlet is None:
+        return None
+    contacts = [Contact(a, n, _aware(last)) for a, n, last in session.execute(
+        select(Request.from_address, func.count(), func.max(Request.processed_at))
+        .where(Request.outlet_id == outlet_id, Request.from_address != "")
+        .group_by(Request.from_address).order_by(func.count().desc()).limit(50)).all()]
+    flt = LogFilter(outlet=outlet.key)
+    rows = [LogRow(*r) for r in session.execute(_log_query(_LOG_COLUMNS, flt).order_by(
+        Pickup.first_requested_at.desc(), Pickup.id.desc()).limit(limit)).all()]
+    replies_query = select(OutboxMessage.request_id, Request.subject, OutboxMessage.recipients, OutboxMessage.status,
+                           OutboxMessage.created_at, OutboxMessage.sent_at).join(
+        Request, OutboxMessage.request_id == Request.id).where(Request.outlet_id == outlet_id)
+    replies = [Reply(*r) for r in session.execute(replies_query.order_by(OutboxMessage.created_at.desc()).limit(50))]
+    sent = session.scalar(select(func.count()).select_from(OutboxMessage).join(
+        Request, OutboxMessage.request_id == Request.id).where(Request.outlet_id == outlet_id,
+                                                               OutboxMessage.status == "sent")) or 0
+    views = session.scalar(select(func.count()).select_from(PixelHit).join(Pickup, PixelHit.pickup_id == Pickup.id)
+                           .where(Pickup.outlet_id == outlet_id, PixelHit.counted.is_(True))) or 0
+    return OutletPage(outlet=outlet, contacts=contacts, pickups=rows,
+                      pickup_total=session.scalar(_log_query((func.count(),), flt)) or 0,
+                      pixels=pixel_stats(session, [r.pickup_id for r in rows]), replies=replies,
+                      replies_sent=sent, views=views)
+
+
+@dataclass(frozen=True)
+class LivePage:
+    url: str
+    host: str
+    source: str  # "pixel" (seen by its pixel), or a LiveCopy's source: "email", "editor"
+    views: int
+    first_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class StoryPage:
+    story: Story
+    pickups: list[LogRow]
+    pickup_total: int
+    pixels: dict[int, PixelStats]
+    live: list[LivePage]
+
+
+def story_page(session: Session, story_id: int, limit: int = 500) -> StoryPage | None:
+    story = session.get(Story, story_id)
+    if story is None:
+        return None
+    flt = LogFilter(story=str(story_id))
+    rows = [LogRow(*r) for r in session.execute(_log_query(_LOG_COLUMNS, flt).order_by(
+        Pickup.first_requested_at.desc(), Pickup.id.desc()).limit(limit)).all()]
+    live = [LivePage(url, host, "pixel", n, _aware(first)) for url, host, n, first in session.execute(
+        select(PixelHit.page_url, PixelHit.page_host, func.count(), func.min(PixelHit.hit_at))
+        .where(PixelHit.story_id == story_id, PixelHit.counted.is_(True), PixelHit.page_url != "")
+        .group_by(PixelHit.page_url, PixelHit.page_host).order_by(func.count().desc()).limit(100)).all()]
+    seen = {page.url for page in live}
+    for copy in session.scalars(select(LiveCopy).where(LiveCopy.story_id == story_id).limit(100)):
+        if copy.url not in seen:
+            host = copy.url.split("/")[2] if copy.url.count("/") >= 2 else ""
+            live.append(LivePage(copy.url, host, copy.source, 0, copy.first_seen_at))
+    return StoryPage(story=story, pickups=rows, pickup_total=session.scalar(_log_query((func.count(),), flt)) or 0,
+                     pixels=pixel_stats(session, [r.pickup_id for r in rows]), live=live)
+

@@ -1,0 +1,259 @@
+"""The dashboard over a real SQLite database, through Starlette's test client: login, CSRF, every page,
+filters, paging, CSV, the pixel; and the main pages over 100,000 pickups."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from models import Outlet, Pickup, PixelHit
+from processor import db
+from processor.catalog import import_articles, parse_source
+from processor.web.app import build_app
+from tests.conftest import SAMPLES
+from tests.helpers import write_config
+from tests.web_fixtures import add_pickups, add_web_table, csrf_of, log_in, story_ids
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+
+
+def _database(tmp_path, web: dict | None = None):
+    maildir = tmp_path / "Maildir"
+    path = write_config(tmp_path, "sqlite:///web.sqlite3", maildir=maildir, outbox=tmp_path / "outbox")
+    config = add_web_table(path, **(web or {}))
+    engine = db.make_engine(config.database_url)
+    db.upgrade(engine)
+    sessions = db.make_session_factory(engine)
+    with sessions() as session:
+        for page in sorted(SAMPLES.glob("*.html")):
+            import_articles(session, parse_source(page.read_bytes(), url=None, publication=config.publication),
+                            source=page.name, now=datetime.now(timezone.utc))
+        session.commit()
+    return config, engine, sessions
+
+
+@pytest.fixture
+def site(tmp_path):
+    config, engine, sessions = _database(tmp_path)
+    with sessions() as session:
+        add_pickups(session, story_ids(session), ["valley.example", "harbor.example", "lake.example"],
+                    start=datetime.now(timezone.utc) - timedelta(hours=1), count=9, granted_every=3)
+        session.commit()
+    with TestClient(build_app(config, engine)) as client:
+        yield {"client": client, "sessions": sessions, "config": config}
+    engine.dispose()
+
+
+def test_pages_need_a_login_and_the_login_needs_its_form_token(site):
+    client = site["client"]
+    response = client.get("/pickups?outlet=valley.example", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login?next=")
+    assert client.post("/login", data={"name": "x", "password": "y"}).status_code == 403  # no token
+    assert log_in(client, password="wrong password").status_code == 401
+    response = log_in(client)
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert client.get("/").status_code == 200
+
+
+def test_a_login_never_sends_an_editor_to_another_site(site):
+    client = site["client"]
+    page = client.get("/login")
+    response = client.post("/login", data={"csrf": csrf_of(page.text), "name": "Ana", "password": "correct horse "
+                                           "battery staple", "next": "//evil.example/"}, follow_redirects=False)
+    assert response.headers["location"] == "/"
+
+
+def test_every_page_renders(site):
+    client = site["client"]
+    log_in(client)
+    with site["sessions"]() as session:
+        outlet_id = session.scalar(select(Outlet.id).where(Outlet.key == "valley.example"))
+        story_id = story_ids(session)[0]
+    overview = client.get("/")
+    assert overview.status_code == 200 and "<svg" in overview.text and overview.text.count('class="bar"') == 26
+    assert "valley.example" in overview.text and "Top stories" in overview.text
+    outlet = client.get(f"/outlets/{outlet_id}")
+    assert outlet.status_code == 200 and "Contact addresses seen" in outlet.text and outlet.text.count("data-pickup=") == 3
+    story = client.get(f"/stories/{story_id}")
+    assert story.status_code == 200 and story.text.count("data-pickup=") == 3
+    assert client.get("/outlets/99999").status_code == 404 and client.get("/stories/99999").status_code == 404
+    assert client.get("/review").status_code == 200
+    assert "Content-Security-Policy" in client.get("/").headers
+
+
+def test_the_log_filters_pages_and_exports(site):
+    client = site["client"]
+    log_in(client)
+    page = client.get("/pickups?outlet=valley.example&decision=granted")
+    assert page.text.count("data-pickup=") == 1 and "1 pickup match" in page.text
+    declined = client.get("/pickups", params={"decision": "declined"})
+    assert declined.text.count("data-pickup=") == 6
+    today = datetime.now(timezone.utc).date()
+    assert client.get("/pickups", params={"since": (today + timedelta(days=1)).isoformat()}).text.count(
+        "data-pickup=") == 0
+    assert "Ignored since: not a date" in client.get("/pickups?since=yesterday").text
+    export = client.get("/pickups.csv", params={"decision": "declined"})
+    assert export.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert len(rows) == 6 and {r["decision"] for r in rows} == {"declined"}
+
+
+def test_paging_walks_the_whole_log_once(site):
+    from processor.web import queries
+
+    with site["sessions"]() as session:
+        seen, after = [], ""
+        while True:
+            page = queries.log_page(session, queries.LogFilter(), after=after, page_size=4)
+            seen += [row.pickup_id for row in page.rows]
+            if not page.next_cursor:
+                break
+            after = page.next_cursor
+        assert len(seen) == len(set(seen)) == 9 == page.total
+
+
+def _hits(sessions):
+    with sessions() as session:
+        return session.execute(select(PixelHit.pickup_id, PixelHit.counted, PixelHit.reason, PixelHit.page_host)
+                               .order_by(PixelHit.id)).all()
+
+
+def _wait_for_hits(sessions, count):
+    deadline = time.monotonic() + 10
+    while len(_hits(sessions)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _hits(sessions)
+
+
+def test_the_pixel_counts_honestly_and_never_sets_a_cookie(site):
+    client, sessions = site["client"], site["sessions"]
+    log_in(client)  # a logged-in editor's own browser gets no cookie from the pixel either
+    with sessions() as session:
+        pickup = session.scalars(select(Pickup).order_by(Pickup.id)).first()
+        token, pickup_id, story_id = pickup.token, pickup.id, pickup.story_id
+    page = {"Referer": "https://www.valley.example/news/story", "User-Agent": BROWSER}
+    first = client.get(f"/px/{token}.gif", headers=page)
+    assert first.status_code == 200 and first.headers["content-type"] == "image/gif"
+    assert first.content.startswith(b"GIF89a") and len(first.content) < 64
+    assert first.headers["cache-control"] == "no-store, no-cache, must-revalidate, max-age=0"
+    assert "set-cookie" not in first.headers
+    client.get(f"/px/{token}.gif", headers=page)  # a reload
+    client.get(f"/px/{token}.gif", headers={"User-Agent": "Slackbot-LinkExpanding 1.0", "Referer": ""})
+    client.get(f"/px.gif?story={story_id}", headers={"Referer": "https://copycat.example/p", "User-Agent": BROWSER})
+    client.get("/px/not-a-pickup.gif", headers={"User-Agent": BROWSER})
+    hits = _wait_for_hits(sessions, 5)
+    assert hits == [(pickup_id, True, "", "www.valley.example"), (pickup_id, False, "reload", "www.valley.example"),
+                    (pickup_id, False, "preview", ""), (None, True, "", "copycat.example"), (None, True, "", "")]
+    log = client.get("/pickups")
+    row = re.search(rf'<tr data-pickup="{pickup_id}">.*?</tr>', log.text, re.S).group(0)
+    assert 'class="n views">1 ' in row and "www.valley.example" in row
+    overview = client.get("/")
+    unreported = re.search(r'<table id="unreported">.*?</table>', overview.text, re.S).group(0)
+    assert "copycat.example" in unreported and "valley.example" not in unreported  # www. of a real outlet
+
+
+def test_pixel_missing_lists_old_granted_pickups_without_a_view(tmp_path):
+    config, engine, sessions = _database(tmp_path)
+    with sessions() as session:
+        ids = story_ids(session)
+        add_pickups(session, ids, ["old.example"], start=datetime.now(timezone.utc) - timedelta(days=3), count=1)
+        add_pickups(session, ids, ["new.example"], start=datetime.now(timezone.utc), count=1)
+        session.commit()
+    from processor.web import queries
+
+    with sessions() as session:
+        total, rows = queries.pixel_missing(session, datetime.now(timezone.utc))
+    assert total == 1 and rows[0].outlet == "old.example"
+    engine.dispose()
+
+
+def test_trusted_header_mode(tmp_path):
+    config, engine, _ = _database(tmp_path, web={"password_hash": None, "session_secret_env": None,
+                                                 "trusted_user_header": "X-Forwarded-User"})
+    with TestClient(build_app(config, engine)) as client:
+        assert client.get("/").status_code == 401
+        page = client.get("/review", headers={"X-Forwarded-User": "ana"})
+        assert page.status_code == 200 and "ana" in page.text and "set-cookie" in page.headers
+        assert client.post("/review/1", data={"action": "dismiss"}, headers={"X-Forwarded-User": "ana"}).status_code == 403
+    engine.dispose()
+
+
+@pytest.fixture
+def big_site(tmp_path):
+    """100,000 pickups (1,000 outlets x 100 stories), bulk-inserted, a week of hits on some."""
+    config, engine, sessions = _database(tmp_path)
+    now = datetime.now(timezone.utc)
+    with sessions() as session:
+        from sqlalchemy import insert
+
+        from models import Story
+
+        session.execute(insert(Story), [
+            {"canonical_url": f"https://riversideledger.example/s/{i}", "url_key": f"riversideledger.example/s/{i}",
+             "title": f"Story {i}", "title_key": f"story {i}", "slug": f"s{i}", "created_at": now, "updated_at": now}
+            for i in range(97)])
+        ids = story_ids(session)
+        assert len(ids) == 100
+        add_pickups(session, ids, [f"outlet{i}.example" for i in range(1000)], start=now, count=100_000,
+                    granted_every=4)
+        first_ids = list(session.scalars(select(Pickup.id).order_by(Pickup.id).limit(500)))
+        session.execute(insert(PixelHit), [{"pickup_id": pid, "story_id": None, "token": "", "hit_at": now,
+                                            "page_url": "https://x.example/", "page_host": "x.example",
+                                            "counted": True, "reason": ""} for pid in first_ids])
+        session.commit()
+        assert session.scalar(select(func.count()).select_from(Pickup)) == 100_000
+    with TestClient(build_app(config, engine)) as client:
+        log_in(client)
+        yield client
+    engine.dispose()
+
+
+def test_main_pages_over_100000_pickups(big_site):
+    client = big_site
+    overview = client.get("/")
+    assert overview.status_code == 200 and ">100000</b>pickups" in overview.text
+    assert overview.text.count('class="bar"') == 26
+    log = client.get("/pickups")
+    assert log.text.count("data-pickup=") == 50 and "100000 pickups" in log.text
+    older = re.search(r'href="(/pickups\?[^"]*after=[^"]+)"', log.text).group(1).replace("&amp;", "&")
+    assert client.get(older).text.count("data-pickup=") == 50
+    filtered = client.get("/pickups", params={"outlet": "outlet7.example", "decision": "granted"})
+    assert filtered.status_code == 200 and "25 pickups match" in filtered.text
+    assert client.get("/outlets/1").status_code == 200 and client.get("/stories/1").status_code == 200
+    export = client.get("/pickups.csv", params={"outlet": "outlet7.example"})
+    assert len(export.text.strip().splitlines()) == 101
+
+
+def test_dismiss_from_the_review_queue_records_the_editor(site):
+    from models import Request
+
+    client, sessions = site["client"], site["sessions"]
+    with sessions() as session:
+        request = Request(message_key="k1", processed_at=datetime.now(timezone.utc), outcome="needs_person",
+                          needs_person=True, reason="no story could be identified", from_address="a@b.example",
+                          subject="republish")
+        session.add(request)
+        session.commit()
+        request_id = request.id
+    log_in(client)
+    queue = client.get("/review")
+    assert f'id="request-{request_id}"' in queue.text
+    forged = client.post(f"/review/{request_id}", data={"csrf": "not-it", "action": "dismiss"})
+    assert forged.status_code == 403
+    done = client.post(f"/review/{request_id}", data={"csrf": csrf_of(queue.text), "action": "dismiss"})
+    assert "dismissed" in re.search(r'id="outcome">(.*?)</p>', done.text).group(1)
+    assert f'id="request-{request_id}"' not in done.text
+    again = client.post(f"/review/{request_id}", data={"csrf": csrf_of(queue.text), "action": "dismiss"})
+    assert "already resolved" in re.search(r'id="failed">(.*?)</p>', again.text).group(1)
+    with sessions() as session:
+        stored = session.get(Request, request_id)
+        assert (stored.resolution, stored.resolved_by) == ("dismissed", "Ana Editor")
