@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from processor.parse import Inbound
-from processor.urls import host_matches, unique, url_host, url_key
+from processor.urls import host_matches, strip_host_prefixes, unique, url_host, url_key
 
 _SUBJECT_PREFIX = re.compile(
     r"^\s*(?:(?:re|aw|sv|vs|antw|odp|ynt|res|r|fwd?|fw|wg|tr|rv|enc|i)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I
@@ -172,3 +173,21 @@ def question_reason(text: str) -> str | None:
         if not _ROUTINE_QUESTION.search(sentence):
             return f"asks a question: {sentence.strip()[:120]}"
     return None
+
+
+def live_copy_links(inbound: Inbound, outlet: str, allowed_hosts: tuple[str, ...], limit: int = 5) -> tuple[str, ...]:
+    """Links to pages on the outlet's own site ("here is our copy: …"): where the republished story is live.
+
+    Only for an outlet known by its domain (a free-mail sender's site is unknown), never our own
+    hosts, never a bare home page."""
+    if "@" in outlet:
+        return ()
+    found = []
+    for link in inbound.links:
+        candidate = link if "://" in link else "https://" + link
+        host = strip_host_prefixes(url_host(candidate))
+        if not host or host_matches(host, allowed_hosts) or not (host == outlet or host.endswith("." + outlet)):
+            continue
+        if urlsplit(candidate).path.strip("/"):
+            found.append(candidate)
+    return tuple(unique(found))[:limit]

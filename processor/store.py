@@ -9,9 +9,10 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from models import OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
+from models import LiveCopy, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
 from processor.decide import Plan
 from processor.parse import Inbound
+from processor.urls import url_key
 
 
 def outlet_for(session: Session, key: str, display_name: str, now: datetime) -> Outlet:
@@ -213,3 +214,20 @@ def list_pickups(session: Session, *, outlet: str | None = None, story_key: str 
         rows.append(PickupRow(outlet_row.key, story.canonical_url, story.title, pickup.decision,
                               pickup.first_requested_at, pickup.last_requested_at, len(pickup.requests), replies))
     return rows
+
+
+def record_live_copy(session: Session, *, story_id: int, url: str, source: str, now: datetime,
+                     pickup_id: int | None = None) -> LiveCopy | None:
+    """Where a copy of the story went live (one row per story and page, whoever told us first)."""
+    key = url_key(url)
+    if not key:
+        return None
+    copy = session.scalars(select(LiveCopy).where(LiveCopy.story_id == story_id, LiveCopy.url_key == key[:2048])).first()
+    if copy is None:
+        copy = LiveCopy(story_id=story_id, url=url[:2048], url_key=key[:2048], source=source, first_seen_at=now,
+                        status="unchecked", problems="")
+        session.add(copy)
+    if copy.pickup_id is None:
+        copy.pickup_id = pickup_id
+    session.flush()
+    return copy

@@ -23,6 +23,7 @@ from processor.config import PublicationConfig
 from processor.extract import decode_html
 from processor.fetch import FetchError, FetchedPage
 from processor.snippet import pixel_url
+from processor.store import record_live_copy
 from processor.urls import url_key
 
 MIN_VERBATIM_SHARE = 0.9  # below this share of our paragraphs found word for word, the text was edited
@@ -114,16 +115,10 @@ def copy_for_url(session: Session, url: str, story_url: str, now: datetime) -> L
     story = session.scalars(select(Story).where(Story.url_key == url_key(story_url))).first()
     if story is None:
         raise FetchError(f"{story_url} is not in the story catalog")
-    key = url_key(url)
-    if key is None:
-        raise FetchError(f"{url[:200]} is not an http(s) address")
-    copy = session.scalars(select(LiveCopy).where(LiveCopy.story_id == story.id, LiveCopy.url_key == key)).first()
+    copy = record_live_copy(session, story_id=story.id, url=url, source="editor", now=now,
+                            pickup_id=_pickup_for_host(session, story.id, url))
     if copy is None:
-        copy = LiveCopy(story_id=story.id, url=url, url_key=key[:2048], source="editor", first_seen_at=now)
-        session.add(copy)
-    if copy.pickup_id is None:
-        copy.pickup_id = _pickup_for_host(session, story.id, url)
-    session.flush()
+        raise FetchError(f"{url[:200]} is not an http(s) address")
     return copy
 
 

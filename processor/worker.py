@@ -31,8 +31,8 @@ from processor import catalog, store
 from processor.authres import sender_check
 from processor.backoff import Outage, retry_delay
 from processor.claims import Claims
-from processor.classify import (automation_reason, is_delivery_report, is_republish_subject, outlet_key,
-                                question_reason, story_refs)
+from processor.classify import (automation_reason, is_delivery_report, is_republish_subject, live_copy_links,
+                                outlet_key, question_reason, story_refs)
 from processor.config import Config
 from processor.decide import Facts, Plan, decide, decide_report
 from processor.fetch import FetchError, FetchedPage
@@ -290,6 +290,10 @@ class Worker:
         ))
         request = store.record_request(session, inbound, plan, outlet=outlet, mailbox=self.edges.source.name, now=now)
         pickups = store.record_pickups(session, request, outlet, plan, now=now, new_token=self.edges.new_token) if outlet else {}
+        if len(pickups) == 1:  # with one story named, a link to the outlet's own site is its live copy
+            (story_id, pickup), = pickups.items()
+            for link in live_copy_links(inbound, outlet.key, publication.allowed_hosts):
+                store.record_live_copy(session, story_id=story_id, url=link, source="email", now=now, pickup_id=pickup.id)
         outbox_id = None
         if plan.reply:
             snippets = {

@@ -12,10 +12,13 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
+from urllib.parse import urlsplit
+
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models import Pickup, PixelHit, Story
+from processor.store import record_live_copy
 
 log = logging.getLogger("processor.web")
 
@@ -77,4 +80,11 @@ def write_hits(session: Session, hits: list[Hit]) -> int:
                      "page_url": hit.page_url, "page_host": hit.page_host, "counted": hit.counted,
                      "reason": hit.reason})
     session.execute(insert(PixelHit), rows)
+    # A counted hit from a real page (not just a site's origin, which is all many browsers send) shows
+    # where the copy went live, for `republish verify` to check.
+    pages = {(row["pickup_id"], row["story_id"], row["page_url"]) for row in rows
+             if row["counted"] and row["pickup_id"] and urlsplit(row["page_url"]).path.strip("/")}
+    for pickup_id, story_id, page_url in pages:
+        record_live_copy(session, story_id=story_id, url=page_url, source="pixel", now=hits[0].hit_at,
+                         pickup_id=pickup_id)
     return len(rows)
