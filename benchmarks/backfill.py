@@ -20,20 +20,16 @@ import tempfile
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import imapclient
 import mailparser
 
 from benchmarks.latency_proxy import LatencyProxy
-from benchmarks.mail import fill_maildir, start_dovecot
-from processor import db
+from benchmarks.mail import prepare_database, fill_maildir, start_dovecot
 from processor.app import build_worker
-from processor.catalog import import_articles, parse_source
 from tests.helpers import load, write_config
 
-SAMPLES = Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories"
 CRITERIA = ["NOT", "DELETED", "OR", "SUBJECT", "republish", "OR", "HEADER", "Content-Type", "report",
             "FROM", "mailer-daemon"]
 NAIVE_SAMPLE = 200
@@ -71,14 +67,7 @@ def worker_rate(port: int, user: dict, folder: Path) -> tuple[float, dict]:
                         imap={**user, "port": port}, outbox=folder / "outbox")
     config = load(path, user["password"])
     config = replace(config, worker=replace(config.worker, sink="outbox"))
-    engine = db.make_engine(config.database_url)
-    db.upgrade(engine)
-    with db.make_session_factory(engine)() as session:
-        for page in sorted(SAMPLES.glob("*.html")):
-            import_articles(session, parse_source(page.read_bytes(), url=None, publication=config.publication),
-                            source=page.name, now=datetime.now(timezone.utc))
-        session.commit()
-    engine.dispose()
+    prepare_database(config)
     worker, worker_engine = build_worker(config)
     started = time.perf_counter()
     stats = worker.run(once=True)

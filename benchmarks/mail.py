@@ -9,7 +9,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+from processor import db
+from processor.catalog import import_articles, parse_source
 from tests.servers import Dovecot, dovecot_binary
+
+SAMPLES = Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories"
 
 SITE = "https://riversideledger.example/news/2026/11/"
 STORIES = ["council-approves-protected-bike-lanes/", "library-launches-free-tutoring-for-teens/",
@@ -78,3 +82,15 @@ def fill_maildir(dovecot: Dovecot, user: dict, count: int, *, old: bool, seed: i
         path = maildir / "new" / f"{1700000000 + index}.M{index}P1.bench"
         path.write_bytes(message(index, rng, old=old))
         os.chown(path, uid, gid)
+
+
+def prepare_database(config) -> None:
+    """Migrate the configured database and import the demo's stories, which the requests link to."""
+    engine = db.make_engine(config.database_url)
+    db.upgrade(engine)
+    with db.make_session_factory(engine)() as session:
+        for page in sorted(SAMPLES.glob("*.html")):
+            import_articles(session, parse_source(page.read_bytes(), url=None, publication=config.publication),
+                            source=page.name, now=datetime.now(timezone.utc))
+        session.commit()
+    engine.dispose()

@@ -38,6 +38,7 @@ class ImapSource:
         self._uidvalidity: int | None = None
         self._sent_folder: str | None = None
         self._warned_keywords = False
+        self._uidnext_searched: int | None = None
         self._tokens = TokenProvider.for_server(config) if config.oauth2 else None
 
     # -- connection -------------------------------------------------------
@@ -116,6 +117,7 @@ class ImapSource:
             # subject is checked on our side after decoding. Delivery reports are fetched too,
             # since one may be returning a reply of ours.
             wanted = ["OR", "SUBJECT", "republish", "OR", "HEADER", "Content-Type", "report", "FROM", "mailer-daemon"]
+            self._uidnext_searched = self._uidnext(client)  # before the search: anything newer is new mail
             uids = [uid for uid in client.search(criteria + wanted) if uid not in self._skipped]
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
@@ -145,6 +147,9 @@ class ImapSource:
                 header = headers.get(uid, {}).get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]", b"")
                 batch.append(RawMessage(str(uid), body, size, header.decode("ascii", "replace").partition(":")[2]))
             yield batch
+
+    def _uidnext(self, client: imapclient.IMAPClient) -> int | None:
+        return client.folder_status(self.config.folder, [b"UIDNEXT"]).get(b"UIDNEXT")
 
     def skip(self, ref: str) -> None:
         self._skipped.add(int(ref))
@@ -197,6 +202,14 @@ class ImapSource:
     def wait(self, seconds: float, stop: threading.Event) -> None:
         """IDLE until the server reports new mail (or `seconds` pass), where the server has IDLE; else sleep."""
         client = self.connect()
+        try:
+            # Mail that arrived while we were busy was announced in the answer to some other command,
+            # which imapclient does not keep, and IDLE will not announce it again: look before waiting.
+            if self._uidnext(client) != self._uidnext_searched:
+                return
+        except (OSError, IMAPClientError) as exc:
+            self._drop_connection()
+            raise MailboxError(f"IMAP connection lost: {type(exc).__name__}: {exc}") from None
         if not (self.config.use_idle and client.has_capability("IDLE")):
             stop.wait(seconds)
             return

@@ -351,6 +351,7 @@ class _Collector:
             if reply is not None:
                 return reply
             self.server.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+            self.server.accepted_at.append(time.time())
         if self.server.stall_after_accepting:  # stored, but the client never hears so
             await asyncio.sleep(self.server.stall_after_accepting)
         return "250 OK"
@@ -410,6 +411,7 @@ class SmtpServer:
     def __init__(self, oauth: OAuthServer | None = None) -> None:
         self.port = free_port()
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.accepted_at: list[float] = []  # wall-clock time each message in `messages` was accepted
         self.lock = threading.Lock()
         self.scripted: list[str] = []
         self.refuse_every_other = False

@@ -192,6 +192,7 @@ def test_a_request_naming_too_many_stories_is_answered_for_the_first_and_flagged
 
 def test_idle_is_renewed_before_the_server_drops_it(pipeline):
     source = ImapSource(pipeline["config"].imap, idle_renew_seconds=1.0)
+    assert list(source.batches(10, 10_000_000)) == []  # searched: nothing new, so the wait goes into IDLE
     started = time.monotonic()
     source.wait(3600, threading.Event())  # without renewal this would sit in one IDLE for an hour
     elapsed = time.monotonic() - started
@@ -316,3 +317,16 @@ def test_an_outlet_inserted_by_another_worker_meanwhile_does_not_cost_the_reply(
     assert smtp.replies_by_request() == {"race@brandnew.example": 1}
     with sessions() as session:
         assert session.scalars(select(Request.outcome)).one() == "answered"
+
+
+def test_a_request_arriving_while_the_worker_is_busy_is_answered_without_waiting_for_the_poll(pipeline):
+    """Its EXISTS notice comes with the answer to some other command, not during IDLE: it must not be missed."""
+    user, smtp = pipeline["user"], pipeline["smtp"]
+    smtp.delay = 1.0  # the first reply keeps the worker busy for a second
+    with running_worker(pipeline["config"], poll_seconds=300):
+        deliver(user, request_message(body=BIKE, message_id="<busy1@valleynews.example>"))
+        time.sleep(0.5)  # the worker is now sending the first reply
+        deliver(user, request_message(sender="desk@harborgazette.example", body=BIKE,
+                                      message_id="<busy2@harborgazette.example>"))
+        wait_for_replies(smtp, 2, 15)
+    assert smtp.replies_by_request() == {"busy1@valleynews.example": 1, "busy2@harborgazette.example": 1}
