@@ -70,17 +70,23 @@ class PostgresClaims:
         self.engine = engine
         self.connection: Connection | None = None
         self.held: set[str] = set()
+        self.namespace = ""
 
     def _connection(self) -> Connection:
         if self.connection is None:
             self.connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            # Advisory locks are shared by the whole database: installations kept apart by schema
+            # (two newsrooms, or tests running side by side) must not take each other's claims.
+            self.namespace = self.connection.scalar(text("SELECT current_schema()")) or ""
         return self.connection
 
     def take(self, name: str) -> bool:
         if name in self.held:
             return False
         try:
-            taken = bool(self._connection().scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key(name)}))
+            connection = self._connection()
+            taken = bool(connection.scalar(text("SELECT pg_try_advisory_lock(:key)"),
+                                           {"key": lock_key(f"{self.namespace}:{name}")}))
         except Exception:
             self._discard_connection()
             raise
@@ -93,7 +99,7 @@ class PostgresClaims:
             return
         self.held.discard(name)
         try:
-            self._connection().execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(name)})
+            self._connection().execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(f"{self.namespace}:{name}")})
         except Exception:
             self._discard_connection()  # a closed connection has released its locks anyway
             raise
