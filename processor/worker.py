@@ -337,7 +337,7 @@ class Worker:
     def _stories(self, session: Session, inbound: Inbound, now: datetime) -> tuple[tuple, tuple[str, ...]]:
         publication = self.config.publication
         refs = story_refs(inbound, publication.allowed_hosts)
-        found = catalog.stories_by_url_keys(session, refs.own_keys)
+        found, by_title = catalog.stories_named(session, refs.own_keys, refs.title_keys)
         unmatched = []
         fetches = 0
         for link in refs.own_links:
@@ -353,7 +353,7 @@ class Worker:
             else:
                 unmatched.append(link)
         by_id = {story.id: story for story in found.values()}
-        for story in catalog.stories_by_title_keys(session, refs.title_keys)[:MAX_STORIES_BY_TITLE]:
+        for story in by_title[:MAX_STORIES_BY_TITLE]:
             by_id.setdefault(story.id, story)
         return tuple(by_id.values()), tuple(unmatched)
 
