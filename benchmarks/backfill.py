@@ -26,7 +26,7 @@ import imapclient
 import mailparser
 
 from benchmarks.latency_proxy import LatencyProxy
-from benchmarks.mail import prepare_database, fill_maildir, start_dovecot
+from benchmarks.mail import fill_maildir, prepare_database, start_dovecot
 from processor.app import build_worker
 from tests.helpers import load, write_config
 

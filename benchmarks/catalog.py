@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 from sqlalchemy import delete, insert
 
+from benchmarks.mail import scratch_database
 from models import Story
-from processor import db
 from processor.catalog import import_articles, parse_source, stories_named
 from processor.classify import story_refs, title_key
 from processor.parse import parse_message
-from tests.helpers import load, request_message, write_config
+from tests.helpers import request_message
 
 ALLOWED = ("riversideledger.example",)
 
@@ -83,12 +81,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=5_000)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="republish-bench-"))
-    url = args.database_url or f"sqlite:///{folder / 'catalog.sqlite3'}"
-    config = load(write_config(folder, url, maildir=folder / "Maildir", outbox=folder / "outbox"))
-    engine = db.make_engine(config.database_url)
-    db.upgrade(engine)
-    sessions = db.make_session_factory(engine)
+    config, engine, sessions = scratch_database(args.database_url)
     sample = messages(200, args.stories)
     fill_catalog(sessions, 3)
     small = match_ms(sessions, sample)

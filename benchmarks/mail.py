@@ -94,3 +94,19 @@ def prepare_database(config) -> None:
                             source=page.name, now=datetime.now(timezone.utc))
         session.commit()
     engine.dispose()
+
+
+def scratch_database(database_url: str | None, *, web: bool = False):
+    """(config, engine, sessions) on the given database, or a new SQLite file; migrated to the latest schema."""
+    import tempfile
+
+    from tests.helpers import load, write_config
+    from tests.web_fixtures import add_web_table
+
+    folder = Path(tempfile.mkdtemp(prefix="republish-bench-"))
+    url = database_url or f"sqlite:///{folder / 'bench.sqlite3'}"
+    path = write_config(folder, url, maildir=folder / "Maildir", outbox=folder / "outbox")
+    config = add_web_table(path) if web else load(path)
+    engine = db.make_engine(config.database_url)
+    db.upgrade(engine)
+    return config, engine, db.make_session_factory(engine)

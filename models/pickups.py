@@ -90,7 +90,7 @@ class Pickup(Base):
     # Per-pickup token carried by the tracking pixel, so views can be told apart per outlet.
     token: Mapped[str] = mapped_column(String(64), unique=True)
     first_requested_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    last_requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_requested_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the log's order
 
     outlet: Mapped[Outlet] = relationship(back_populates="pickups")
     story: Mapped[Story] = relationship()

@@ -168,9 +168,11 @@ def run(obj: Context, once: bool) -> None:
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only pickups requested on or after YYYY-MM-DD.")
 @click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only pickups requested on or before YYYY-MM-DD.")
 @click.option("--decision", type=click.Choice(["granted", "declined"]))
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many, latest first (default: 100 for the "
+              "table, all for csv and json; 0: all).")
 @click.pass_obj
 def pickups(obj: Context, output: str, outlet: str | None, story: str | None, since: datetime | None,
-            until: datetime | None, decision: str | None) -> None:
+            until: datetime | None, decision: str | None, limit: int | None) -> None:
     """The pickup log: which outlet took which story, when, and what was sent."""
     from processor.pickup_log import format_pickups
     from processor.store import list_pickups
@@ -178,8 +180,10 @@ def pickups(obj: Context, output: str, outlet: str | None, story: str | None, si
     engine = _ready_engine(obj.config)
     sessions = db.make_session_factory(engine)
     with sessions() as session:
+        if limit is None:
+            limit = 100 if output == "table" else 0  # a screenful to read; exports are whole
         rows = list_pickups(session, outlet=outlet, story_key=url_key(story) if story else None,
-                            since=_day_start(since), until=_day_after(until), decision=decision)
+                            since=_day_start(since), until=_day_after(until), decision=decision, limit=limit or None)
     engine.dispose()
     click.echo(format_pickups(rows, output), nl=False)
 

@@ -208,12 +208,21 @@ def list_pickups(session: Session, *, outlet: str | None = None, story_key: str 
         query = query.where(Pickup.decision == decision)
     if limit:
         query = query.limit(limit)
-    rows = []
-    for pickup, outlet_row, story in session.execute(query).all():
-        replies = tuple(r.request.reply_message_id for r in pickup.requests if r.request.reply_message_id)
-        rows.append(PickupRow(outlet_row.key, story.canonical_url, story.title, pickup.decision,
-                              pickup.first_requested_at, pickup.last_requested_at, len(pickup.requests), replies))
-    return rows
+    found = session.execute(query).all()
+    # The requests behind these pickups in a few queries, not one per pickup.
+    requests: dict[int, list[str | None]] = {}
+    ids = [pickup.id for pickup, _, _ in found]
+    for start in range(0, len(ids), 5000):
+        for pickup_id, reply_id in session.execute(
+                select(PickupRequest.pickup_id, Request.reply_message_id)
+                .join(Request, PickupRequest.request_id == Request.id)
+                .where(PickupRequest.pickup_id.in_(ids[start:start + 5000]))
+                .order_by(PickupRequest.request_id)):
+            requests.setdefault(pickup_id, []).append(reply_id)
+    return [PickupRow(outlet_row.key, story.canonical_url, story.title, pickup.decision, pickup.first_requested_at,
+                      pickup.last_requested_at, len(requests.get(pickup.id, ())),
+                      tuple(reply for reply in requests.get(pickup.id, ()) if reply))
+            for pickup, outlet_row, story in found]
 
 
 def record_live_copy(session: Session, *, story_id: int, url: str, source: str, now: datetime,
