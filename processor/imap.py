@@ -251,8 +251,11 @@ def _closed_by_peer(client: imapclient.IMAPClient) -> bool:
 
 
 def _keep_alive(client: imapclient.IMAPClient) -> None:
-    """TCP keepalive, so a connection that a NAT or firewall dropped silently fails within minutes."""
+    """TCP keepalive, so a connection that a NAT or firewall dropped silently fails within minutes; and
+    no Nagle delay, which with the peer's delayed ACK costs up to 40 ms on every command sent in parts
+    (an APPEND's literal, say)."""
     sock = client.socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     for option, value in (("TCP_KEEPIDLE", 120), ("TCP_KEEPINTVL", 30), ("TCP_KEEPCNT", 4)):
         if hasattr(socket, option):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
+import socket
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -59,6 +60,8 @@ class _SmtpConnection:
                 self.smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
                 if config.security == "starttls":
                     self.smtp.starttls(context=client_context(config.ca_file))
+            # No Nagle delay: smtplib writes a message in parts, and each would wait for the server's ACK.
+            self.smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.tokens is not None:
                 self._oauth2_login()
             elif config.username and config.password is not None:
