@@ -50,18 +50,19 @@ def main() -> None:
     dovecot = start_dovecot(root)
     smtp = SmtpServer()
     smtp.start()
-    folder = root / "worker"
-    folder.mkdir()
-    user = dovecot.add_user(f"latency{uuid.uuid4().hex[:8]}@test.example")
-    config_path = write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}", imap=user, smtp_port=smtp.port)
-    # A five-minute poll: only IDLE can make the answers come within seconds.
-    config_path.write_text(config_path.read_text().replace("poll_seconds = 1\n", "poll_seconds = 300\n"))
-    config = load(config_path, user["password"])
-    prepare_database(config)
-    worker = subprocess.Popen([sys.executable, "-m", "processor.cli", "--config", str(config_path), "run"],
-                              env={**os.environ, "TEST_IMAP_PASSWORD": user["password"]},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
     try:
+        folder = root / "worker"
+        folder.mkdir()
+        user = dovecot.add_user(f"latency{uuid.uuid4().hex[:8]}@test.example")
+        config_path = write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}", imap=user, smtp_port=smtp.port)
+        # A five-minute poll: only IDLE can make the answers come within seconds.
+        config_path.write_text(config_path.read_text().replace("poll_seconds = 1\n", "poll_seconds = 300\n"))
+        config = load(config_path, user["password"])
+        prepare_database(config)
+        worker = subprocess.Popen([sys.executable, "-m", "processor.cli", "--config", str(config_path), "run"],
+                                  env={**os.environ, "TEST_IMAP_PASSWORD": user["password"]},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(3)  # started and waiting in IDLE
         idle_cpu = cpu_seconds(worker.pid)
         time.sleep(10)
@@ -81,8 +82,9 @@ def main() -> None:
         while len(smtp.messages) < args.requests and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=30)
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
         smtp.stop()
         dovecot.stop()
     latencies = []
