@@ -41,29 +41,37 @@ def fetch_page(url: str, *, allowed_hosts: tuple[str, ...], timeout: float, max_
             _check_allowed(current, allowed_hosts)
             try:
                 with client.stream("GET", current) as response:
-                    if response.is_redirect:
-                        location = response.headers.get("location", "")
-                        if not location:
-                            raise FetchError(f"{current} redirected without a location")
-                        current = urljoin(current, location)
-                        continue
-                    if response.status_code != 200:
-                        raise FetchError(f"{current} answered HTTP {response.status_code}")
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > max_bytes:
-                        raise FetchError(f"{current} is larger than the {max_bytes}-byte limit")
-                    body = bytearray()
-                    for chunk in response.iter_bytes():
-                        body.extend(chunk)
-                        if len(body) > max_bytes:
-                            raise FetchError(f"{current} is larger than the {max_bytes}-byte limit")
-                        if time.monotonic() > deadline:
-                            raise FetchError(f"{current} took longer than {timeout:g} s")
-                    return FetchedPage(current, bytes(body), response.headers.get("content-type", ""),
-                                       response.charset_encoding)
+                    result = read_response(response, current, max_bytes=max_bytes, deadline=deadline, timeout=timeout)
+                if isinstance(result, FetchedPage):
+                    return result
+                current = result
             except httpx.HTTPError as exc:
                 raise FetchError(f"{current} could not be fetched: {type(exc).__name__}") from None
         raise FetchError(f"{url} redirected more than {MAX_REDIRECTS} times")
+
+
+def read_response(response: httpx.Response, url: str, *, max_bytes: int, deadline: float,
+                  timeout: float) -> FetchedPage | str:
+    """The page a streamed response carries, within the byte cap and the deadline; or, for a
+    redirect, the address it points to (for the caller to check before following it)."""
+    if response.is_redirect:
+        location = response.headers.get("location", "")
+        if not location:
+            raise FetchError(f"{url} redirected without a location")
+        return urljoin(url, location)
+    if response.status_code != 200:
+        raise FetchError(f"{url} answered HTTP {response.status_code}")
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise FetchError(f"{url} is larger than the {max_bytes}-byte limit")
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            raise FetchError(f"{url} is larger than the {max_bytes}-byte limit")
+        if time.monotonic() > deadline:
+            raise FetchError(f"{url} took longer than {timeout:g} s")
+    return FetchedPage(url, bytes(body), response.headers.get("content-type", ""), response.charset_encoding)
 
 
 def _check_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:

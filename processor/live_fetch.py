@@ -15,13 +15,12 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from processor.fetch import FetchError, FetchedPage
+from processor.fetch import MAX_REDIRECTS, FetchError, FetchedPage, read_response
 
-MAX_REDIRECTS = 5
 USER_AGENT = "republish-processor/0.1 (+checking a republished copy)"
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 AddressPolicy = Callable[[Address], bool]
@@ -78,28 +77,12 @@ def fetch_live(url: str, *, timeout: float, max_bytes: int, allow: AddressPolicy
                     "Host": host_header, "User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"})
                 response = client.send(request, stream=True)
                 try:
-                    if response.is_redirect:
-                        location = response.headers.get("location", "")
-                        if not location:
-                            raise FetchError(f"{current} redirected without a location")
-                        current = urljoin(current, location)
-                        continue
-                    if response.status_code != 200:
-                        raise FetchError(f"{current} answered HTTP {response.status_code}")
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > max_bytes:
-                        raise FetchError(f"{current} is larger than the {max_bytes}-byte limit")
-                    body = bytearray()
-                    for chunk in response.iter_bytes():
-                        body.extend(chunk)
-                        if len(body) > max_bytes:
-                            raise FetchError(f"{current} is larger than the {max_bytes}-byte limit")
-                        if time.monotonic() > deadline:
-                            raise FetchError(f"{current} took longer than {timeout:g} s")
-                    return FetchedPage(current, bytes(body), response.headers.get("content-type", ""),
-                                       response.charset_encoding)
+                    result = read_response(response, current, max_bytes=max_bytes, deadline=deadline, timeout=timeout)
                 finally:
                     response.close()
+            if isinstance(result, FetchedPage):
+                return result
+            current = result
         except httpx.HTTPError as exc:
             raise FetchError(f"{current} could not be fetched: {type(exc).__name__}") from None
     raise FetchError(f"{url} redirected more than {MAX_REDIRECTS} times")

@@ -440,8 +440,8 @@ class Worker:
                 session.commit()
                 return
             self._accepted[row.id] = self.edges.clock()
-            self._still_sending(session, row)
-            store.mark_reply_sent(row, self._accepted[row.id])  # accepted is the truth, whatever was assumed meanwhile
+            # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
+            store.mark_reply_sent(row, self._accepted[row.id])
             session.commit()
             del self._accepted[row.id]
             self._smtp.recovered()

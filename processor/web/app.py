@@ -223,24 +223,21 @@ class Dashboard:
         yield buffer.getvalue()
 
     def outlet(self, request: Request) -> Response:
-        auth = self.authenticate(request)
-        if isinstance(auth, Response):
-            return auth
-        with self.sessions() as session:
-            data = queries.outlet_page(session, request.path_params["outlet_id"])
-        if data is None:
-            return self.page(request, auth, "message.html.j2", status=404, title="No such outlet", message="")
-        return self.page(request, auth, "outlet.html.j2", data=data)
+        return self._detail(request, queries.outlet_page, request.path_params["outlet_id"], "outlet")
 
     def story(self, request: Request) -> Response:
+        return self._detail(request, queries.story_page, request.path_params["story_id"], "story")
+
+    def _detail(self, request: Request, load, item_id: int, kind: str) -> Response:
+        """One outlet's or story's page, or a 404 saying there is no such thing."""
         auth = self.authenticate(request)
         if isinstance(auth, Response):
             return auth
         with self.sessions() as session:
-            data = queries.story_page(session, request.path_params["story_id"])
+            data = load(session, item_id)
         if data is None:
-            return self.page(request, auth, "message.html.j2", status=404, title="No such story", message="")
-        return self.page(request, auth, "story.html.j2", data=data)
+            return self.page(request, auth, "message.html.j2", status=404, title=f"No such {kind}", message="")
+        return self.page(request, auth, f"{kind}.html.j2", data=data)
 
     async def review(self, request: Request) -> Response:
         auth = self.authenticate(request)

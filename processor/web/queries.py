@@ -260,20 +260,20 @@ class Ranked:
 
 
 def top_stories(session: Session, limit: int = 10) -> list[Ranked]:
-    count = func.count().label("n")
-    ranked = select(Pickup.story_id, count).group_by(Pickup.story_id).order_by(count.desc(), Pickup.story_id).limit(
-        limit).subquery()
-    rows = session.execute(select(Story.id, Story.title, Story.canonical_url, ranked.c.n)
-                           .join(ranked, ranked.c.story_id == Story.id).order_by(ranked.c.n.desc(), Story.id)).all()
-    return [Ranked(*row) for row in rows]
+    return _top(session, Pickup.story_id, Story, (Story.title, Story.canonical_url), limit)
 
 
 def top_outlets(session: Session, limit: int = 10) -> list[Ranked]:
+    return _top(session, Pickup.outlet_id, Outlet, (Outlet.key, Outlet.display_name), limit)
+
+
+def _top(session: Session, group_column, model, labels: tuple, limit: int) -> list[Ranked]:
+    """The `limit` stories or outlets with the most pickups: counted in SQL, only the winners loaded."""
     count = func.count().label("n")
-    ranked = select(Pickup.outlet_id, count).group_by(Pickup.outlet_id).order_by(count.desc(), Pickup.outlet_id).limit(
-        limit).subquery()
-    rows = session.execute(select(Outlet.id, Outlet.key, Outlet.display_name, ranked.c.n)
-                           .join(ranked, ranked.c.outlet_id == Outlet.id).order_by(ranked.c.n.desc(), Outlet.id)).all()
+    ranked = (select(group_column.label("item_id"), count).group_by(group_column)
+              .order_by(count.desc(), group_column).limit(limit).subquery())
+    rows = session.execute(select(model.id, *labels, ranked.c.n)
+                           .join(ranked, ranked.c.item_id == model.id).order_by(ranked.c.n.desc(), model.id)).all()
     return [Ranked(*row) for row in rows]
 
 
