@@ -27,6 +27,7 @@ import mailparser
 
 from benchmarks.latency_proxy import LatencyProxy
 from benchmarks.mail import fill_maildir, prepare_database, start_dovecot
+from benchmarks.profiling import profiled
 from processor.app import build_worker
 from tests.helpers import load, write_config
 
@@ -62,16 +63,17 @@ def naive_rate(port: int, user: dict) -> float:
     return len(numbers) / (time.perf_counter() - started)
 
 
-def worker_rate(port: int, user: dict, folder: Path) -> tuple[float, dict]:
+def worker_rate(port: int, user: dict, folder: Path, profile: Path | None = None) -> tuple[float, dict]:
     path = write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}",
                         imap={**user, "port": port}, outbox=folder / "outbox")
     config = load(path, user["password"])
     config = replace(config, worker=replace(config.worker, sink="outbox"))
     prepare_database(config)
     worker, worker_engine = build_worker(config)
-    started = time.perf_counter()
-    stats = worker.run(once=True)
-    elapsed = time.perf_counter() - started
+    with profiled(profile):
+        started = time.perf_counter()
+        stats = worker.run(once=True)
+        elapsed = time.perf_counter() - started
     worker.close()
     worker_engine.dispose()
     return stats.seen / elapsed, stats.by_outcome
@@ -82,6 +84,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rtt", type=float, action="append", help="round-trip time in seconds (default: 0 and 0.04)")
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument profile of the worker's last run here")
     args = parser.parse_args()
     rtts = args.rtt or [0.0, 0.04]
     root = Path(tempfile.mkdtemp(prefix="republish-bench-"))
@@ -99,7 +102,8 @@ def main() -> None:
                 figures["limit"].append(limit_rate(proxy.port, user))
                 figures["naive"].append(naive_rate(proxy.port, user))
                 with tempfile.TemporaryDirectory() as folder:
-                    rate, outcomes = worker_rate(proxy.port, user, Path(folder))
+                    profile = args.profile.with_suffix(f".rtt{rtt * 1000:.0f}.txt") if args.profile else None
+                    rate, outcomes = worker_rate(proxy.port, user, Path(folder), profile)
                 figures["worker"].append(rate)
             proxy.stop()
             limit, naive, worker = (statistics.median(figures[name]) for name in ("limit", "naive", "worker"))
