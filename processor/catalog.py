@@ -158,17 +158,38 @@ def stories_by_url_keys(session: Session, keys: tuple[str, ...]) -> dict[str, St
     return {story.url_key: view(story) for story in stories}
 
 
-def stories_named(session: Session, url_keys: tuple[str, ...],
-                  title_keys: tuple[str, ...]) -> tuple[dict[str, StoryView], list[StoryView]]:
-    """Stories a message names by link ({url key: story}) and by title (longest title first), in one
-    query: both columns are indexed, so this is two index lookups and a single round trip."""
-    titles = [key for key in title_keys if len(key) <= 1024]
-    conditions = ([Story.url_key.in_(url_keys)] if url_keys else []) + ([Story.title_key.in_(titles)] if titles else [])
-    if not conditions:
-        return {}, []
-    stories = session.scalars(select(Story).where(or_(*conditions))).all()
-    wanted_urls, wanted_titles = set(url_keys), set(titles)
-    by_url = {story.url_key: view(story) for story in stories if story.url_key in wanted_urls}
-    # Longest titles first: "Israel and Japan sign new defense agreement" beats a story titled "Israel and Japan".
-    by_title = sorted((view(story) for story in stories if story.title_key in wanted_titles), key=lambda s: -len(s.title))
-    return by_url, by_title
+@dataclass
+class Named:
+    """Catalog stories named by a group of messages, for each message to pick its own from."""
+
+    by_url: dict[str, StoryView] = field(default_factory=dict)
+    by_title: dict[str, list[StoryView]] = field(default_factory=dict)
+
+    def for_refs(self, url_keys: tuple[str, ...], title_keys: tuple[str, ...]) -> tuple[dict[str, StoryView], list[StoryView]]:
+        """({url key: story} for the links, [stories named by title], longest title first)."""
+        by_url = {key: self.by_url[key] for key in url_keys if key in self.by_url}
+        titled = {story.id: story for key in title_keys for story in self.by_title.get(key, ())}
+        # Longest titles first: "Israel and Japan sign new defense agreement" beats a story titled "Israel and Japan".
+        return by_url, sorted(titled.values(), key=lambda story: -len(story.title))
+
+
+def stories_named(session: Session, url_keys, title_keys, chunk: int = 5000) -> Named:
+    """Stories named by link or by title, for one message or a whole group: both columns are indexed,
+    so this is index lookups, one round trip per `chunk` keys (well under every driver's limit)."""
+    wanted = [(Story.url_key, key) for key in dict.fromkeys(url_keys)]
+    wanted += [(Story.title_key, key) for key in dict.fromkeys(title_keys) if len(key) <= 1024]
+    named = Named()
+    seen: set[int] = set()
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start:start + chunk]
+        urls = [key for column, key in part if column is Story.url_key]
+        titles = [key for column, key in part if column is Story.title_key]
+        conditions = ([Story.url_key.in_(urls)] if urls else []) + ([Story.title_key.in_(titles)] if titles else [])
+        for story in session.scalars(select(Story).where(or_(*conditions))):
+            if story.id in seen:
+                continue
+            seen.add(story.id)
+            found = view(story)
+            named.by_url[story.url_key] = found
+            named.by_title.setdefault(story.title_key, []).append(found)
+    return named

@@ -31,6 +31,11 @@ class Claims(Protocol):
 
     def release(self, name: str) -> None: ...
 
+    def take_all(self, names: list[str]) -> set[str]:
+        """Take each of `names` that no other worker holds, in one go; the ones now held."""
+
+    def release_all(self, names: list[str]) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -58,6 +63,12 @@ class LocalClaims:
     def release(self, name: str) -> None:
         self.held.discard(name)
 
+    def take_all(self, names: list[str]) -> set[str]:
+        return {name for name in dict.fromkeys(names) if self.take(name)}
+
+    def release_all(self, names: list[str]) -> None:
+        self.held.difference_update(names)
+
     def close(self) -> None:
         self.held.clear()
         if self._lock_file is not None:
@@ -81,28 +92,42 @@ class PostgresClaims:
         return self.connection
 
     def take(self, name: str) -> bool:
-        if name in self.held:
-            return False
+        return name in self.take_all([name])
+
+    def release(self, name: str) -> None:
+        self.release_all([name])
+
+    def take_all(self, names: list[str]) -> set[str]:
         try:
-            connection = self._connection()
-            taken = bool(connection.scalar(text("SELECT pg_try_advisory_lock(:key)"),
-                                           {"key": lock_key(f"{self.namespace}:{name}")}))
+            wanted = {self._key(name): name for name in dict.fromkeys(names) if name not in self.held}
+            if not wanted:
+                return set()
+            rows = self._connection().execute(
+                text("SELECT key FROM unnest(CAST(:keys AS bigint[])) AS key WHERE pg_try_advisory_lock(key)"),
+                {"keys": list(wanted)}).all()
         except Exception:
             self._discard_connection()
             raise
-        if taken:
-            self.held.add(name)
+        taken = {wanted[key] for key, in rows}
+        self.held.update(taken)
         return taken
 
-    def release(self, name: str) -> None:
-        if name not in self.held:
+    def release_all(self, names: list[str]) -> None:
+        mine = [name for name in dict.fromkeys(names) if name in self.held]
+        if not mine:
             return
-        self.held.discard(name)
         try:
-            self._connection().execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(f"{self.namespace}:{name}")})
+            keys = [self._key(name) for name in mine]
+            self.held.difference_update(mine)
+            self._connection().execute(text("SELECT pg_advisory_unlock(key) FROM unnest(CAST(:keys AS bigint[])) AS key"),
+                                       {"keys": keys})
         except Exception:
             self._discard_connection()  # a closed connection has released its locks anyway
             raise
+
+    def _key(self, name: str) -> int:
+        self._connection()  # the namespace comes with the connection
+        return lock_key(f"{self.namespace}:{name}")
 
     def close(self) -> None:
         if self.connection is not None:

@@ -136,6 +136,10 @@ class WorkerConfig:
     retry_give_up_hours: float = 48.0
     max_replies_per_sender_per_day: int = 5
     max_stories_per_request: int = 10
+    # Helper processes that parse mail while the worker records (0: parse in the worker itself).
+    prepare_processes: int = 1
+    # Parallel SMTP connections for a round of replies (worth it when the server is far away).
+    smtp_connections: int = 4
     # Trust DMARC/DKIM verdicts only from the Authentication-Results header our own server adds.
     require_authenticated_sender: bool = False
     authserv_id: str = ""
@@ -308,7 +312,7 @@ def _worker(reader: _Reader) -> WorkerConfig:
     worker = WorkerConfig(
         source=source,
         sink=sink,
-        batch_size=_positive(reader, "worker", "batch_size", 50),
+        batch_size=_positive(reader, "worker", "batch_size", 500),
         poll_seconds=float(_positive(reader, "worker", "poll_seconds", 60.0, kind=float)),
         max_age_days=_positive(reader, "worker", "max_age_days", 14),
         max_message_bytes=_positive(reader, "worker", "max_message_bytes", 10 * 1024 * 1024),
@@ -321,6 +325,8 @@ def _worker(reader: _Reader) -> WorkerConfig:
         retry_give_up_hours=float(_positive(reader, "worker", "retry_give_up_hours", 48.0, kind=float)),
         max_replies_per_sender_per_day=_positive(reader, "worker", "max_replies_per_sender_per_day", 5),
         max_stories_per_request=_positive(reader, "worker", "max_stories_per_request", 10),
+        prepare_processes=_at_least(reader, "worker", "prepare_processes", 1, minimum=0),
+        smtp_connections=_at_least(reader, "worker", "smtp_connections", 4, minimum=1),
         require_authenticated_sender=reader.get("worker", "require_authenticated_sender", bool, False,
                                                 required_table=False),
         authserv_id=reader.text("worker", "authserv_id", "", required_table=False).strip().lower(),
@@ -339,6 +345,13 @@ def _positive(reader: _Reader, table: str, key: str, default: Any, kind: type = 
     value = reader.get(table, key, kind, default, required_table=False)
     if value <= 0:
         raise ConfigError(f"config key [{table}] {key} must be greater than 0, got {value!r}")
+    return value
+
+
+def _at_least(reader: _Reader, table: str, key: str, default: int, *, minimum: int, maximum: int = 64) -> int:
+    value = reader.get(table, key, int, default, required_table=False)
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"config key [{table}] {key} must be between {minimum} and {maximum}, got {value!r}")
     return value
 
 

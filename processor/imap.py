@@ -14,7 +14,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.imapclient import SENT
 
 from processor.config import ImapConfig
-from processor.mailbox import Mark, RawMessage
+from processor.mailbox import BATCH_BYTES, Mark, RawMessage
 from processor.oauth import OAuthError, TokenProvider, bearer_auth
 from processor.tls import client_context
 
@@ -39,6 +39,7 @@ class ImapSource:
         self._sent_folder: str | None = None
         self._warned_keywords = False
         self._uidnext_searched: int | None = None
+        self._searched_validity: int | None = None
         self._tokens = TokenProvider.for_server(config) if config.oauth2 else None
 
     # -- connection -------------------------------------------------------
@@ -122,31 +123,32 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP search failed: {type(exc).__name__}: {exc}") from None
-        validity = self._uidvalidity
+        validity = self._searched_validity = self._uidvalidity
         for start in range(0, len(uids), batch_size):
             chunk = sorted(uids[start : start + batch_size])
             client = self.connect()  # the same connection, unless a step of the last batch had to replace it
             if self._uidvalidity != validity:
                 return  # the UIDs found above mean nothing now: the next round searches again
             try:
-                sizes = client.fetch(chunk, ["RFC822.SIZE"])
-                small = [uid for uid in chunk if sizes.get(uid, {}).get(b"RFC822.SIZE", 0) <= max_bytes]
-                large = [uid for uid in chunk if uid not in small]
-                bodies = client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+                sizes = {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in client.fetch(chunk, ["RFC822.SIZE"]).items()}
+                large = [uid for uid in chunk if sizes.get(uid, 0) > max_bytes]
                 # Too big to download: its Message-ID alone still keys it, so it is recorded only once.
                 headers = client.fetch(large, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if large else {}
             except (OSError, IMAPClientError) as exc:
                 self._drop_connection()
                 raise MailboxError(f"IMAP fetch failed: {type(exc).__name__}: {exc}") from None
-            batch = []
-            for uid in chunk:
-                size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
-                body = bodies.get(uid, {}).get(b"BODY[]") if uid in small else None
-                if uid in small and body is None:
-                    continue  # expunged meanwhile
+            for uid in large:
                 header = headers.get(uid, {}).get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]", b"")
-                batch.append(RawMessage(str(uid), body, size, header.decode("ascii", "replace").partition(":")[2]))
-            yield batch
+                yield [RawMessage(str(uid), None, sizes[uid], header.decode("ascii", "replace").partition(":")[2])]
+            for part in _by_bytes([uid for uid in chunk if uid in sizes and uid not in large], sizes, BATCH_BYTES):
+                try:
+                    bodies = self.connect().fetch(part, ["BODY.PEEK[]"])
+                except (OSError, IMAPClientError) as exc:
+                    self._drop_connection()
+                    raise MailboxError(f"IMAP fetch failed: {type(exc).__name__}: {exc}") from None
+                # A message expunged meanwhile is simply absent.
+                yield [RawMessage(str(uid), bodies[uid][b"BODY[]"], sizes[uid]) for uid in part
+                       if bodies.get(uid, {}).get(b"BODY[]") is not None]
 
     def _uidnext(self, client: imapclient.IMAPClient) -> int | None:
         return client.folder_status(self.config.folder, [b"UIDNEXT"]).get(b"UIDNEXT")
@@ -159,6 +161,11 @@ class ImapSource:
         if not refs:
             return
         client = self.connect()
+        if self._uidvalidity != self._searched_validity:
+            # The folder was renumbered since these UIDs were found: they may name other messages now.
+            # The next round searches again and finds these already recorded.
+            log.info("IMAP folder %r has a new UIDVALIDITY: %d marks wait for the next round", self.config.folder, len(refs))
+            return
         uids = [int(ref) for ref in refs]
         flags = [KEYWORDS[mark]] + ([imapclient.FLAGGED] if mark is Mark.PERSON else [])
         try:
@@ -233,6 +240,20 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP connection lost while waiting: {type(exc).__name__}: {exc}") from None
+
+
+def _by_bytes(uids: list[int], sizes: dict[int, int], budget: int) -> Iterator[list[int]]:
+    """Consecutive runs of UIDs whose messages add up to at most `budget` bytes (at least one each)."""
+    part: list[int] = []
+    total = 0
+    for uid in uids:
+        if part and total + sizes[uid] > budget:
+            yield part
+            part, total = [], 0
+        part.append(uid)
+        total += sizes[uid]
+    if part:
+        yield part
 
 
 def _uid_list(uids: list[int]) -> str:

@@ -9,6 +9,9 @@ from enum import Enum
 from typing import Protocol
 
 
+BATCH_BYTES = 16 * 1024 * 1024  # read per batch at most (a single larger message still comes, alone)
+
+
 class Mark(Enum):
     DONE = "done"          # answered, or logged (backfill)
     PERSON = "person"      # flagged for a person, left in the inbox

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from processor.mailbox import Mark, RawMessage
+from processor.mailbox import BATCH_BYTES, Mark, RawMessage
 
 log = logging.getLogger(__name__)
 _FLAGS = {Mark.DONE: "R", Mark.PERSON: "F", Mark.IGNORED: ""}
@@ -32,15 +32,20 @@ class MaildirSource:
             key = entry.name.split(":")[0]
             if key not in self._skipped and not entry.name.startswith("."):
                 keys.append((key, entry))
-        for start in range(0, len(keys), batch_size):
-            batch = []
-            for key, entry in keys[start : start + batch_size]:
-                try:
-                    size = entry.stat().st_size
-                    raw = entry.read_bytes() if size <= max_bytes else None
-                except FileNotFoundError:
-                    continue
-                batch.append(RawMessage(key, raw, size))
+        batch: list[RawMessage] = []
+        held = 0
+        for key, entry in keys:
+            try:
+                size = entry.stat().st_size
+                if batch and (len(batch) >= batch_size or held + min(size, max_bytes) > BATCH_BYTES):
+                    yield batch
+                    batch, held = [], 0
+                raw = entry.read_bytes() if size <= max_bytes else None
+            except FileNotFoundError:
+                continue
+            batch.append(RawMessage(key, raw, size))
+            held += len(raw or b"")
+        if batch:
             yield batch
 
     def skip(self, ref: str) -> None:

@@ -17,16 +17,23 @@ from processor.urls import url_key
 
 def outlet_for(session: Session, key: str, display_name: str, now: datetime) -> Outlet:
     """The outlet a sender's key counts for: its own, or the one it was merged into."""
-    outlet = session.scalars(select(Outlet).where(Outlet.key == key)).first()
-    if outlet is None:
-        outlet = Outlet(key=key, display_name=display_name[:320], created_at=now)
-        session.add(outlet)
+    return outlets_for(session, {key: display_name}, now)[key]
+
+
+def outlets_for(session: Session, names: dict[str, str], now: datetime) -> dict[str, Outlet]:
+    """{sender key: the outlet it counts for}, given {key: display name}: one query, new ones added in one flush."""
+    outlets = {outlet.key: outlet for part in _chunks(list(names))
+               for outlet in session.scalars(select(Outlet).where(Outlet.key.in_(part)))}
+    created = [Outlet(key=key, display_name=name[:320], created_at=now) for key, name in names.items() if key not in outlets]
+    if created:
+        session.add_all(created)
         session.flush()
-        return outlet
-    outlet = merge_target(session, outlet)
-    if display_name and not outlet.display_name:
-        outlet.display_name = display_name[:320]
-    return outlet
+        outlets.update((outlet.key, outlet) for outlet in created)
+    for key, outlet in outlets.items():
+        outlet = outlets[key] = merge_target(session, outlet)
+        if names[key] and not outlet.display_name:
+            outlet.display_name = names[key][:320]
+    return outlets
 
 
 def merge_target(session: Session, outlet: Outlet) -> Outlet:
@@ -40,6 +47,11 @@ def merge_target(session: Session, outlet: Outlet) -> Outlet:
 
 def find_request(session: Session, message_key: str) -> Request | None:
     return session.scalars(select(Request).where(Request.message_key == message_key)).first()
+
+
+def requests_by_keys(session: Session, message_keys) -> dict[str, Request]:
+    return {request.message_key: request for part in _chunks(list(dict.fromkeys(message_keys)))
+            for request in session.scalars(select(Request).where(Request.message_key.in_(part)))}
 
 
 def record_request(session: Session, inbound: Inbound, plan: Plan, *, outlet: Outlet | None, mailbox: str,
@@ -60,8 +72,7 @@ def record_request(session: Session, inbound: Inbound, plan: Plan, *, outlet: Ou
         reason=plan.reason,
         size=inbound.size,
     )
-    session.add(request)
-    session.flush()
+    session.add(request)  # inserted with the rest of its group at the next flush
     return request
 
 
@@ -75,46 +86,62 @@ def record_unreadable(session: Session, *, message_key: str, mailbox: str, size:
 
 
 def record_pickups(session: Session, request: Request, outlet: Outlet, plan: Plan, *, now: datetime,
-                   new_token: Callable[[], str]) -> dict[int, Pickup]:
-    """One pickup per (outlet, story); a repeat request adds itself to the existing pickup."""
+                   new_token: Callable[[], str], known: dict[tuple[int, int], Pickup] | None = None) -> dict[int, Pickup]:
+    """One pickup per (outlet, story); a repeat request adds itself to the existing pickup.
+
+    `known` holds the pickups already looked up for a group of requests (see `pickups_for`), and
+    takes the new ones, so that a later request of the group finds them."""
+    pairs = [(outlet.id, decision.story.id) for decision in plan.stories]
+    known = pickups_for(session, pairs) if known is None else known
     pickups: dict[int, Pickup] = {}
     when = request.sent_at or now
     for decision in plan.stories:
-        pickup = session.scalars(
-            select(Pickup).where(Pickup.outlet_id == outlet.id, Pickup.story_id == decision.story.id)
-        ).first()
+        pickup = known.get((outlet.id, decision.story.id))
         if pickup is None:
-            pickup = Pickup(outlet_id=outlet.id, story_id=decision.story.id, token=new_token(),
-                            first_requested_at=when, last_requested_at=when)
+            pickup = known[outlet.id, decision.story.id] = Pickup(
+                outlet_id=outlet.id, story_id=decision.story.id, token=new_token(),
+                first_requested_at=when, last_requested_at=when)
             session.add(pickup)
         pickup.decision = decision.decision
         pickup.reason = decision.reason
         pickup.first_requested_at = min(pickup.first_requested_at, when)
         pickup.last_requested_at = max(pickup.last_requested_at, when)
-        session.flush()
-        session.add(PickupRequest(pickup_id=pickup.id, request_id=request.id, decision=decision.decision))
+        session.add(PickupRequest(pickup=pickup, request=request, decision=decision.decision))
         pickups[decision.story.id] = pickup
-    session.flush()
     return pickups
+
+
+def pickups_for(session: Session, pairs) -> dict[tuple[int, int], Pickup]:
+    """{(outlet id, story id): pickup} for the pairs that have one."""
+    wanted = set(pairs)
+    outlets = list({outlet_id for outlet_id, _ in wanted})
+    stories = list({story_id for _, story_id in wanted})
+    found = {}
+    for part in _chunks(outlets):
+        for pickup in session.scalars(select(Pickup).where(Pickup.outlet_id.in_(part), Pickup.story_id.in_(stories))):
+            if (pickup.outlet_id, pickup.story_id) in wanted:
+                found[pickup.outlet_id, pickup.story_id] = pickup
+    return found
 
 
 def queue_reply(session: Session, request: Request, *, raw: bytes, message_id: str, recipient: str,
                 now: datetime) -> OutboxMessage:
-    outbox = OutboxMessage(request_id=request.id, message_id=message_id, recipients=recipient, raw=raw,
+    outbox = OutboxMessage(request=request, message_id=message_id, recipients=recipient, raw=raw,
                            status=SendStatus.PENDING, created_at=now, next_attempt_at=now)
     session.add(outbox)
     request.reply_message_id = message_id
-    session.flush()
     return outbox
 
 
-def replies_to_recipient_since(session: Session, recipient: str, since: datetime) -> int:
-    """Replies queued or sent to this address since then (the per-sender daily cap); refused ones do not count."""
-    return session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.recipients == recipient, OutboxMessage.created_at >= since,
-            OutboxMessage.status != SendStatus.FAILED)
-    ) or 0
+def replies_to_recipients_since(session: Session, recipients, since: datetime) -> dict[str, int]:
+    """{address: replies queued or sent to it since then} (the per-sender daily cap); refused ones do not count."""
+    counts: dict[str, int] = {}
+    for part in _chunks(list(dict.fromkeys(recipients))):
+        counts.update(session.execute(
+            select(OutboxMessage.recipients, func.count()).where(
+                OutboxMessage.recipients.in_(part), OutboxMessage.created_at >= since,
+                OutboxMessage.status != SendStatus.FAILED).group_by(OutboxMessage.recipients)).all())
+    return counts
 
 
 def replies_due(session: Session, now: datetime, limit: int) -> list[int]:
@@ -240,3 +267,9 @@ def record_live_copy(session: Session, *, story_id: int, url: str, source: str, 
         copy.pickup_id = pickup_id
     session.flush()
     return copy
+
+
+def _chunks(items: list, size: int = 5000):
+    """Slices short enough for one IN list on every database (SQLite allows 32,766 parameters)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -16,6 +16,7 @@ import logging
 import random
 import secrets
 import threading
+from collections import deque
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -26,20 +27,18 @@ from email.utils import make_msgid
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Decision, OutboxMessage, Outcome, Request, SendStatus
+from models import Decision, OutboxMessage, Outcome, Outlet, Request, SendStatus
 from processor import catalog, store
 from processor.authres import sender_check
 from processor.backoff import Outage, retry_delay
 from processor.claims import Claims
-from processor.classify import (automation_reason, is_delivery_report, is_republish_subject, live_copy_links,
-                                outlet_key, question_reason, story_refs)
+from processor.classify import StoryRefs, live_copy_links, outlet_key
 from processor.config import Config
 from processor.decide import Facts, Plan, decide, decide_report
 from processor.fetch import FetchError, FetchedPage
 from processor.imap import MailboxError
 from processor.mailbox import MailSource, Mark, RawMessage
-from processor.parse import (Inbound, UnreadableMessage, clean_header, is_usable_message_id, message_key,
-                             normalise_message_id, parse_message)
+from processor.prepare import Kind, Prepared, Preparer, Rules
 from processor.reply import ReplyContext, build_reply, reply_address
 from processor.snippet import build_snippet
 from processor.transport import Connection, Sender, SendError
@@ -51,6 +50,8 @@ MAX_STORIES_BY_TITLE = 5
 RECONNECT_FIRST_DELAY = 1.0
 RECONNECT_MAX_DELAY = 300.0
 SEND_ROUND = 200          # replies sent per round, so marking and new mail are never starved
+GROUP_SIZE = 50           # messages recorded in one transaction, with a few queries for the whole group
+GROUPS_AHEAD = 2          # groups being prepared while one is recorded (bounds the memory they hold)
 CONFLICT_ATTEMPTS = 3
 MIN_WAIT = 2.0           # seconds: a reply due sooner is not worth a busier loop
 
@@ -100,6 +101,28 @@ class RunStats:
             self.by_outcome[handled.outcome] = self.by_outcome.get(handled.outcome, 0) + 1
 
 
+_Item = tuple[RawMessage, Prepared]
+_Step = Callable[[Session, list[_Item]], list[Handled]]  # records a group in the session, commits, says what to mark
+
+
+@dataclass
+class _Group:
+    """Messages of one fetched batch, handled together; `last` closes the batch (send, then mark)."""
+
+    messages: list[RawMessage]
+    prepared: Callable[[], list[Prepared]]
+    handled: list[Handled]
+    last: bool
+
+
+@dataclass
+class _GroupFacts:
+    stories: dict[str, tuple[tuple, tuple[str, ...]]]   # {message key: (stories named, own links not found)}
+    outlets: dict[str, Outlet]
+    pickups: dict[tuple[int, int], object]
+    replies_today: dict[str, int]
+
+
 class Worker:
     def __init__(self, edges: Edges) -> None:
         self.edges = edges
@@ -107,10 +130,13 @@ class Worker:
         publication = self.config.publication
         self.reply_from = self.config.smtp.from_address if self.config.smtp else publication.contact_email
         self.own_addresses = tuple({self.reply_from.lower(), publication.contact_email.lower()})
+        self.preparer = Preparer(Rules(publication.allowed_hosts, self.own_addresses, self.reply_from,
+                                       edges.source.name), self.config.worker.prepare_processes)
         self._smtp = Outage("SMTP server", log)
         self._accepted: dict[int, datetime] = {}  # replies the SMTP server took but the database has not recorded yet
 
     def close(self) -> None:
+        self.preparer.close()
         self.edges.source.close()
         self.edges.claims.close()
 
@@ -146,25 +172,6 @@ class Worker:
                 stop.wait(delay)
         return total
 
-    def drain(self, stats: RunStats, stop: threading.Event) -> None:
-        worker = self.config.worker
-        for batch in self.edges.source.batches(worker.batch_size, worker.max_message_bytes):
-            self.process_batch(batch, stats, stop)
-            if stop.is_set():
-                return
-
-    def process_batch(self, batch: list[RawMessage], stats: RunStats, stop: threading.Event | None = None) -> None:
-        results = []
-        for message in batch:
-            if stop is not None and stop.is_set():
-                break  # asked to stop: the messages handled so far are still sent and marked
-            stats.seen += 1
-            handled = self.handle(message)
-            stats.add(handled)
-            results.append(handled)
-        self.send_due(stats, stop)
-        self.mark(results)
-
     def mark(self, results: list[Handled]) -> None:
         """Mark what is finished; a message whose reply is still waiting stays as it is."""
         with self._database(), self.edges.sessions() as session:
@@ -196,134 +203,233 @@ class Worker:
                 raise DatabaseUnavailable("database unavailable: " + describe_database_error(exc)) from None
             raise
 
-    # -- one message ------------------------------------------------------
-    def handle(self, message: RawMessage) -> Handled:
-        source = self.edges.source
-        if message.raw is None:
-            message_id = normalise_message_id(clean_header(message.message_id))
-            key = message_id if is_usable_message_id(message_id) else f"oversized:{source.name}:{message.ref}:{message.size}"
-            return self._claimed(key, message, lambda: self._park(
-                message, f"message of {message.size} bytes is over the {self.config.worker.max_message_bytes}-byte "
-                         f"limit: not downloaded", key=key))
-        try:
-            inbound = parse_message(message.raw)
-        except UnreadableMessage as exc:
-            key, reason = message_key("", message.raw), str(exc)
-            return self._claimed(key, message, lambda: self._park(message, reason, key=key))
-        if is_republish_subject(inbound.subject):
-            step = self._handle_request
-        elif is_delivery_report(inbound) and inbound.embedded_message_ids:
-            step = self._handle_report
-        else:
-            source.skip(message.ref)
-            return Handled(message.ref, None)
-        return self._claimed(inbound.message_key, message, lambda: self._guarded(message, inbound, step))
+    # -- groups of messages -------------------------------------------------
+    def drain(self, stats: RunStats, stop: threading.Event) -> None:
+        """Handle everything waiting, a fetched batch at a time, in groups: while one group is recorded,
+        the next ones are being prepared (parsed and classified) by the helper process."""
+        worker = self.config.worker
+        waiting: deque[_Group] = deque()
+        for batch in self.edges.source.batches(worker.batch_size, worker.max_message_bytes):
+            handled: list[Handled] = []
+            groups = [batch[start:start + GROUP_SIZE] for start in range(0, len(batch), GROUP_SIZE)]
+            for index, messages in enumerate(groups):
+                waiting.append(_Group(messages, self.preparer.start(messages), handled, last=index == len(groups) - 1))
+                while len(waiting) > GROUPS_AHEAD:
+                    self._finish(waiting.popleft(), stats, stop)
+            if stop.is_set():
+                break
+        while waiting:
+            self._finish(waiting.popleft(), stats, stop)
 
-    def _claimed(self, key: str, message: RawMessage, work: Callable[[], Handled]) -> Handled:
-        """Run `work` only if no other worker is on this message right now."""
-        name = "request:" + key
+    def _finish(self, group: _Group, stats: RunStats, stop: threading.Event) -> None:
+        if not stop.is_set():  # asked to stop: what is recorded already is still sent and marked
+            group.handled += self.handle_group(group.messages, group.prepared(), stats)
+        if group.last:  # its whole batch is recorded: send the replies, then mark the messages
+            self.send_due(stats, stop)
+            self.mark(group.handled)
+
+    def handle_group(self, messages: list[RawMessage], prepared: list[Prepared], stats: RunStats) -> list[Handled]:
+        by_kind: dict[Kind, list[_Item]] = {}
+        for message, ready in zip(messages, prepared):
+            stats.seen += 1
+            by_kind.setdefault(ready.kind, []).append((message, ready))
+        results = []
+        for message, _ in by_kind.pop(Kind.OTHER, []):
+            self.edges.source.skip(message.ref)
+            results.append(Handled(message.ref, None))
+        for message, ready in by_kind.pop(Kind.OVERSIZED, []) + by_kind.pop(Kind.UNREADABLE, []):
+            reason = ready.error or (f"message of {message.size} bytes is over the "
+                                     f"{self.config.worker.max_message_bytes}-byte limit: not downloaded")
+            results += self._claimed([(message, ready)], lambda items: [self._park(items[0][0], reason, key=ready.key)])
+        steps = {Kind.REQUEST: self._record_requests, Kind.REPORT: self._record_reports}
+        for kind, items in by_kind.items():
+            results += self._claimed(items, lambda mine: self._recorded(mine, steps[kind]))
+        for handled in results:
+            stats.add(handled)
+        return results
+
+    def _claimed(self, items: list[_Item], work: Callable[[list[_Item]], list[Handled]]) -> list[Handled]:
+        """Run `work` on the items no other worker is on right now; the others are left for later."""
+        names = {id(ready): "request:" + ready.key for _, ready in items}
         with self._database():
-            taken = self.edges.claims.take(name)
-        if not taken:
-            log.info("message %s is being handled by another worker", message.ref)
-            return Handled(message.ref, None)
+            taken = self.edges.claims.take_all(list(names.values()))
+        mine = [(message, ready) for message, ready in items if names[id(ready)] in taken]
+        results = []
+        for message, ready in items:
+            if names[id(ready)] not in taken:
+                log.info("message %s is being handled by another worker", message.ref)
+                results.append(Handled(message.ref, None))
         try:
-            return work()
+            return results + (work(mine) if mine else [])
         finally:
             with self._database():
-                self.edges.claims.release(name)
+                self.edges.claims.release_all(list(taken))
 
-    def _guarded(self, message: RawMessage, inbound: Inbound, step) -> Handled:
+    def _recorded(self, items: list[_Item], step: _Step) -> list[Handled]:
+        """Record a group in one transaction. Copies of one message go in a later transaction (they find
+        the first one recorded); if the group fails as a whole, its messages are recorded one by one."""
+        results = []
+        while items:
+            first, later, keys = [], [], set()
+            for item in items:
+                (later if item[1].key in keys else first).append(item)
+                keys.add(item[1].key)
+            items = later
+            if len(first) > 1:
+                try:
+                    with self._database(), self.edges.sessions() as session:
+                        results += step(session, first)
+                    continue
+                except DatabaseUnavailable:
+                    raise
+                except Exception as exc:  # a conflict with another worker, or one message the steps choke on
+                    log.info("a group of %d messages could not be recorded together (%s); recording them one "
+                             "by one", len(first), describe_database_error(exc))
+            results += [self._guarded(item, step) for item in first]
+        return results
+
+    def _guarded(self, item: _Item, step: _Step) -> Handled:
+        message, ready = item
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
                 with self.edges.sessions() as session:
-                    existing = store.find_request(session, inbound.message_key)
-                    if existing is not None and existing.content_digest not in ("", inbound.content_digest):
-                        # A different message reusing a Message-ID: it is a request of its own.
-                        inbound = replace(inbound, message_key=inbound.digest_key)
-                        existing = store.find_request(session, inbound.message_key)
-                    if existing is not None:
-                        return self._already_handled(message, existing)
-                    return step(session, message, inbound)
+                    return step(session, [item])[0]
             except IntegrityError as exc:
                 # Another worker inserted the same request, outlet, pickup or story between our look
                 # and our insert. Theirs stands; looking again in a fresh transaction finds it.
                 log.info("message %s: concurrent insert (%s); trying again", message.ref, describe_database_error(exc))
                 if attempt == CONFLICT_ATTEMPTS:
                     return self._park(message, "could not record the request: " + describe_database_error(exc),
-                                      key=inbound.message_key)
+                                      key=ready.key)
             except Exception as exc:  # the worker never dies on a message: park it for a person instead
                 if isinstance(exc, SQLAlchemyError) and _unavailable(exc):
                     raise DatabaseUnavailable("database unavailable: " + describe_database_error(exc)) from None
                 log.exception("message %s could not be handled", message.ref)
                 return self._park(message, f"internal error while handling: {type(exc).__name__}: {exc}",
-                                  key=inbound.message_key)
+                                  key=ready.key)
         raise AssertionError("unreachable")
 
-    def _handle_request(self, session: Session, message: RawMessage, inbound: Inbound) -> Handled:
+    def _unseen(self, session: Session, items: list[_Item]) -> tuple[list[_Item], list[Handled]]:
+        """The items not recorded before, and what is left to do for the others (never redone)."""
+        keys = [key for _, ready in items for key in (ready.inbound.message_key, ready.inbound.digest_key)]
+        existing = store.requests_by_keys(session, keys)
+        fresh, done = [], []
+        for message, ready in items:
+            inbound = ready.inbound
+            request = existing.get(inbound.message_key)
+            if request is not None and request.content_digest not in ("", inbound.content_digest):
+                # A different message reusing a Message-ID: it is a request of its own.
+                ready = replace(ready, inbound=replace(inbound, message_key=inbound.digest_key))
+                request = existing.get(inbound.digest_key)
+            if request is None:
+                fresh.append((message, ready))
+            else:
+                done.append(self._already_handled(message, request))
+        return fresh, done
+
+    def _record_requests(self, session: Session, items: list[_Item]) -> list[Handled]:
         now = self.edges.clock()
+        fresh, results = self._unseen(session, items)
+        facts = self._group_facts(session, fresh, now)
+        recorded = [(message, ready.inbound, *self._record_request(session, ready, facts, now)) for message, ready in fresh]
+        session.commit()
+        for message, inbound, plan, outbox in recorded:
+            log.info("request %s from %r: %s (%s)", message.ref, inbound.from_address, plan.outcome, plan.reason)
+            results.append(Handled(message.ref, _mark_for(plan), outbox.id if outbox else None, str(plan.outcome)))
+        return results
+
+    def _group_facts(self, session: Session, items: list[_Item], now: datetime) -> _GroupFacts:
+        """What deciding on a group of requests needs from the database, in a few queries for the group."""
+        answerable = [ready for _, ready in items if not ready.automated]
+        named = catalog.stories_named(session, [key for ready in answerable for key in ready.refs.own_keys],
+                                      [key for ready in answerable for key in ready.refs.title_keys])
+        stories = {ready.key: self._stories(session, ready.refs, named, now) for ready in answerable}
+        senders: dict[str, str] = {}
+        for ready in answerable:
+            if ready.inbound.from_address:
+                senders.setdefault(outlet_key(ready.inbound.from_address), ready.inbound.from_name)
+        outlets = store.outlets_for(session, senders, now) if senders else {}
+        pairs = [(outlets[outlet_key(ready.inbound.from_address)].id, story.id) for ready in answerable
+                 if ready.inbound.from_address for story in stories[ready.key][0]]
+        recipients = {address for _, ready in items if (address := reply_address(ready.inbound))}
+        return _GroupFacts(
+            stories=stories,
+            outlets=outlets,
+            pickups=store.pickups_for(session, pairs) if pairs else {},
+            replies_today=store.replies_to_recipients_since(session, recipients, now - timedelta(days=1))
+            if recipients else {},
+        )
+
+    def _record_request(self, session: Session, ready: Prepared, facts: _GroupFacts,
+                        now: datetime) -> tuple[Plan, OutboxMessage | None]:
         publication = self.config.publication
         worker = self.config.worker
-        automated = automation_reason(inbound, self.own_addresses, self.reply_from)
-        stories, unmatched = ((), ()) if automated else self._stories(session, inbound, now)
+        inbound = ready.inbound
+        stories, unmatched = facts.stories.get(ready.key, ((), ()))
         recipient = reply_address(inbound)
-        outlet = None
-        if not automated and inbound.from_address:
-            outlet = store.outlet_for(session, outlet_key(inbound.from_address), inbound.from_name, now)
+        outlet = facts.outlets.get(outlet_key(inbound.from_address)) if inbound.from_address else None
         plan = decide(Facts(
-            automated=automated,
+            automated=ready.automated,
             sent_at=inbound.date,
             stories=stories,
             unmatched_links=unmatched,
-            question=question_reason(inbound.text),
+            question=ready.question,
             recipient=recipient,
             now=now,
             max_age=timedelta(days=worker.max_age_days),
             unauthenticated=(sender_check(inbound.headers, worker.authserv_id, inbound.from_address)
                              if worker.require_authenticated_sender else None),
-            replies_to_recipient_today=(store.replies_to_recipient_since(session, recipient, now - timedelta(days=1))
-                                        if recipient else 0),
+            replies_to_recipient_today=facts.replies_today.get(recipient, 0) if recipient else 0,
             max_replies_per_day=worker.max_replies_per_sender_per_day,
             max_stories=worker.max_stories_per_request,
             blocked=(f"outlet {outlet.key} is blocked: {outlet.blocked_reason or 'no reason given'}"
                      if outlet is not None and outlet.blocked else None),
         ))
         request = store.record_request(session, inbound, plan, outlet=outlet, mailbox=self.edges.source.name, now=now)
-        pickups = store.record_pickups(session, request, outlet, plan, now=now, new_token=self.edges.new_token) if outlet else {}
+        pickups = (store.record_pickups(session, request, outlet, plan, now=now, new_token=self.edges.new_token,
+                                        known=facts.pickups) if outlet else {})
         if len(pickups) == 1:  # with one story named, a link to the outlet's own site is its live copy
             (story_id, pickup), = pickups.items()
             for link in live_copy_links(inbound, outlet.key, publication.allowed_hosts):
+                session.flush()  # the live copy refers to the pickup by id
                 store.record_live_copy(session, story_id=story_id, url=link, source="email", now=now, pickup_id=pickup.id)
-        outbox_id = None
-        if plan.reply:
-            snippets = {
-                d.story.id: build_snippet(d.story, publication, outlet_id=outlet.id, token=pickups[d.story.id].token)
-                for d in plan.stories if d.decision == Decision.GRANTED
-            }
-            message_id = self.edges.new_message_id(self.reply_from.rsplit("@", 1)[-1])
-            reply = build_reply(plan, inbound, snippets, ReplyContext(publication, self.reply_from, message_id, now))
-            outbox = store.queue_reply(session, request, raw=reply.as_bytes(policy=SMTP_POLICY), message_id=message_id,
-                                       recipient=recipient, now=now)
-            outbox_id = outbox.id
-        session.commit()
-        log.info("request %s from %r: %s (%s)", message.ref, inbound.from_address, plan.outcome, plan.reason)
-        return Handled(message.ref, _mark_for(plan), outbox_id, str(plan.outcome))
+        if not plan.reply:
+            return plan, None
+        facts.replies_today[recipient] = facts.replies_today.get(recipient, 0) + 1
+        snippets = {
+            d.story.id: build_snippet(d.story, publication, outlet_id=outlet.id, token=pickups[d.story.id].token)
+            for d in plan.stories if d.decision == Decision.GRANTED
+        }
+        message_id = self.edges.new_message_id(self.reply_from.rsplit("@", 1)[-1])
+        reply = build_reply(plan, inbound, snippets, ReplyContext(publication, self.reply_from, message_id, now))
+        outbox = store.queue_reply(session, request, raw=reply.as_bytes(policy=SMTP_POLICY), message_id=message_id,
+                                   recipient=recipient, now=now)
+        return plan, outbox
 
-    def _handle_report(self, session: Session, message: RawMessage, inbound: Inbound) -> Handled:
-        """A bounce or delay notice: if it returns one of our replies, that reply failed and a person is told."""
-        outbox = store.outbox_by_message_ids(session, (*inbound.embedded_message_ids, inbound.in_reply_to,
-                                                       *inbound.references))
-        if outbox is None:
-            self.edges.source.skip(message.ref)  # someone else's bounce: not ours to touch
-            return Handled(message.ref, None)
-        plan = decide_report(outbox.message_id, outbox.recipients, inbound.report_diagnostic)
-        store.record_request(session, inbound, plan, outlet=None, mailbox=self.edges.source.name, now=self.edges.clock())
-        if plan.needs_person and outbox.status == SendStatus.SENT:
-            store.mark_reply_failed(outbox, f"the reply bounced: {inbound.report_diagnostic or 'no diagnostic given'}",
-                                    status=SendStatus.BOUNCED)
+    def _record_reports(self, session: Session, items: list[_Item]) -> list[Handled]:
+        """Bounces and delay notices: one that returns one of our replies means that reply failed; a person is told."""
+        fresh, results = self._unseen(session, items)
+        reports = []
+        for message, ready in fresh:
+            inbound = ready.inbound
+            outbox = store.outbox_by_message_ids(session, (*inbound.embedded_message_ids, inbound.in_reply_to,
+                                                           *inbound.references))
+            if outbox is None:
+                self.edges.source.skip(message.ref)  # someone else's bounce: not ours to touch
+                results.append(Handled(message.ref, None))
+                continue
+            plan = decide_report(outbox.message_id, outbox.recipients, inbound.report_diagnostic)
+            store.record_request(session, inbound, plan, outlet=None, mailbox=self.edges.source.name,
+                                 now=self.edges.clock())
+            if plan.needs_person and outbox.status == SendStatus.SENT:
+                store.mark_reply_failed(outbox, f"the reply bounced: {inbound.report_diagnostic or 'no diagnostic given'}",
+                                        status=SendStatus.BOUNCED)
+            reports.append((message, plan))
         session.commit()
-        log.warning("message %s: %s", message.ref, plan.reason)
-        return Handled(message.ref, _mark_for(plan), outcome=str(plan.outcome))
+        for message, plan in reports:
+            log.warning("message %s: %s", message.ref, plan.reason)
+            results.append(Handled(message.ref, _mark_for(plan), outcome=str(plan.outcome)))
+        return results
 
     def _already_handled(self, message: RawMessage, request: Request) -> Handled:
         """Seen before (a restart, a copy in another folder): finish what is left, never redo it."""
@@ -334,10 +440,9 @@ class Worker:
             return Handled(message.ref, Mark.PERSON)
         return Handled(message.ref, Mark.IGNORED if request.outcome == Outcome.IGNORED else Mark.DONE)
 
-    def _stories(self, session: Session, inbound: Inbound, now: datetime) -> tuple[tuple, tuple[str, ...]]:
-        publication = self.config.publication
-        refs = story_refs(inbound, publication.allowed_hosts)
-        found, by_title = catalog.stories_named(session, refs.own_keys, refs.title_keys)
+    def _stories(self, session: Session, refs: StoryRefs, named: catalog.Named,
+                 now: datetime) -> tuple[tuple, tuple[str, ...]]:
+        found, by_title = named.for_refs(refs.own_keys, refs.title_keys)
         unmatched = []
         fetches = 0
         for link in refs.own_links:
