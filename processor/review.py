@@ -121,15 +121,18 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
     verb = "granted" if decision == Decision.GRANTED else "declined"
     plan = Plan(Outcome.ANSWERED, needs_person=False, reply=True, reasons=(f"{verb} by {editor}",),
                 stories=tuple(StoryDecision(story, decision, f"{verb} by {editor}") for story in stories))
-    pickups = store.record_pickups(session, request, outlet, plan, now=now, new_token=new_token)
+    rows = store.NewRows(store.pickups_for(session, [(outlet.id, story.id) for story in stories]))
+    answered = store.RequestRef(None, request.id)
+    pickups = rows.add_pickups(answered, outlet.id, plan, when=request.sent_at or now, new_token=new_token)
     publication = config.publication
     snippets = {story.id: build_snippet(story, publication, outlet_id=outlet.id, token=pickups[story.id].token)
                 for story in stories if decision == Decision.GRANTED}
     reply_from = config.smtp.from_address if config.smtp else publication.contact_email
     message_id = new_message_id(reply_from.rsplit("@", 1)[-1])
     reply = build_reply(plan, message, snippets, ReplyContext(publication, reply_from, message_id, now))
-    store.queue_reply(session, request, raw=reply.as_bytes(policy=SMTP_POLICY), message_id=message_id,
-                      recipient=recipient, now=now)
+    rows.add_reply(answered, raw=reply.as_bytes(policy=SMTP_POLICY), message_id=message_id, recipient=recipient, now=now)
+    rows.write(session)
+    request.reply_message_id = message_id
     request.outcome = Outcome.PENDING
     titles = ", ".join(f'"{story.title}"' for story in stories)
     return f"request {request.id} {verb} ({titles}): reply to {recipient} queued"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import LiveCopy, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
@@ -54,26 +54,25 @@ def requests_by_keys(session: Session, message_keys) -> dict[str, Request]:
             for request in session.scalars(select(Request).where(Request.message_key.in_(part)))}
 
 
-def record_request(session: Session, inbound: Inbound, plan: Plan, *, outlet: Outlet | None, mailbox: str,
-                   now: datetime) -> Request:
-    request = Request(
-        message_key=inbound.message_key,
-        content_digest=inbound.content_digest,
-        message_id=inbound.message_id[:998],
-        mailbox=mailbox[:255],
-        outlet=outlet,
-        from_address=inbound.from_address[:320],
-        reply_to=inbound.reply_to_address[:320],
-        subject=inbound.subject[:998],
-        sent_at=inbound.date,
-        processed_at=now,
-        outcome=Outcome.PENDING if plan.reply else plan.outcome,
-        needs_person=plan.needs_person,
-        reason=plan.reason,
-        size=inbound.size,
-    )
-    session.add(request)  # inserted with the rest of its group at the next flush
-    return request
+def request_values(inbound: Inbound, plan: Plan, *, outlet_id: int | None, mailbox: str, now: datetime) -> dict:
+    """The row a request is logged as."""
+    return {
+        "message_key": inbound.message_key,
+        "content_digest": inbound.content_digest,
+        "message_id": inbound.message_id[:998],
+        "mailbox": mailbox[:255],
+        "outlet_id": outlet_id,
+        "from_address": inbound.from_address[:320],
+        "reply_to": inbound.reply_to_address[:320],
+        "subject": inbound.subject[:998],
+        "sent_at": inbound.date,
+        "processed_at": now,
+        "outcome": Outcome.PENDING if plan.reply else plan.outcome,
+        "needs_person": plan.needs_person,
+        "reason": plan.reason,
+        "size": inbound.size,
+        "reply_message_id": None,
+    }
 
 
 def record_unreadable(session: Session, *, message_key: str, mailbox: str, size: int, reason: str,
@@ -85,52 +84,123 @@ def record_unreadable(session: Session, *, message_key: str, mailbox: str, size:
     return request
 
 
-def record_pickups(session: Session, request: Request, outlet: Outlet, plan: Plan, *, now: datetime,
-                   new_token: Callable[[], str], known: dict[tuple[int, int], Pickup] | None = None) -> dict[int, Pickup]:
-    """One pickup per (outlet, story); a repeat request adds itself to the existing pickup.
+@dataclass
+class PickupState:
+    """A pickup as plain data while a group of requests is recorded (`id` is None until it is written)."""
 
-    `known` holds the pickups already looked up for a group of requests (see `pickups_for`), and
-    takes the new ones, so that a later request of the group finds them."""
-    pairs = [(outlet.id, decision.story.id) for decision in plan.stories]
-    known = pickups_for(session, pairs) if known is None else known
-    pickups: dict[int, Pickup] = {}
-    when = request.sent_at or now
-    for decision in plan.stories:
-        pickup = known.get((outlet.id, decision.story.id))
-        if pickup is None:
-            pickup = known[outlet.id, decision.story.id] = Pickup(
-                outlet_id=outlet.id, story_id=decision.story.id, token=new_token(),
-                first_requested_at=when, last_requested_at=when)
-            session.add(pickup)
-        pickup.decision = decision.decision
-        pickup.reason = decision.reason
-        pickup.first_requested_at = min(pickup.first_requested_at, when)
-        pickup.last_requested_at = max(pickup.last_requested_at, when)
-        session.add(PickupRequest(pickup=pickup, request=request, decision=decision.decision))
-        pickups[decision.story.id] = pickup
-    return pickups
+    outlet_id: int
+    story_id: int
+    token: str
+    decision: str
+    reason: str
+    first_requested_at: datetime
+    last_requested_at: datetime
+    id: int | None = None
+    changed: bool = False
 
 
-def pickups_for(session: Session, pairs) -> dict[tuple[int, int], Pickup]:
-    """{(outlet id, story id): pickup} for the pairs that have one."""
+@dataclass
+class RequestRef:
+    """A request of the group: new (its row is `values`, its id comes with `write`) or already stored."""
+
+    values: dict | None
+    id: int | None = None
+
+
+@dataclass
+class ReplyRow:
+    request: RequestRef
+    values: dict
+    id: int | None = None
+
+
+class NewRows:
+    """What a group of requests adds to the log, kept as plain rows and written in a few bulk
+    statements (`write`): one INSERT per table for the whole group rather than one per object."""
+
+    def __init__(self, known_pickups: dict[tuple[int, int], PickupState]) -> None:
+        self.pickups = known_pickups   # by (outlet id, story id); new ones are added as they come
+        self.requests: list[RequestRef] = []
+        self.links: list[tuple[RequestRef, PickupState, str]] = []
+        self.replies: list[ReplyRow] = []
+
+    def add_request(self, values: dict) -> RequestRef:
+        ref = RequestRef(values)
+        self.requests.append(ref)
+        return ref
+
+    def add_pickups(self, request: RequestRef, outlet_id: int, plan: Plan, *, when: datetime,
+                    new_token: Callable[[], str]) -> dict[int, PickupState]:
+        """One pickup per (outlet, story); a repeat request adds itself to the existing pickup. {story id: pickup}"""
+        pickups = {}
+        for decision in plan.stories:
+            pickup = self.pickups.get((outlet_id, decision.story.id))
+            if pickup is None:
+                pickup = self.pickups[outlet_id, decision.story.id] = PickupState(
+                    outlet_id, decision.story.id, new_token(), decision.decision, decision.reason, when, when)
+            pickup.decision, pickup.reason, pickup.changed = decision.decision, decision.reason, True
+            pickup.first_requested_at = min(pickup.first_requested_at, when)
+            pickup.last_requested_at = max(pickup.last_requested_at, when)
+            self.links.append((request, pickup, decision.decision))
+            pickups[decision.story.id] = pickup
+        return pickups
+
+    def add_reply(self, request: RequestRef, *, raw: bytes, message_id: str, recipient: str, now: datetime) -> ReplyRow:
+        reply = ReplyRow(request, {"message_id": message_id, "recipients": recipient, "raw": raw,
+                                   "status": SendStatus.PENDING, "attempts": 0, "last_error": "", "created_at": now,
+                                   "next_attempt_at": now})
+        if request.values is not None:
+            request.values["reply_message_id"] = message_id
+        self.replies.append(reply)
+        return reply
+
+    def write(self, session: Session) -> None:
+        _insert_returning_ids(session, Request, [(ref, ref.values) for ref in self.requests if ref.id is None])
+        changed = [pickup for pickup in self.pickups.values() if pickup.changed]
+        _insert_returning_ids(session, Pickup, [(pickup, _pickup_values(pickup)) for pickup in changed if pickup.id is None])
+        stored = [{"id": pickup.id, **_pickup_values(pickup)} for pickup in changed if pickup.id is not None]
+        if stored:
+            session.execute(update(Pickup), stored)
+        if self.links:
+            session.execute(insert(PickupRequest), [{"pickup_id": pickup.id, "request_id": request.id,
+                                                     "decision": decision} for request, pickup, decision in self.links])
+        _insert_returning_ids(session, OutboxMessage, [(reply, {**reply.values, "request_id": reply.request.id})
+                                                       for reply in self.replies])
+        for pickup in changed:
+            pickup.changed = False
+        self.links.clear()
+
+
+def _pickup_values(pickup: PickupState) -> dict:
+    return {"outlet_id": pickup.outlet_id, "story_id": pickup.story_id, "token": pickup.token,
+            "decision": pickup.decision, "reason": pickup.reason, "first_requested_at": pickup.first_requested_at,
+            "last_requested_at": pickup.last_requested_at}
+
+
+def _insert_returning_ids(session: Session, model, rows: list[tuple[object, dict]]) -> None:
+    """INSERT the rows in one statement (batched by the driver) and give each owner its new id."""
+    if not rows:
+        return
+    ids = session.scalars(insert(model).returning(model.id, sort_by_parameter_order=True), [values for _, values in rows])
+    for (owner, _), new_id in zip(rows, ids, strict=True):
+        owner.id = new_id
+
+
+def pickups_for(session: Session, pairs) -> dict[tuple[int, int], PickupState]:
+    """{(outlet id, story id): pickup} for the pairs that have one, locked until the transaction ends."""
     wanted = set(pairs)
-    outlets = list({outlet_id for outlet_id, _ in wanted})
-    stories = list({story_id for _, story_id in wanted})
+    outlets = sorted({outlet_id for outlet_id, _ in wanted})
+    stories = sorted({story_id for _, story_id in wanted})
+    columns = (Pickup.outlet_id, Pickup.story_id, Pickup.token, Pickup.decision, Pickup.reason,
+               Pickup.first_requested_at, Pickup.last_requested_at, Pickup.id)
     found = {}
     for part in _chunks(outlets):
-        for pickup in session.scalars(select(Pickup).where(Pickup.outlet_id.in_(part), Pickup.story_id.in_(stories))):
-            if (pickup.outlet_id, pickup.story_id) in wanted:
-                found[pickup.outlet_id, pickup.story_id] = pickup
+        query = (select(*columns).where(Pickup.outlet_id.in_(part), Pickup.story_id.in_(stories))
+                 .order_by(Pickup.id).with_for_update())
+        for row in session.execute(query):
+            if (row.outlet_id, row.story_id) in wanted:
+                found[row.outlet_id, row.story_id] = PickupState(*row)
     return found
-
-
-def queue_reply(session: Session, request: Request, *, raw: bytes, message_id: str, recipient: str,
-                now: datetime) -> OutboxMessage:
-    outbox = OutboxMessage(request=request, message_id=message_id, recipients=recipient, raw=raw,
-                           status=SendStatus.PENDING, created_at=now, next_attempt_at=now)
-    session.add(outbox)
-    request.reply_message_id = message_id
-    return outbox
 
 
 def replies_to_recipients_since(session: Session, recipients, since: datetime) -> dict[str, int]:

@@ -38,6 +38,7 @@ from processor.decide import Facts, Plan, decide, decide_report
 from processor.fetch import FetchError, FetchedPage
 from processor.imap import MailboxError
 from processor.mailbox import MailSource, Mark, RawMessage
+from processor.parse import Inbound
 from processor.prepare import Kind, Prepared, Preparer, Rules
 from processor.reply import ReplyContext, build_reply, reply_address
 from processor.snippet import build_snippet
@@ -119,7 +120,8 @@ class _Group:
 class _GroupFacts:
     stories: dict[str, tuple[tuple, tuple[str, ...]]]   # {message key: (stories named, own links not found)}
     outlets: dict[str, Outlet]
-    pickups: dict[tuple[int, int], object]
+    recipients: dict[str, str | None]                  # {message key: where its reply would go}
+    pickups: dict[tuple[int, int], store.PickupState]
     replies_today: dict[str, int]
 
 
@@ -331,11 +333,15 @@ class Worker:
         now = self.edges.clock()
         fresh, results = self._unseen(session, items)
         facts = self._group_facts(session, fresh, now)
-        recorded = [(message, ready.inbound, *self._record_request(session, ready, facts, now)) for message, ready in fresh]
+        rows = store.NewRows(facts.pickups)
+        recorded = [(message, ready, *self._record_request(rows, ready, facts, now)) for message, ready in fresh]
+        rows.write(session)
+        for _, ready, _, pickups, _ in recorded:
+            self._record_live_copy(session, ready.inbound, pickups, now)
         session.commit()
-        for message, inbound, plan, outbox in recorded:
-            log.info("request %s from %r: %s (%s)", message.ref, inbound.from_address, plan.outcome, plan.reason)
-            results.append(Handled(message.ref, _mark_for(plan), outbox.id if outbox else None, str(plan.outcome)))
+        for message, ready, plan, _, reply in recorded:
+            log.info("request %s from %r: %s (%s)", message.ref, ready.inbound.from_address, plan.outcome, plan.reason)
+            results.append(Handled(message.ref, _mark_for(plan), reply.id if reply else None, str(plan.outcome)))
         return results
 
     def _group_facts(self, session: Session, items: list[_Item], now: datetime) -> _GroupFacts:
@@ -351,22 +357,23 @@ class Worker:
         outlets = store.outlets_for(session, senders, now) if senders else {}
         pairs = [(outlets[outlet_key(ready.inbound.from_address)].id, story.id) for ready in answerable
                  if ready.inbound.from_address for story in stories[ready.key][0]]
-        recipients = {address for _, ready in items if (address := reply_address(ready.inbound))}
+        recipients = {ready.key: reply_address(ready.inbound) for _, ready in items}
+        wanted = {address for address in recipients.values() if address}
         return _GroupFacts(
             stories=stories,
             outlets=outlets,
+            recipients=recipients,
             pickups=store.pickups_for(session, pairs) if pairs else {},
-            replies_today=store.replies_to_recipients_since(session, recipients, now - timedelta(days=1))
-            if recipients else {},
+            replies_today=store.replies_to_recipients_since(session, wanted, now - timedelta(days=1)) if wanted else {},
         )
 
-    def _record_request(self, session: Session, ready: Prepared, facts: _GroupFacts,
-                        now: datetime) -> tuple[Plan, OutboxMessage | None]:
+    def _record_request(self, rows: store.NewRows, ready: Prepared, facts: _GroupFacts,
+                        now: datetime) -> tuple[Plan, dict[int, store.PickupState], store.ReplyRow | None]:
         publication = self.config.publication
         worker = self.config.worker
         inbound = ready.inbound
         stories, unmatched = facts.stories.get(ready.key, ((), ()))
-        recipient = reply_address(inbound)
+        recipient = facts.recipients[ready.key]
         outlet = facts.outlets.get(outlet_key(inbound.from_address)) if inbound.from_address else None
         plan = decide(Facts(
             automated=ready.automated,
@@ -385,16 +392,12 @@ class Worker:
             blocked=(f"outlet {outlet.key} is blocked: {outlet.blocked_reason or 'no reason given'}"
                      if outlet is not None and outlet.blocked else None),
         ))
-        request = store.record_request(session, inbound, plan, outlet=outlet, mailbox=self.edges.source.name, now=now)
-        pickups = (store.record_pickups(session, request, outlet, plan, now=now, new_token=self.edges.new_token,
-                                        known=facts.pickups) if outlet else {})
-        if len(pickups) == 1:  # with one story named, a link to the outlet's own site is its live copy
-            (story_id, pickup), = pickups.items()
-            for link in live_copy_links(inbound, outlet.key, publication.allowed_hosts):
-                session.flush()  # the live copy refers to the pickup by id
-                store.record_live_copy(session, story_id=story_id, url=link, source="email", now=now, pickup_id=pickup.id)
+        request = rows.add_request(store.request_values(inbound, plan, outlet_id=outlet.id if outlet else None,
+                                                        mailbox=self.edges.source.name, now=now))
+        pickups = (rows.add_pickups(request, outlet.id, plan, when=inbound.date or now, new_token=self.edges.new_token)
+                   if outlet else {})
         if not plan.reply:
-            return plan, None
+            return plan, pickups, None
         facts.replies_today[recipient] = facts.replies_today.get(recipient, 0) + 1
         snippets = {
             d.story.id: build_snippet(d.story, publication, outlet_id=outlet.id, token=pickups[d.story.id].token)
@@ -402,13 +405,23 @@ class Worker:
         }
         message_id = self.edges.new_message_id(self.reply_from.rsplit("@", 1)[-1])
         reply = build_reply(plan, inbound, snippets, ReplyContext(publication, self.reply_from, message_id, now))
-        outbox = store.queue_reply(session, request, raw=reply.as_bytes(policy=SMTP_POLICY), message_id=message_id,
-                                   recipient=recipient, now=now)
-        return plan, outbox
+        return plan, pickups, rows.add_reply(request, raw=reply.as_bytes(policy=SMTP_POLICY), message_id=message_id,
+                                             recipient=recipient, now=now)
+
+    def _record_live_copy(self, session: Session, inbound: Inbound, pickups: dict[int, store.PickupState],
+                          now: datetime) -> None:
+        """With one story named, a link to the outlet's own site is where it went live."""
+        if len(pickups) != 1:
+            return
+        (story_id, pickup), = pickups.items()
+        outlet = session.get(Outlet, pickup.outlet_id)
+        for link in live_copy_links(inbound, outlet.key, self.config.publication.allowed_hosts):
+            store.record_live_copy(session, story_id=story_id, url=link, source="email", now=now, pickup_id=pickup.id)
 
     def _record_reports(self, session: Session, items: list[_Item]) -> list[Handled]:
         """Bounces and delay notices: one that returns one of our replies means that reply failed; a person is told."""
         fresh, results = self._unseen(session, items)
+        rows = store.NewRows({})
         reports = []
         for message, ready in fresh:
             inbound = ready.inbound
@@ -419,12 +432,13 @@ class Worker:
                 results.append(Handled(message.ref, None))
                 continue
             plan = decide_report(outbox.message_id, outbox.recipients, inbound.report_diagnostic)
-            store.record_request(session, inbound, plan, outlet=None, mailbox=self.edges.source.name,
-                                 now=self.edges.clock())
+            rows.add_request(store.request_values(inbound, plan, outlet_id=None, mailbox=self.edges.source.name,
+                                                  now=self.edges.clock()))
             if plan.needs_person and outbox.status == SendStatus.SENT:
                 store.mark_reply_failed(outbox, f"the reply bounced: {inbound.report_diagnostic or 'no diagnostic given'}",
                                         status=SendStatus.BOUNCED)
             reports.append((message, plan))
+        rows.write(session)
         session.commit()
         for message, plan in reports:
             log.warning("message %s: %s", message.ref, plan.reason)
