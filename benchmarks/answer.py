@@ -83,7 +83,7 @@ def main() -> None:
             folder = root / f"run-{uuid.uuid4().hex[:6]}"
             folder.mkdir()
             config = load(write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}",
-                                       imap={**user, "port": imap_proxy.port}, smtp_port=smtp_proxy.port),
+                                       imap={**user, "port": imap_proxy.port}, smtp_port=smtp_proxy.port, batch_size=None),
                           user["password"])
             prepare_database(config)
             worker, engine = build_worker(config)

@@ -65,7 +65,7 @@ def naive_rate(port: int, user: dict) -> float:
 
 def worker_rate(port: int, user: dict, folder: Path, profile: Path | None = None) -> tuple[float, dict]:
     path = write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}",
-                        imap={**user, "port": port}, outbox=folder / "outbox")
+                        imap={**user, "port": port}, outbox=folder / "outbox", batch_size=None)
     config = load(path, user["password"])
     config = replace(config, worker=replace(config.worker, sink="outbox"))
     prepare_database(config)

@@ -55,7 +55,8 @@ def main() -> None:
         folder = root / "worker"
         folder.mkdir()
         user = dovecot.add_user(f"latency{uuid.uuid4().hex[:8]}@test.example")
-        config_path = write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}", imap=user, smtp_port=smtp.port)
+        config_path = write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}", imap=user, smtp_port=smtp.port,
+                                   batch_size=None)
         # A five-minute poll: only IDLE can make the answers come within seconds.
         config_path.write_text(config_path.read_text().replace("poll_seconds = 1\n", "poll_seconds = 300\n"))
         config = load(config_path, user["password"])

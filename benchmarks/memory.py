@@ -68,7 +68,7 @@ def main() -> None:
             folder = root / f"run-{uuid.uuid4().hex[:6]}"
             folder.mkdir()
             config_path = write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}", imap=user,
-                                       outbox=folder / "outbox")
+                                       outbox=folder / "outbox", batch_size=None)
             prepare_database(load(config_path, user["password"]))
             peak, elapsed = peak_rss_mb(config_path, user["password"])
             label = f"{size:,} messages" + (" + one of 25 MB" if with_huge else "")

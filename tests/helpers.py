@@ -33,10 +33,12 @@ pixel_url = "{SITE}/pixel.gif?story={{story_id}}&outlet={{outlet_id}}&t={{token}
 
 
 def write_config(folder: Path, database_url: str, *, imap: dict | None = None, smtp_port: int | None = None,
-                 maildir: Path | None = None, outbox: Path | None = None, extra: str = "") -> Path:
+                 maildir: Path | None = None, outbox: Path | None = None, extra: str = "",
+                 batch_size: int | None = 10) -> Path:
+    """A config for a test (small batches, a quick poll); benchmarks pass batch_size=None for the product's default."""
     parts = [f'[database]\nurl = "{database_url}"\n']
     worker = ["[worker]", f'source = "{"imap" if imap else "maildir"}"', f'sink = "{"smtp" if smtp_port else "outbox"}"',
-              "batch_size = 10", "poll_seconds = 1"]
+              "poll_seconds = 1"] + ([f"batch_size = {batch_size}"] if batch_size else [])
     parts.append("\n".join(worker) + "\n" + extra)
     if imap:
         parts.append(
