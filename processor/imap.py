@@ -190,7 +190,7 @@ class ImapSource:
             client.delete_messages(uids)
             client.uid_expunge(uids) if client.has_capability("UIDPLUS") else client.expunge()
 
-    def save_sent(self, raw: bytes) -> None:
+    def save_sent(self, raws: list[bytes]) -> None:
         client = self.connect()
         try:
             folder = self._sent_folder or self.config.sent_folder or client.find_special_folder(SENT)
@@ -198,7 +198,12 @@ class ImapSource:
                 log.warning("no Sent folder found (no special-use \\Sent and no [imap] sent_folder): reply copy not saved")
                 return
             self._sent_folder = folder
-            client.append(folder, raw, flags=[imapclient.SEEN])
+            if len(raws) > 1 and client.has_capability("MULTIAPPEND"):
+                # RFC 3502: the whole round in one command (with LITERAL+, in one round trip).
+                client.multiappend(folder, [{"msg": raw, "flags": [imapclient.SEEN]} for raw in raws])
+            else:
+                for raw in raws:
+                    client.append(folder, raw, flags=[imapclient.SEEN])
         except (OSError, IMAPClientAbortError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP could not save the reply to Sent: {type(exc).__name__}: {exc}") from None

@@ -37,7 +37,8 @@ class MailSource(Protocol):
     def mark(self, refs: list[str], mark: Mark) -> None:
         """Mark these messages, all at once (one round trip for a whole batch)."""
 
-    def save_sent(self, raw: bytes) -> None: ...
+    def save_sent(self, raws: list[bytes]) -> None:
+        """Keep copies of sent replies in the mailbox's Sent folder, all at once where the server allows."""
 
     def wait(self, seconds: float, stop: threading.Event) -> None: ...
 

@@ -63,7 +63,7 @@ class MaildirSource:
                 message.add_flag(_FLAGS[mark])
             self.maildir[ref] = message
 
-    def save_sent(self, raw: bytes) -> None:
+    def save_sent(self, raws: list[bytes]) -> None:
         return None  # the outbox folder (or the SMTP server) keeps the copy
 
     def wait(self, seconds: float, stop: threading.Event) -> None:

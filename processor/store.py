@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from models import LiveCopy, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
 from processor.decide import Plan
@@ -239,6 +239,12 @@ def outbox_by_message_ids(session: Session, message_ids: tuple[str, ...]) -> Out
     if not message_ids:
         return None
     return session.scalars(select(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids))).first()
+
+
+def outbox_rows(session: Session, outbox_ids: list[int]) -> list[OutboxMessage]:
+    """The replies, with their requests (whose outcome a send settles), in id order."""
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))
+                                .options(selectinload(OutboxMessage.request)).order_by(OutboxMessage.id)))
 
 
 def mark_reply_sending(outbox: OutboxMessage) -> None:

@@ -18,6 +18,7 @@ import secrets
 import threading
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -50,7 +51,8 @@ MAX_FETCHES_PER_MESSAGE = 5
 MAX_STORIES_BY_TITLE = 5
 RECONNECT_FIRST_DELAY = 1.0
 RECONNECT_MAX_DELAY = 300.0
-SEND_ROUND = 200          # replies sent per round, so marking and new mail are never starved
+SEND_ROUND = 200          # replies sent per call, so marking and new mail are never starved
+REPLIES_PER_CONNECTION = 2  # per round: one commit marks a round "sending", one records how it went
 GROUP_SIZE = 50           # messages recorded in one transaction, with a few queries for the whole group
 GROUPS_AHEAD = 2          # groups being prepared while one is recorded (bounds the memory they hold)
 CONFLICT_ATTEMPTS = 3
@@ -510,66 +512,73 @@ class Worker:
 
     # -- sending ----------------------------------------------------------
     def send_due(self, stats: RunStats, stop: threading.Event | None = None) -> None:
-        """Send every stored reply whose time has come, over one SMTP connection (until asked to stop)."""
-        with self._database():
-            with self.edges.sessions() as session:
-                due = store.replies_due(session, self.edges.clock(), SEND_ROUND)
-            if not due:
-                return
-            with _Delivery(self.edges.sender) as delivery:
-                for outbox_id in due:
-                    if stop is not None and stop.is_set():
-                        return  # the rest stay pending: sent after the restart
-                    name = f"outbox:{outbox_id}"
-                    if not self.edges.claims.take(name):
-                        continue  # another worker is sending it
-                    try:
-                        self._send_claimed(outbox_id, delivery, stats)
-                    finally:
-                        self.edges.claims.release(name)
+        """Send every stored reply whose time has come, a round at a time over up to `smtp_connections`
+        parallel SMTP connections (until asked to stop)."""
+        with self._database(), self.edges.sessions() as session:
+            due = store.replies_due(session, self.edges.clock(), SEND_ROUND)
+        if not due:
+            return
+        connections = self.config.worker.smtp_connections
+        size = connections * REPLIES_PER_CONNECTION
+        with _Couriers(self.edges.sender, connections) as couriers:
+            for start in range(0, len(due), size):
+                if stop is not None and stop.is_set():
+                    return  # the rest stay pending: sent after the restart
+                names = {f"outbox:{outbox_id}": outbox_id for outbox_id in due[start:start + size]}
+                with self._database():
+                    taken = self.edges.claims.take_all(list(names))  # the others are another worker's to send
+                try:
+                    if taken:
+                        self._send_round([names[name] for name in names if name in taken], couriers, stats)
+                finally:
+                    with self._database():
+                        self.edges.claims.release_all(list(taken))
 
-    def _send_claimed(self, outbox_id: int, delivery: _Delivery, stats: RunStats) -> None:
+    def _send_round(self, outbox_ids: list[int], couriers: _Couriers, stats: RunStats) -> None:
         worker = self.config.worker
-        with self.edges.sessions() as session:
-            row = session.get(OutboxMessage, outbox_id)
+        with self._database(), self.edges.sessions() as session:
             now = self.edges.clock()
-            if row is None:
-                return
-            if row.status == SendStatus.SENDING:
-                self._settle_interrupted(row)
-                session.commit()
-                return
-            if row.status != SendStatus.PENDING or (row.next_attempt_at and row.next_attempt_at > now):
-                return  # settled or rescheduled by another worker meanwhile
-            if now - row.created_at > timedelta(hours=worker.retry_give_up_hours):
-                store.mark_reply_failed(row, f"the mail server did not take the reply within "
-                                             f"{worker.retry_give_up_hours:g} hours (last error: {row.last_error})")
-                session.commit()
-                log.warning("reply %s given up: %s", row.message_id, row.last_error)
-                return
-            # Committed before the SMTP transaction: a crash inside it leaves "sending", which is
+            ready = []
+            for row in store.outbox_rows(session, outbox_ids):
+                if row.status == SendStatus.SENDING:
+                    self._settle_interrupted(row)
+                elif row.status != SendStatus.PENDING or (row.next_attempt_at and row.next_attempt_at > now):
+                    continue  # settled or rescheduled by another worker meanwhile
+                elif now - row.created_at > timedelta(hours=worker.retry_give_up_hours):
+                    store.mark_reply_failed(row, f"the mail server did not take the reply within "
+                                                 f"{worker.retry_give_up_hours:g} hours (last error: {row.last_error})")
+                    log.warning("reply %s given up: %s", row.message_id, row.last_error)
+                else:
+                    store.mark_reply_sending(row)
+                    ready.append(row)
+            # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
             # then never resent blindly (see _settle_interrupted).
-            store.mark_reply_sending(row)
             session.commit()
-            try:
-                delivery.send(row.raw, self.reply_from, row.recipients)
-            except SendError as exc:
-                if self._still_sending(session, row):
-                    self._send_failed(row, exc, delivery, now)
-                session.commit()
+            if not ready:
                 return
-            self._accepted[row.id] = self.edges.clock()
-            # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
-            store.mark_reply_sent(row, self._accepted[row.id])
+            errors = couriers.send_all([(row.raw, self.reply_from, row.recipients) for row in ready])
+            accepted_at = self.edges.clock()
+            accepted = [row for row, error in zip(ready, errors) if error is None]
+            for row in accepted:
+                self._accepted[row.id] = accepted_at
+                # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
+                store.mark_reply_sent(row, accepted_at)
+            for row, error in zip(ready, errors):
+                if error is not None and self._still_sending(session, row):
+                    self._send_failed(row, error, couriers, now)
             session.commit()
-            del self._accepted[row.id]
-            self._smtp.recovered()
-            stats.replies_sent += 1
-            raw, message_id = row.raw, row.message_id
-        try:
-            self.edges.source.save_sent(raw)
-        except Exception as exc:  # a missing Sent copy must not undo a sent reply
-            log.warning("reply %s sent, but its copy was not saved to Sent: %s", message_id, exc)
+            for row in accepted:
+                del self._accepted[row.id]
+            if accepted:
+                self._smtp.recovered()
+            stats.replies_sent += len(accepted)
+            copies = [(row.raw, row.message_id) for row in accepted]
+        if copies:
+            try:
+                self.edges.source.save_sent([raw for raw, _ in copies])
+            except Exception as exc:  # a missing Sent copy must not undo a sent reply
+                log.warning("replies %s sent, but their copies were not saved to Sent: %s",
+                            ", ".join(message_id for _, message_id in copies), exc)
 
     @staticmethod
     def _still_sending(session: Session, row: OutboxMessage) -> bool:
@@ -578,7 +587,7 @@ class Worker:
         session.refresh(row, with_for_update=True)
         return row.status == SendStatus.SENDING
 
-    def _send_failed(self, row: OutboxMessage, exc: SendError, delivery: _Delivery, now: datetime) -> None:
+    def _send_failed(self, row: OutboxMessage, exc: SendError, couriers: _Couriers, now: datetime) -> None:
         worker = self.config.worker
         if exc.uncertain:  # like a crash mid-transaction: never resent blindly
             store.mark_reply_failed(row, f"{exc}: the reply may or may not have reached {row.recipients}; check the "
@@ -591,9 +600,9 @@ class Worker:
             return
         delay = retry_delay(row.attempts, worker.retry_first_seconds, worker.retry_max_seconds, self.edges.rand)
         store.mark_reply_retry(row, str(exc), next_attempt_at=now + timedelta(seconds=delay))
-        if delivery.unreachable:
-            if not delivery.reported:  # one outage per round, however many replies wait
-                delivery.reported = True
+        if couriers.unreachable:
+            if not couriers.reported:  # one outage per round, however many replies wait
+                couriers.reported = True
                 self._smtp.failed(str(exc), delay)
         else:
             log.warning("reply %s not accepted yet (%s); retrying in %.0f s", row.message_id, exc, delay)
@@ -653,6 +662,52 @@ class _Delivery:
     def __exit__(self, *exc_info) -> None:
         self._close()
 
+
+
+class _Couriers:
+    """Up to `connections` SMTP connections for the replies of a round, each driven by its own thread:
+    SMTP has no pipelining across messages, so at a high round-trip time parallel connections are what
+    keeps replies flowing (the cap is the operator's: servers limit connections per client)."""
+
+    def __init__(self, sender: Sender, connections: int) -> None:
+        self.deliveries = [_Delivery(sender) for _ in range(connections)]
+        self.reported = False
+        self._threads: ThreadPoolExecutor | None = None
+
+    @property
+    def unreachable(self) -> bool:
+        return any(delivery.unreachable for delivery in self.deliveries)
+
+    def send_all(self, messages: list[tuple[bytes, str, str]]) -> list[SendError | None]:
+        """Send each (raw, sender, recipient); the error of each one that was not accepted, in order."""
+        shares = [(delivery, list(range(index, len(messages), len(self.deliveries))))
+                  for index, delivery in enumerate(self.deliveries[:len(messages)])]
+        errors: list[SendError | None] = [None] * len(messages)
+
+        def deliver(delivery: _Delivery, indexes: list[int]) -> None:
+            for index in indexes:
+                try:
+                    delivery.send(*messages[index])
+                except SendError as exc:
+                    errors[index] = exc
+
+        if len(shares) == 1:
+            deliver(*shares[0])
+        else:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(len(self.deliveries), thread_name_prefix="smtp")
+            for future in [self._threads.submit(deliver, *share) for share in shares]:
+                future.result()
+        return errors
+
+    def __enter__(self) -> _Couriers:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+        for delivery in self.deliveries:
+            delivery.__exit__(None, None, None)
 
 def _mark_for(plan: Plan) -> Mark:
     if plan.needs_person:
