@@ -1,9 +1,9 @@
 """A batch of fresh requests, answered: replies per second against the SMTP server's own accept rate.
 
-    .venv/bin/python -m benchmarks.answer [--requests 1000] [--rtt 0 --rtt 0.04]
+    .venv/bin/python -m benchmarks.answer [--requests 1000] [--runs 3] [--rtt 0 --rtt 0.04] [--profile FILE]
 
-A private Dovecot and an aiosmtpd server, both behind the latency proxy, SQLite. Baselines measured in
-the same run: the SMTP server's accept rate on one connection (smtplib sending reply-sized messages
+A private Dovecot and an aiosmtpd server, both behind the latency proxy (server and proxies in a
+process of their own, see sidecar.py), SQLite; the worker runs here. Baselines measured in the same run: the SMTP server's accept rate on one connection (smtplib sending reply-sized messages
 back to back) and the naive peer (imaplib, one FETCH per message, one new SMTP connection per reply).
 """
 
@@ -12,17 +12,19 @@ from __future__ import annotations
 import argparse
 import imaplib
 import os
+import platform
 import smtplib
+import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from benchmarks.latency_proxy import LatencyProxy
 from benchmarks.mail import prepare_database, start_dovecot
+from benchmarks.profiling import profiled
+from benchmarks.sidecar import Sidecar
 from processor.app import build_worker
 from tests.helpers import load, request_message, write_config
-from tests.servers import SmtpServer
 
 STORY = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 NAIVE_SAMPLE = 100
@@ -69,42 +71,49 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--rtt", type=float, action="append", help="round-trip time in seconds (default: 0 and 0.04)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument profile of the worker's last run here")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="republish-bench-"))
     dovecot = start_dovecot(root)
-    smtp = SmtpServer()
-    smtp.start()
+    sidecar = Sidecar()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"{args.requests} fresh requests, median of {args.runs} runs")
     try:
+        smtp_port = sidecar.smtp()
         for rtt in args.rtt or [0.0, 0.04]:
-            imap_proxy = LatencyProxy(dovecot.imap_port, rtt).start()
-            smtp_proxy = LatencyProxy(smtp.port, rtt).start()
-            user = dovecot.add_user(f"answer{uuid.uuid4().hex[:8]}@test.example")
-            deliver(dovecot, user, args.requests)
-            folder = root / f"run-{uuid.uuid4().hex[:6]}"
-            folder.mkdir()
-            config = load(write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}",
-                                       imap={**user, "port": imap_proxy.port}, smtp_port=smtp_proxy.port, batch_size=None),
-                          user["password"])
-            prepare_database(config)
-            worker, engine = build_worker(config)
-            before = len(smtp.messages)
-            started = time.perf_counter()
-            stats = worker.run(once=True)
-            elapsed = time.perf_counter() - started
-            worker.close()
-            engine.dispose()
-            replies = len(smtp.messages) - before
-            reply = smtp.messages[-1][2] if smtp.messages else b"x"
-            accept = smtp_accept_rate(smtp_proxy.port, reply, min(args.requests, 300 if rtt else 1000))
-            naive = naive_rate(imap_proxy.port, smtp_proxy.port, user, reply)
-            rate = replies / elapsed
-            print(f"RTT {rtt * 1000:.0f} ms: {replies} replies ({stats.replies_sent} sent) at {rate:,.0f}/s = "
-                  f"{rate / accept:.0%} of the SMTP server's accept rate on one connection ({accept:,.0f}/s), "
-                  f"{rate / naive:.1f}x the naive peer ({naive:,.1f}/s)")
-            imap_proxy.stop()
-            smtp_proxy.stop()
+            imap_port, smtp_proxy = sidecar.proxy(dovecot.imap_port, rtt), sidecar.proxy(smtp_port, rtt)
+            figures: dict[str, list[float]] = {"worker": [], "accept": [], "naive": []}
+            for run in range(args.runs):
+                user = dovecot.add_user(f"answer{uuid.uuid4().hex[:8]}@test.example")
+                deliver(dovecot, user, args.requests)
+                folder = root / f"run-{uuid.uuid4().hex[:6]}"
+                folder.mkdir()
+                config = load(write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}",
+                                           imap={**user, "port": imap_port}, smtp_port=smtp_proxy, batch_size=None),
+                              user["password"])
+                prepare_database(config)
+                worker, engine = build_worker(config)
+                before = sidecar.count()
+                profile = args.profile.with_suffix(f".rtt{rtt * 1000:.0f}.txt") if args.profile else None
+                with profiled(profile if run == args.runs - 1 else None):
+                    started = time.perf_counter()
+                    stats = worker.run(once=True)
+                    elapsed = time.perf_counter() - started
+                worker.close()
+                engine.dispose()
+                replies = sidecar.count() - before
+                if replies != args.requests:
+                    print(f"  warning: {replies} replies for {args.requests} requests ({stats.by_outcome})")
+                reply = sidecar.last(folder / "reply.eml")
+                figures["worker"].append(replies / elapsed)
+                figures["accept"].append(smtp_accept_rate(smtp_proxy, reply, min(args.requests, 300 if rtt else 1000)))
+                figures["naive"].append(naive_rate(imap_port, smtp_proxy, user, reply))
+            rate, accept, naive = (statistics.median(figures[name]) for name in ("worker", "accept", "naive"))
+            print(f"RTT {rtt * 1000:.0f} ms: {rate:,.0f} replies/s = {rate / accept:.0%} of the SMTP server's accept "
+                  f"rate on one connection ({accept:,.0f}/s), {rate / naive:.1f}x the naive peer ({naive:,.1f}/s)")
     finally:
-        smtp.stop()
+        sidecar.stop()
         dovecot.stop()
 
 

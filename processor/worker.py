@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from email.policy import SMTP as SMTP_POLICY
 from email.utils import make_msgid
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
@@ -41,7 +40,7 @@ from processor.imap import MailboxError
 from processor.mailbox import MailSource, Mark, RawMessage
 from processor.parse import Inbound
 from processor.prepare import Kind, Prepared, Preparer, Rules
-from processor.reply import ReplyContext, build_reply, reply_address
+from processor.reply import ReplyContext, as_wire_bytes, build_reply, reply_address
 from processor.snippet import build_snippet
 from processor.transport import Connection, Sender, SendError
 from processor.urls import url_key
@@ -407,7 +406,7 @@ class Worker:
         }
         message_id = self.edges.new_message_id(self.reply_from.rsplit("@", 1)[-1])
         reply = build_reply(plan, inbound, snippets, ReplyContext(publication, self.reply_from, message_id, now))
-        return plan, pickups, rows.add_reply(request, raw=reply.as_bytes(policy=SMTP_POLICY), message_id=message_id,
+        return plan, pickups, rows.add_reply(request, raw=as_wire_bytes(reply), message_id=message_id,
                                              recipient=recipient, now=now)
 
     def _record_live_copy(self, session: Session, inbound: Inbound, pickups: dict[int, store.PickupState],
@@ -514,25 +513,31 @@ class Worker:
     def send_due(self, stats: RunStats, stop: threading.Event | None = None) -> None:
         """Send every stored reply whose time has come, a round at a time over up to `smtp_connections`
         parallel SMTP connections (until asked to stop)."""
-        with self._database(), self.edges.sessions() as session:
-            due = store.replies_due(session, self.edges.clock(), SEND_ROUND)
-        if not due:
-            return
         connections = self.config.worker.smtp_connections
         size = connections * REPLIES_PER_CONNECTION
         with _Couriers(self.edges.sender, connections) as couriers:
-            for start in range(0, len(due), size):
-                if stop is not None and stop.is_set():
-                    return  # the rest stay pending: sent after the restart
-                names = {f"outbox:{outbox_id}": outbox_id for outbox_id in due[start:start + size]}
-                with self._database():
-                    taken = self.edges.claims.take_all(list(names))  # the others are another worker's to send
-                try:
-                    if taken:
-                        self._send_round([names[name] for name in names if name in taken], couriers, stats)
-                finally:
+            while True:
+                with self._database(), self.edges.sessions() as session:
+                    due = store.replies_due(session, self.edges.clock(), SEND_ROUND)
+                sent_before = stats.replies_sent
+                taken_any = False
+                for start in range(0, len(due), size):
+                    if stop is not None and stop.is_set():
+                        return  # the rest stay pending: sent after the restart
+                    names = {f"outbox:{outbox_id}": outbox_id for outbox_id in due[start:start + size]}
                     with self._database():
-                        self.edges.claims.release_all(list(taken))
+                        taken = self.edges.claims.take_all(list(names))  # the others are another worker's to send
+                    taken_any = taken_any or bool(taken)
+                    try:
+                        if taken:
+                            self._send_round([names[name] for name in names if name in taken], couriers, stats)
+                    finally:
+                        with self._database():
+                            self.edges.claims.release_all(list(taken))
+                # Another look only if this one was a full page and got somewhere: what is left is
+                # then either new, or another worker's, or waiting for its retry.
+                if len(due) < SEND_ROUND or not taken_any or stats.replies_sent == sent_before:
+                    return
 
     def _send_round(self, outbox_ids: list[int], couriers: _Couriers, stats: RunStats) -> None:
         worker = self.config.worker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from email import message_from_bytes, policy
 from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -96,5 +97,5 @@ def test_worker_imports_an_unknown_story_linked_on_our_site(site, tmp_path):
     worker.close()
     engine.dispose()
     assert stats.by_outcome == {"answered": 1} and stats.replies_sent == 1
-    reply = next((tmp_path / "outbox").glob("*.eml")).read_bytes()
-    assert b"Council approves protected bike lanes" in reply
+    reply = message_from_bytes(next((tmp_path / "outbox").glob("*.eml")).read_bytes(), policy=policy.default)
+    assert "Council approves protected bike lanes" in reply.get_body(("plain",)).get_content()
