@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import select
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -86,6 +90,35 @@ def prepare_all(messages: list[RawMessage], rules: Rules) -> list[Prepared]:
     return [prepare(message, rules) for message in messages]
 
 
+def exit_with(pid: int) -> None:
+    """In a helper process: end when the worker `pid` ends, however it ends.
+
+    A worker killed outright (kill -9, out of memory) never tells its helpers to stop, and a helper
+    waiting for work would wait forever, keeping the fork server alive with it."""
+
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # no pidfd (old kernel): look once a second instead
+            while _alive(pid):
+                time.sleep(1)
+        else:
+            select.select([handle], [], [])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-worker", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Preparer:
     """Prepares groups of messages inline, or in `processes` helper processes (0: always inline)."""
 
@@ -123,7 +156,8 @@ class Preparer:
             # forkserver, not fork: the worker may hold threads and sockets that a forked child must not share.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["processor.prepare"])
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=context)
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=context, initializer=exit_with,
+                                             initargs=(os.getpid(),))
         return self._pool
 
     def close(self) -> None:
