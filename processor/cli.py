@@ -137,7 +137,7 @@ def run(obj: Context, once: bool) -> None:
     from processor.app import build_worker
     from processor.claims import AnotherWorkerRunning
     from processor.imap import MailboxError
-    from processor.worker import DatabaseUnavailable
+    from processor.database_errors import DatabaseUnavailable
 
     config = obj.config
     stop = threading.Event()
@@ -477,7 +477,7 @@ def _ready_engine(config: Config):
         current_rev = db.current_revision(engine)
     except Exception as exc:
         engine.dispose()
-        from processor.worker import describe_database_error
+        from processor.database_errors import describe_database_error
 
         raise click.ClickException(f"cannot open the database ([database] url): {describe_database_error(exc)}") from None
     if current_rev != db.head_revision():

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from models import LiveCopy, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
@@ -214,11 +214,16 @@ def replies_to_recipients_since(session: Session, recipients, since: datetime) -
     return counts
 
 
-def replies_due(session: Session, now: datetime, limit: int) -> list[int]:
-    """Replies whose (next) attempt is due, and any left "sending" by a worker that may have died."""
+def replies_due(session: Session, now: datetime, limit: int, exclude=()) -> list[int]:
+    """Replies whose (next) attempt is due, then any left "sending" (by a worker that may have died, or
+    that is sending them right now), leaving out `exclude` (this worker's own, on their way)."""
     due = or_(and_(OutboxMessage.status == SendStatus.PENDING, OutboxMessage.next_attempt_at <= now),
               OutboxMessage.status == SendStatus.SENDING)
-    return list(session.scalars(select(OutboxMessage.id).where(due).order_by(OutboxMessage.next_attempt_at).limit(limit)))
+    if exclude:
+        due = and_(due, OutboxMessage.id.notin_(list(exclude)))
+    sending_last = case((OutboxMessage.status == SendStatus.SENDING, 1), else_=0)
+    return list(session.scalars(select(OutboxMessage.id).where(due)
+                                .order_by(sending_last, OutboxMessage.next_attempt_at).limit(limit)))
 
 
 def next_attempt_at(session: Session) -> datetime | None:

@@ -18,16 +18,14 @@ import secrets
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import make_msgid
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Decision, OutboxMessage, Outcome, Outlet, Request, SendStatus
+from models import Decision, Outcome, Outlet, Request, SendStatus
 from processor import catalog, store
 from processor.authres import sender_check
 from processor.backoff import Outage, retry_delay
@@ -35,6 +33,7 @@ from processor.claims import Claims
 from processor.classify import StoryRefs, live_copy_links, outlet_key
 from processor.config import Config
 from processor.decide import Facts, Plan, decide, decide_report
+from processor.database_errors import DatabaseUnavailable, database_needed, describe_database_error, unavailable
 from processor.fetch import FetchError, FetchedPage
 from processor.imap import MailboxError
 from processor.mailbox import MailSource, Mark, RawMessage
@@ -42,7 +41,8 @@ from processor.parse import Inbound
 from processor.prepare import Kind, Prepared, Preparer, Rules
 from processor.reply import ReplyContext, as_wire_bytes, build_reply, reply_address
 from processor.snippet import build_snippet
-from processor.transport import Connection, Sender, SendError
+from processor.sending import Outgoing
+from processor.transport import Sender
 from processor.urls import url_key
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,6 @@ GROUP_SIZE = 50           # messages recorded in one transaction, with a few que
 GROUPS_AHEAD = 2          # groups being prepared while one is recorded (bounds the memory they hold)
 CONFLICT_ATTEMPTS = 3
 MIN_WAIT = 2.0           # seconds: a reply due sooner is not worth a busier loop
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached (or is locked); nothing is marked, everything is retried."""
 
 
 def utc_now() -> datetime:
@@ -137,6 +133,7 @@ class Worker:
                                        edges.source.name), self.config.worker.prepare_processes)
         self._smtp = Outage("SMTP server", log)
         self._accepted: dict[int, datetime] = {}  # replies the SMTP server took but the database has not recorded yet
+        self._unmarked: list[Handled] = []        # handled messages whose reply is still on its way
 
     def close(self) -> None:
         self.preparer.close()
@@ -152,8 +149,9 @@ class Worker:
         failures = 0
         while not stop.is_set():
             try:
-                self.send_due(total, stop)
-                self.drain(total, stop)
+                with self._outgoing(total) as outgoing:
+                    outgoing.pump(stop, finish=True)  # what was left due (retries, a reply queued by an editor)
+                    self.drain(total, stop, outgoing)
                 for outage in outages.values():
                     outage.recovered()
                 failures = 0
@@ -175,61 +173,70 @@ class Worker:
                 stop.wait(delay)
         return total
 
-    def mark(self, results: list[Handled]) -> None:
-        """Mark what is finished; a message whose reply is still waiting stays as it is."""
-        with self._database(), self.edges.sessions() as session:
+    def _mark_ready(self, *, final: bool) -> None:
+        """Mark the messages whose work is finished. One whose reply is on its way waits for a later call;
+        at the `final` call, one whose reply waits for a retry is left as it is (found again next round)."""
+        results, self._unmarked = self._unmarked, []
+        with database_needed(), self.edges.sessions() as session:
             states = store.reply_states(session, [h.outbox_id for h in results if h.outbox_id])
         by_mark: dict[Mark, list[str]] = {}
         for handled in results:
             mark = handled.mark
             if handled.outbox_id:
-                mark = _mark_after_reply(*states.get(handled.outbox_id, (SendStatus.PENDING, False)))
+                status, needs_person = states.get(handled.outbox_id, (SendStatus.PENDING, False))
+                mark = _mark_after_reply(status, needs_person)
+                if mark is None and not final:
+                    self._unmarked.append(handled)
             if mark is not None:
                 by_mark.setdefault(mark, []).append(handled.ref)
         for mark, refs in by_mark.items():
             self.edges.source.mark(refs, mark)
 
     def _wait_seconds(self) -> float:
-        with self._database(), self.edges.sessions() as session:
+        with database_needed(), self.edges.sessions() as session:
             due = store.next_attempt_at(session)
         wait = self.config.worker.poll_seconds
         if due is not None:
             wait = min(wait, (due - self.edges.clock()).total_seconds())
         return max(MIN_WAIT, wait)
 
-    @contextmanager
-    def _database(self):
-        try:
-            yield
-        except SQLAlchemyError as exc:
-            if _unavailable(exc):
-                raise DatabaseUnavailable("database unavailable: " + describe_database_error(exc)) from None
-            raise
-
     # -- groups of messages -------------------------------------------------
-    def drain(self, stats: RunStats, stop: threading.Event) -> None:
+    def send_due(self, stats: RunStats, stop: threading.Event | None = None) -> None:
+        """Send every stored reply whose time has come (until asked to stop)."""
+        with self._outgoing(stats) as outgoing:
+            outgoing.pump(stop, finish=True)
+
+    def _outgoing(self, stats: RunStats) -> Outgoing:
+        return Outgoing(self.edges, reply_from=self.reply_from, accepted=self._accepted, outage=self._smtp, stats=stats)
+
+    def drain(self, stats: RunStats, stop: threading.Event, outgoing: Outgoing) -> None:
         """Handle everything waiting, a fetched batch at a time, in groups: while one group is recorded,
-        the next ones are being prepared (parsed and classified) by the helper process."""
+        the next ones are being prepared (parsed and classified) by the helper process, and the replies
+        recorded so far are being sent."""
         worker = self.config.worker
         waiting: deque[_Group] = deque()
+        self._unmarked = []
         for batch in self.edges.source.batches(worker.batch_size, worker.max_message_bytes):
             handled: list[Handled] = []
             groups = [batch[start:start + GROUP_SIZE] for start in range(0, len(batch), GROUP_SIZE)]
             for index, messages in enumerate(groups):
                 waiting.append(_Group(messages, self.preparer.start(messages), handled, last=index == len(groups) - 1))
                 while len(waiting) > GROUPS_AHEAD:
-                    self._finish(waiting.popleft(), stats, stop)
+                    self._finish(waiting.popleft(), stats, stop, outgoing)
             if stop.is_set():
                 break
         while waiting:
-            self._finish(waiting.popleft(), stats, stop)
+            self._finish(waiting.popleft(), stats, stop, outgoing)
+        outgoing.pump(stop, finish=True)
+        self._mark_ready(final=True)
 
-    def _finish(self, group: _Group, stats: RunStats, stop: threading.Event) -> None:
+    def _finish(self, group: _Group, stats: RunStats, stop: threading.Event, outgoing: Outgoing) -> None:
         if not stop.is_set():  # asked to stop: what is recorded already is still sent and marked
             group.handled += self.handle_group(group.messages, group.prepared(), stats)
-        if group.last:  # its whole batch is recorded: send the replies, then mark the messages
-            self.send_due(stats, stop)
-            self.mark(group.handled)
+        outgoing.pump(stop, finish=False)  # start sending what was just recorded; settle what came back
+        if group.last:  # a whole fetched batch is recorded: mark what is finished, one STORE per mark
+            self._unmarked += group.handled
+            self._mark_ready(final=False)
 
     def handle_group(self, messages: list[RawMessage], prepared: list[Prepared], stats: RunStats) -> list[Handled]:
         by_kind: dict[Kind, list[_Item]] = {}
@@ -254,7 +261,7 @@ class Worker:
     def _claimed(self, items: list[_Item], work: Callable[[list[_Item]], list[Handled]]) -> list[Handled]:
         """Run `work` on the items no other worker is on right now; the others are left for later."""
         names = {id(ready): "request:" + ready.key for _, ready in items}
-        with self._database():
+        with database_needed():
             taken = self.edges.claims.take_all(list(names.values()))
         mine = [(message, ready) for message, ready in items if names[id(ready)] in taken]
         results = []
@@ -265,7 +272,7 @@ class Worker:
         try:
             return results + (work(mine) if mine else [])
         finally:
-            with self._database():
+            with database_needed():
                 self.edges.claims.release_all(list(taken))
 
     def _recorded(self, items: list[_Item], step: _Step) -> list[Handled]:
@@ -280,7 +287,7 @@ class Worker:
             items = later
             if len(first) > 1:
                 try:
-                    with self._database(), self.edges.sessions() as session:
+                    with database_needed(), self.edges.sessions() as session:
                         results += step(session, first)
                     continue
                 except DatabaseUnavailable:
@@ -305,7 +312,7 @@ class Worker:
                     return self._park(message, "could not record the request: " + describe_database_error(exc),
                                       key=ready.key)
             except Exception as exc:  # the worker never dies on a message: park it for a person instead
-                if isinstance(exc, SQLAlchemyError) and _unavailable(exc):
+                if isinstance(exc, SQLAlchemyError) and unavailable(exc):
                     raise DatabaseUnavailable("database unavailable: " + describe_database_error(exc)) from None
                 log.exception("message %s could not be handled", message.ref)
                 return self._park(message, f"internal error while handling: {type(exc).__name__}: {exc}",
@@ -503,216 +510,12 @@ class Worker:
                                             size=message.size, reason=reason, now=self.edges.clock())
                     session.commit()
         except SQLAlchemyError as exc:
-            if _unavailable(exc):
+            if unavailable(exc):
                 raise DatabaseUnavailable("database unavailable: " + describe_database_error(exc)) from None
             log.exception("could not record message %s; it stays in the mailbox for the next run", message.ref)
             return Handled(message.ref, None)
         return Handled(message.ref, Mark.PERSON, outcome=str(Outcome.NEEDS_PERSON))
 
-    # -- sending ----------------------------------------------------------
-    def send_due(self, stats: RunStats, stop: threading.Event | None = None) -> None:
-        """Send every stored reply whose time has come, a round at a time over up to `smtp_connections`
-        parallel SMTP connections (until asked to stop)."""
-        connections = self.config.worker.smtp_connections
-        size = connections * REPLIES_PER_CONNECTION
-        with _Couriers(self.edges.sender, connections) as couriers:
-            while True:
-                with self._database(), self.edges.sessions() as session:
-                    due = store.replies_due(session, self.edges.clock(), SEND_ROUND)
-                sent_before = stats.replies_sent
-                taken_any = False
-                for start in range(0, len(due), size):
-                    if stop is not None and stop.is_set():
-                        return  # the rest stay pending: sent after the restart
-                    names = {f"outbox:{outbox_id}": outbox_id for outbox_id in due[start:start + size]}
-                    with self._database():
-                        taken = self.edges.claims.take_all(list(names))  # the others are another worker's to send
-                    taken_any = taken_any or bool(taken)
-                    try:
-                        if taken:
-                            self._send_round([names[name] for name in names if name in taken], couriers, stats)
-                    finally:
-                        with self._database():
-                            self.edges.claims.release_all(list(taken))
-                # Another look only if this one was a full page and got somewhere: what is left is
-                # then either new, or another worker's, or waiting for its retry.
-                if len(due) < SEND_ROUND or not taken_any or stats.replies_sent == sent_before:
-                    return
-
-    def _send_round(self, outbox_ids: list[int], couriers: _Couriers, stats: RunStats) -> None:
-        worker = self.config.worker
-        with self._database(), self.edges.sessions() as session:
-            now = self.edges.clock()
-            ready = []
-            for row in store.outbox_rows(session, outbox_ids):
-                if row.status == SendStatus.SENDING:
-                    self._settle_interrupted(row)
-                elif row.status != SendStatus.PENDING or (row.next_attempt_at and row.next_attempt_at > now):
-                    continue  # settled or rescheduled by another worker meanwhile
-                elif now - row.created_at > timedelta(hours=worker.retry_give_up_hours):
-                    store.mark_reply_failed(row, f"the mail server did not take the reply within "
-                                                 f"{worker.retry_give_up_hours:g} hours (last error: {row.last_error})")
-                    log.warning("reply %s given up: %s", row.message_id, row.last_error)
-                else:
-                    store.mark_reply_sending(row)
-                    ready.append(row)
-            # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
-            # then never resent blindly (see _settle_interrupted).
-            session.commit()
-            if not ready:
-                return
-            errors = couriers.send_all([(row.raw, self.reply_from, row.recipients) for row in ready])
-            accepted_at = self.edges.clock()
-            accepted = [row for row, error in zip(ready, errors) if error is None]
-            for row in accepted:
-                self._accepted[row.id] = accepted_at
-                # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
-                store.mark_reply_sent(row, accepted_at)
-            for row, error in zip(ready, errors):
-                if error is not None and self._still_sending(session, row):
-                    self._send_failed(row, error, couriers, now)
-            session.commit()
-            for row in accepted:
-                del self._accepted[row.id]
-            if accepted:
-                self._smtp.recovered()
-            stats.replies_sent += len(accepted)
-            copies = [(row.raw, row.message_id) for row in accepted]
-        if copies:
-            try:
-                self.edges.source.save_sent([raw for raw, _ in copies])
-            except Exception as exc:  # a missing Sent copy must not undo a sent reply
-                log.warning("replies %s sent, but their copies were not saved to Sent: %s",
-                            ", ".join(message_id for _, message_id in copies), exc)
-
-    @staticmethod
-    def _still_sending(session: Session, row: OutboxMessage) -> bool:
-        """Re-read the row under a row lock: if our claim was lost (its database connection dropped),
-        another worker may have settled it meanwhile, and a failure must not put it back in the queue."""
-        session.refresh(row, with_for_update=True)
-        return row.status == SendStatus.SENDING
-
-    def _send_failed(self, row: OutboxMessage, exc: SendError, couriers: _Couriers, now: datetime) -> None:
-        worker = self.config.worker
-        if exc.uncertain:  # like a crash mid-transaction: never resent blindly
-            store.mark_reply_failed(row, f"{exc}: the reply may or may not have reached {row.recipients}; check the "
-                                         f"Sent folder before answering by hand", status=SendStatus.UNKNOWN)
-            log.warning("reply %s: %s; flagged for a person", row.message_id, exc)
-            return
-        if exc.permanent:
-            store.mark_reply_failed(row, f"reply refused by the mail server: {exc}")
-            log.warning("reply %s refused permanently: %s", row.message_id, exc)
-            return
-        delay = retry_delay(row.attempts, worker.retry_first_seconds, worker.retry_max_seconds, self.edges.rand)
-        store.mark_reply_retry(row, str(exc), next_attempt_at=now + timedelta(seconds=delay))
-        if couriers.unreachable:
-            if not couriers.reported:  # one outage per round, however many replies wait
-                couriers.reported = True
-                self._smtp.failed(str(exc), delay)
-        else:
-            log.warning("reply %s not accepted yet (%s); retrying in %.0f s", row.message_id, exc, delay)
-
-    def _settle_interrupted(self, row: OutboxMessage) -> None:
-        """A reply left "sending" whose claim we could take: its sender stopped in the middle."""
-        accepted_at = self._accepted.pop(row.id, None)
-        if accepted_at is not None:  # this process saw it accepted, then could not record it
-            store.mark_reply_sent(row, accepted_at)
-            return
-        # Resending could give the partner a second copy; not sending could leave them without one.
-        # Neither is safe to guess, so a person looks (the Sent folder tells).
-        store.mark_reply_failed(row, f"the worker stopped while this reply was being sent to {row.recipients}: it "
-                                     f"may or may not have arrived; check the Sent folder before answering by hand",
-                                status=SendStatus.UNKNOWN)
-        log.warning("reply %s was interrupted while sending; flagged for a person", row.message_id)
-
-
-class _Delivery:
-    """One SMTP connection for a round of replies, opened on first use and reopened after a failure."""
-
-    def __init__(self, sender: Sender) -> None:
-        self.sender = sender
-        self._context = None
-        self._connection: Connection | None = None
-        self._unreachable: SendError | None = None
-        self.unreachable = False
-        self.reported = False
-
-    def __enter__(self) -> _Delivery:
-        return self
-
-    def send(self, raw: bytes, sender: str, recipient: str) -> None:
-        if self._unreachable is not None:
-            raise self._unreachable  # the server was down a moment ago: do not hammer it within one round
-        if self._connection is None:
-            try:
-                self._context = self.sender.connect()
-                self._connection = self._context.__enter__()
-            except SendError as exc:
-                self._context = None
-                self._unreachable = exc
-                self.unreachable = True
-                raise
-        try:
-            self._connection.send(raw, sender, recipient)
-        except SendError as exc:
-            if not exc.permanent:
-                self._close()  # a 4xx or a dropped connection: start the next reply on a fresh one
-            raise
-
-    def _close(self) -> None:
-        context, self._context, self._connection = self._context, None, None
-        if context is not None:
-            context.__exit__(None, None, None)
-
-    def __exit__(self, *exc_info) -> None:
-        self._close()
-
-
-
-class _Couriers:
-    """Up to `connections` SMTP connections for the replies of a round, each driven by its own thread:
-    SMTP has no pipelining across messages, so at a high round-trip time parallel connections are what
-    keeps replies flowing (the cap is the operator's: servers limit connections per client)."""
-
-    def __init__(self, sender: Sender, connections: int) -> None:
-        self.deliveries = [_Delivery(sender) for _ in range(connections)]
-        self.reported = False
-        self._threads: ThreadPoolExecutor | None = None
-
-    @property
-    def unreachable(self) -> bool:
-        return any(delivery.unreachable for delivery in self.deliveries)
-
-    def send_all(self, messages: list[tuple[bytes, str, str]]) -> list[SendError | None]:
-        """Send each (raw, sender, recipient); the error of each one that was not accepted, in order."""
-        shares = [(delivery, list(range(index, len(messages), len(self.deliveries))))
-                  for index, delivery in enumerate(self.deliveries[:len(messages)])]
-        errors: list[SendError | None] = [None] * len(messages)
-
-        def deliver(delivery: _Delivery, indexes: list[int]) -> None:
-            for index in indexes:
-                try:
-                    delivery.send(*messages[index])
-                except SendError as exc:
-                    errors[index] = exc
-
-        if len(shares) == 1:
-            deliver(*shares[0])
-        else:
-            if self._threads is None:
-                self._threads = ThreadPoolExecutor(len(self.deliveries), thread_name_prefix="smtp")
-            for future in [self._threads.submit(deliver, *share) for share in shares]:
-                future.result()
-        return errors
-
-    def __enter__(self) -> _Couriers:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        if self._threads is not None:
-            self._threads.shutdown(wait=True)
-        for delivery in self.deliveries:
-            delivery.__exit__(None, None, None)
 
 def _mark_for(plan: Plan) -> Mark:
     if plan.needs_person:
@@ -727,14 +530,3 @@ def _mark_after_reply(status: str, needs_person: bool) -> Mark | None:
         return Mark.DONE
     return Mark.PERSON
 
-
-def _unavailable(exc: SQLAlchemyError) -> bool:
-    """A lost or refused connection (or a locked SQLite file), as opposed to a problem with one message."""
-    return isinstance(exc, (OperationalError, InterfaceError)) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated)
-
-
-def describe_database_error(exc: Exception) -> str:
-    """The first line of the driver's message: says what went wrong without a traceback's worth of SQL."""
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

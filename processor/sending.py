@@ -1,0 +1,269 @@
+"""Sending stored replies: rounds handed to SMTP courier threads, settled by the worker's own thread.
+
+The worker's thread does everything that touches the database, the claims and the mailbox: it
+picks the replies that are due, claims them, commits them as "sending" (so a crash inside an SMTP
+transaction is never resent blindly), hands each round to a free connection, and, when the round
+comes back, records what the server said and saves the copies to Sent. The courier threads only
+talk SMTP, each on a connection of its own (SMTP has no pipelining across messages, so at a high
+round-trip time parallel connections are what keeps replies flowing; the cap is the operator's,
+`[worker] smtp_connections`, as servers limit connections per client). Meanwhile the worker's
+thread goes on recording the next requests: sending and recording overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from models import OutboxMessage, SendStatus
+from processor import store
+from processor.backoff import Outage, retry_delay
+from processor.database_errors import database_needed
+from processor.transport import Connection, Sender, SendError
+
+log = logging.getLogger(__name__)
+REPLIES_PER_ROUND = 4   # per connection: one commit marks a round "sending", one records how it went
+DUE_PAGE = 200          # replies looked at (and claimed) at once
+
+
+@dataclass
+class _Round:
+    outbox_ids: list[int]
+    names: list[str]                      # their claims, held until the round is settled
+    delivery: _Delivery
+    future: Future                        # -> [SendError or None per reply]
+
+
+class Outgoing:
+    """Replies on their way, for one pass of the worker's loop (a `with` block)."""
+
+    def __init__(self, edges, *, reply_from: str, accepted: dict[int, datetime], outage: Outage, stats) -> None:
+        self.edges = edges
+        self.worker = edges.config.worker
+        self.reply_from = reply_from
+        self.accepted = accepted          # replies the server took that the database has not recorded yet
+        self.outage = outage
+        self.stats = stats                # counts replies_sent
+        connections = self.worker.smtp_connections
+        self.free = [_Delivery(edges.sender) for _ in range(connections)]
+        self.rounds: list[_Round] = []
+        self.reported = False
+        self._threads = ThreadPoolExecutor(connections, thread_name_prefix="smtp")
+        self._nothing_due = False
+
+    def __enter__(self) -> Outgoing:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        """Wait for the rounds still out; what the server took is remembered in `accepted`, so the next
+        pass records it as sent rather than flagging it for a person."""
+        for round_ in self.rounds:
+            errors = round_.future.result()
+            now = self.edges.clock()
+            for outbox_id, error in zip(round_.outbox_ids, errors):
+                if error is None:
+                    self.accepted[outbox_id] = now
+        self._threads.shutdown(wait=True)
+        for delivery in [*self.free, *(round_.delivery for round_ in self.rounds)]:
+            delivery.close()
+        try:
+            with database_needed():
+                self.edges.claims.release_all([name for round_ in self.rounds for name in round_.names])
+        except Exception:
+            pass  # a lost claims connection has released them anyway
+        self.rounds.clear()
+
+    def pump(self, stop: threading.Event | None, *, finish: bool) -> None:
+        """Settle the rounds that came back and start new ones on free connections; with `finish`, keep
+        at it until nothing due is left and nothing is on its way."""
+        self._nothing_due = False
+        while True:
+            done = [round_ for round_ in self.rounds if round_.future.done()]
+            if done:
+                self._settle(done)
+            if not (stop is not None and stop.is_set()):
+                self._start_rounds()
+            if not finish or not self.rounds:
+                return
+            wait([round_.future for round_ in self.rounds], return_when=FIRST_COMPLETED)
+
+    # -- starting ---------------------------------------------------------
+    def _start_rounds(self) -> None:
+        if not self.free or self._nothing_due:
+            return
+        in_flight = [outbox_id for round_ in self.rounds for outbox_id in round_.outbox_ids]
+        with database_needed(), self.edges.sessions() as session:
+            due = store.replies_due(session, self.edges.clock(), DUE_PAGE, exclude=in_flight)
+        if not due:
+            self._nothing_due = True  # until something is recorded or settled: the next pump looks again
+            return
+        names = {f"outbox:{outbox_id}": outbox_id for outbox_id in due}
+        with database_needed():
+            taken = self.edges.claims.take_all(list(names))  # the others are another worker's to send
+        ready = self._mark_sending([names[name] for name in names if name in taken], len(self.free) * REPLIES_PER_ROUND)
+        chosen = {f"outbox:{outbox_id}" for outbox_id, _, _ in ready}
+        with database_needed():
+            self.edges.claims.release_all([name for name in taken if name not in chosen])
+        while ready:
+            share, ready = ready[:REPLIES_PER_ROUND], ready[REPLIES_PER_ROUND:]
+            delivery = self.free.pop()
+            messages = [(raw, self.reply_from, recipients) for _, raw, recipients in share]
+            self.rounds.append(_Round([outbox_id for outbox_id, _, _ in share],
+                                      [f"outbox:{outbox_id}" for outbox_id, _, _ in share], delivery,
+                                      self._threads.submit(delivery.send_all, messages)))
+
+    def _mark_sending(self, outbox_ids: list[int], capacity: int) -> list[tuple[int, bytes, str]]:
+        """Commit "sending" for up to `capacity` of the claimed replies that are still to send (settling
+        any a stopped worker left "sending" on the way): [(id, raw, recipients)]."""
+        ready = []
+        with database_needed(), self.edges.sessions() as session:
+            now = self.edges.clock()
+            for row in store.outbox_rows(session, outbox_ids):
+                if row.status == SendStatus.SENDING:
+                    self._settle_interrupted(row)
+                elif row.status != SendStatus.PENDING or (row.next_attempt_at and row.next_attempt_at > now):
+                    continue  # settled or rescheduled by another worker meanwhile
+                elif now - row.created_at > timedelta(hours=self.worker.retry_give_up_hours):
+                    store.mark_reply_failed(row, f"the mail server did not take the reply within "
+                                                 f"{self.worker.retry_give_up_hours:g} hours "
+                                                 f"(last error: {row.last_error})")
+                    log.warning("reply %s given up: %s", row.message_id, row.last_error)
+                elif len(ready) < capacity:
+                    store.mark_reply_sending(row)
+                    ready.append((row.id, row.raw, row.recipients))
+            # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
+            # then never resent blindly (see _settle_interrupted).
+            session.commit()
+        return ready
+
+    # -- settling ---------------------------------------------------------
+    def _settle(self, rounds: list[_Round]) -> None:
+        results = {}
+        for round_ in rounds:
+            errors = round_.future.result()
+            accepted_at = self.edges.clock()
+            for outbox_id, error in zip(round_.outbox_ids, errors):
+                results[outbox_id] = error
+                if error is None:
+                    self.accepted[outbox_id] = accepted_at
+        copies = []
+        with database_needed(), self.edges.sessions() as session:
+            now = self.edges.clock()
+            for row in store.outbox_rows(session, list(results)):
+                error = results[row.id]
+                if error is None:
+                    # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
+                    store.mark_reply_sent(row, self.accepted[row.id])
+                    copies.append((row.raw, row.message_id))
+                elif self._still_sending(session, row):
+                    self._send_failed(row, error, now)
+            session.commit()
+        for outbox_id, error in results.items():
+            self.accepted.pop(outbox_id, None)
+        for round_ in rounds:
+            self.rounds.remove(round_)
+            self.free.append(round_.delivery)
+        with database_needed():
+            self.edges.claims.release_all([name for round_ in rounds for name in round_.names])
+        self._nothing_due = False
+        if copies:
+            self.outage.recovered()
+            self.stats.replies_sent += len(copies)
+            try:
+                self.edges.source.save_sent([raw for raw, _ in copies])
+            except Exception as exc:  # a missing Sent copy must not undo a sent reply
+                log.warning("replies %s sent, but their copies were not saved to Sent: %s",
+                            ", ".join(message_id for _, message_id in copies), exc)
+
+    @staticmethod
+    def _still_sending(session: Session, row: OutboxMessage) -> bool:
+        """Re-read the row under a row lock: if our claim was lost (its database connection dropped),
+        another worker may have settled it meanwhile, and a failure must not put it back in the queue."""
+        session.refresh(row, with_for_update=True)
+        return row.status == SendStatus.SENDING
+
+    def _send_failed(self, row: OutboxMessage, exc: SendError, now: datetime) -> None:
+        if exc.uncertain:  # like a crash mid-transaction: never resent blindly
+            store.mark_reply_failed(row, f"{exc}: the reply may or may not have reached {row.recipients}; check the "
+                                         f"Sent folder before answering by hand", status=SendStatus.UNKNOWN)
+            log.warning("reply %s: %s; flagged for a person", row.message_id, exc)
+            return
+        if exc.permanent:
+            store.mark_reply_failed(row, f"reply refused by the mail server: {exc}")
+            log.warning("reply %s refused permanently: %s", row.message_id, exc)
+            return
+        delay = retry_delay(row.attempts, self.worker.retry_first_seconds, self.worker.retry_max_seconds,
+                            self.edges.rand)
+        store.mark_reply_retry(row, str(exc), next_attempt_at=now + timedelta(seconds=delay))
+        if any(delivery.unreachable for delivery in [*self.free, *(r.delivery for r in self.rounds)]):
+            if not self.reported:  # one outage per pass, however many replies wait
+                self.reported = True
+                self.outage.failed(str(exc), delay)
+        else:
+            log.warning("reply %s not accepted yet (%s); retrying in %.0f s", row.message_id, exc, delay)
+
+    def _settle_interrupted(self, row: OutboxMessage) -> None:
+        """A reply left "sending" whose claim we could take: its sender stopped in the middle."""
+        accepted_at = self.accepted.pop(row.id, None)
+        if accepted_at is not None:  # this process saw it accepted, then could not record it
+            store.mark_reply_sent(row, accepted_at)
+            return
+        # Resending could give the partner a second copy; not sending could leave them without one.
+        # Neither is safe to guess, so a person looks (the Sent folder tells).
+        store.mark_reply_failed(row, f"the worker stopped while this reply was being sent to {row.recipients}: it "
+                                     f"may or may not have arrived; check the Sent folder before answering by hand",
+                                status=SendStatus.UNKNOWN)
+        log.warning("reply %s was interrupted while sending; flagged for a person", row.message_id)
+
+
+class _Delivery:
+    """One SMTP connection, opened on first use and reopened after a failure; used by one thread at a time."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self._context = None
+        self._connection: Connection | None = None
+        self._unreachable: SendError | None = None
+
+    @property
+    def unreachable(self) -> bool:
+        return self._unreachable is not None
+
+    def send_all(self, messages: list[tuple[bytes, str, str]]) -> list[SendError | None]:
+        """Send each (raw, sender, recipient) in turn; the error of each one not accepted, in order."""
+        errors: list[SendError | None] = []
+        for message in messages:
+            try:
+                self.send(*message)
+                errors.append(None)
+            except SendError as exc:
+                errors.append(exc)
+        return errors
+
+    def send(self, raw: bytes, sender: str, recipient: str) -> None:
+        if self._unreachable is not None:
+            raise self._unreachable  # the server was down a moment ago: do not hammer it within one pass
+        if self._connection is None:
+            try:
+                self._context = self.sender.connect()
+                self._connection = self._context.__enter__()
+            except SendError as exc:
+                self._context = None
+                self._unreachable = exc
+                raise
+        try:
+            self._connection.send(raw, sender, recipient)
+        except SendError as exc:
+            if not exc.permanent:
+                self.close()  # a 4xx or a dropped connection: start the next reply on a fresh one
+            raise
+
+    def close(self) -> None:
+        context, self._context, self._connection = self._context, None, None
+        if context is not None:
+            context.__exit__(None, None, None)
