@@ -27,7 +27,7 @@ from processor.database_errors import database_needed
 from processor.transport import Connection, Sender, SendError
 
 log = logging.getLogger(__name__)
-REPLIES_PER_ROUND = 4   # per connection: one commit marks a round "sending", one records how it went
+REPLIES_PER_ROUND = 8   # per connection: one commit marks a round "sending", one records how it went
 DUE_PAGE = 200          # replies looked at (and claimed) at once
 
 
