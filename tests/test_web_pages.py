@@ -15,10 +15,9 @@ from starlette.testclient import TestClient
 
 from models import Outlet, Pickup, PixelHit
 from processor import db
-from processor.catalog import import_articles, parse_source
 from processor.web.app import build_app
 from tests.conftest import SAMPLES
-from tests.helpers import write_config
+from tests.helpers import import_pages, write_config
 from tests.web_fixtures import add_pickups, add_web_table, csrf_of, log_in, story_ids
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
@@ -31,11 +30,7 @@ def _database(tmp_path, web: dict | None = None):
     engine = db.make_engine(config.database_url)
     db.upgrade(engine)
     sessions = db.make_session_factory(engine)
-    with sessions() as session:
-        for page in sorted(SAMPLES.glob("*.html")):
-            import_articles(session, parse_source(page.read_bytes(), url=None, publication=config.publication),
-                            source=page.name, now=datetime.now(timezone.utc))
-        session.commit()
+    import_pages(sessions, config.publication, sorted(SAMPLES.glob("*.html")))
     return config, engine, sessions
 
 
