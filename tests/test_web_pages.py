@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from models import Outlet, Pickup, PixelHit
 from processor import db
+from processor.pickup_counts import recount
 from processor.web.app import build_app
 from tests.conftest import SAMPLES
 from tests.helpers import import_pages, write_config
@@ -204,6 +205,7 @@ def big_site(tmp_path):
         session.execute(insert(PixelHit), [{"pickup_id": pid, "story_id": None, "token": "", "hit_at": now,
                                             "page_url": "https://x.example/", "page_host": "x.example",
                                             "counted": True, "reason": ""} for pid in first_ids])
+        recount(session)
         session.commit()
         assert session.scalar(select(func.count()).select_from(Pickup)) == 100_000
     with TestClient(build_app(config, engine)) as client:
