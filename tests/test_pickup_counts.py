@@ -2,7 +2,7 @@
 afresh, through every change: the worker recording requests (new pickups, repeats, an older request
 moving a pickup to an earlier week), pixel views, a merge of two outlets, a grant and a decline from the
 review queue, two transactions at once, and the migration that counts an existing log; on SQLite and
-PostgreSQL."""
+PostgreSQL. The dashboard's figures read from them equal the aggregates over the pickups."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from alembic import command
-from sqlalchemy import Boolean, column, func, select, table
+from sqlalchemy import Boolean, column, exists, func, select, table
 
 from models import Decision, Outlet, Pickup, PickupWeek, PixelHit, Request, Story
 from models.base import UTCDateTime
@@ -25,6 +25,7 @@ from processor.outlets import merge
 from processor.pickup_counts import recount
 from processor.review import resolve
 from processor.store import NewRows, RequestRef, pickups_for
+from processor.web import queries
 from processor.web.hits import Hit, write_hits
 from tests.conftest import SAMPLES
 from tests.helpers import import_pages, load, request_message, run_once, write_config
@@ -156,6 +157,45 @@ def test_counts_follow_every_change_to_the_pickups(log):
         recount(session)
         session.commit()
         assert kept(session) == before
+
+
+def test_the_overview_figures_equal_aggregates_over_the_pickups(log):
+    """The counts read as the dashboard shows them, against the same figures counted over every pickup."""
+    run, sessions = log["run"], log["sessions"]
+    run(request_message(body=f"May we? {BIKE} {LIBRARY}"),
+        request_message(sender="Ed <ed@harbor.example>", body=f"These two: {BIKE} {WIRE}",
+                        message_id="<h1@harbor.example>"),
+        request_message(sender="Lu <lu@lake.example>", body=f"This one: {WIRE}", message_id="<l1@lake.example>",
+                        age=timedelta(days=40)),
+        request_message(sender="Mo <mo@mountain.example>", body=f"This one: {LIBRARY}",
+                        message_id="<m1@mountain.example>", age=timedelta(days=3)))
+    with sessions() as session:
+        write_hits(session, [_hit(_pickup(session, "valleynews.example", BIKE).token)])
+        session.commit()
+    now = datetime.now(timezone.utc)
+    with sessions() as session:
+        totals = queries.totals(session)
+        assert (totals.pickups, totals.granted, totals.declined, totals.outlets) == (
+            6, session.scalar(select(func.count()).where(Pickup.decision == Decision.GRANTED)),
+            session.scalar(select(func.count()).where(Pickup.decision == Decision.DECLINED)),
+            session.scalar(select(func.count(Pickup.outlet_id.distinct()))))
+        assert totals.granted == 4
+        per_week = Counter(week for (week, _), (n, _) in fresh(session)["weeks"].items() for _ in range(n))
+        assert {week: n for week, n in queries.pickups_per_week(session, weeks=26, today=now.date()) if n} == per_week
+        assert len(per_week) >= 2
+        for top, column in ((queries.top_stories, Pickup.story_id), (queries.top_outlets, Pickup.outlet_id)):
+            ranked = session.execute(select(column, func.count()).group_by(column)
+                                     .order_by(func.count().desc(), column).limit(3)).all()
+            assert [(r.id, r.count) for r in top(session, limit=3)] == [tuple(row) for row in ranked]
+        assert [r.count for r in queries.top_outlets(session)] == [2, 2, 1, 1]
+        no_view = ~exists().where(PixelHit.pickup_id == Pickup.id, PixelHit.counted.is_(True))
+        missing_total, missing_rows = queries.pixel_missing(session, now)
+        assert missing_total == session.scalar(select(func.count()).select_from(Pickup).where(
+            Pickup.decision == Decision.GRANTED, Pickup.first_requested_at < now - queries.PIXEL_GRACE, no_view)) == 1
+        assert [r.outlet for r in missing_rows] == ["mountain.example"]
+        assert queries.log_total(session, queries.LogFilter()) == 6
+        assert queries.log_total(session, queries.LogFilter(decision="declined")) == 2
+        assert queries.log_total(session, queries.LogFilter(outlet="harbor.example", decision="declined")) == 1
 
 
 def _record(sessions, pickup_id: int, when: datetime, decision: Decision, ready: threading.Event | None = None):
