@@ -2,8 +2,8 @@
 
 from models.base import Base, make_engine, make_session_factory
 from models.catalog import Story
-from models.pickups import (Decision, LiveCopy, OutboxMessage, Outlet, Outcome, Pickup, PixelHit, PickupRequest,
-                            Request, SendStatus)
+from models.pickups import (Decision, LiveCopy, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest,
+                            PickupWeek, PixelHit, Request, SendStatus)
 
 __all__ = [
     "Base",
@@ -14,6 +14,7 @@ __all__ = [
     "Outlet",
     "Pickup",
     "PickupRequest",
+    "PickupWeek",
     "PixelHit",
     "Request",
     "SendStatus",

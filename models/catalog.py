@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime
@@ -32,6 +32,8 @@ class Story(Base):
     source: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Its pickups (granted or declined), kept as pickups change (processor/pickup_counts.py): top stories.
+    pickup_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
 
     @property
     def free_to_republish(self) -> bool:

@@ -7,10 +7,10 @@ reason for it, so an editor can always see why the worker did what it did.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, false, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, false, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime
@@ -44,6 +44,8 @@ class Outlet(Base):
     # Merged into another outlet (the same newsroom writing from two domains): requests from this key
     # count for that one.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id"))
+    # Its pickups (granted or declined), kept as pickups change (processor/pickup_counts.py): top outlets.
+    pickup_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
 
     pickups: Mapped[list[Pickup]] = relationship(back_populates="outlet")
 
@@ -80,7 +82,10 @@ class Request(Base):
 
 class Pickup(Base):
     __tablename__ = "pickups"
-    __table_args__ = (UniqueConstraint("outlet_id", "story_id"),)
+    __table_args__ = (UniqueConstraint("outlet_id", "story_id"),
+                      # "pixel missing": the granted pickups without a view, newest first
+                      Index("ix_pickups_decision_viewed_first_requested_at", "decision", "viewed",
+                            "first_requested_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     outlet_id: Mapped[int] = mapped_column(ForeignKey("outlets.id"), index=True)
@@ -91,10 +96,25 @@ class Pickup(Base):
     token: Mapped[str] = mapped_column(String(64), unique=True)
     first_requested_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     last_requested_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the log's order
+    # A counted pixel view was recorded for it (set by the first one; see processor/pickup_counts.py).
+    viewed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     outlet: Mapped[Outlet] = relationship(back_populates="pickups")
     story: Mapped[Story] = relationship()
     requests: Mapped[list[PickupRequest]] = relationship(back_populates="pickup", order_by="PickupRequest.request_id")
+
+
+class PickupWeek(Base):
+    """Pickups per week (the Monday, UTC, of their first request) and decision, and how many of them
+    never had a counted view: kept as pickups change, in the same transaction (processor/pickup_counts.py),
+    so the overview's totals, weekly chart and "pixel missing" read a few rows instead of the whole log."""
+
+    __tablename__ = "pickup_weeks"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    decision: Mapped[str] = mapped_column(String(16), primary_key=True)
+    pickups: Mapped[int] = mapped_column(Integer, default=0)
+    unviewed: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class PickupRequest(Base):

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from models import LiveCopy, Outlet, Pickup, PickupRequest, PixelHit, Request
+from processor.pickup_counts import PickupCounts
 from processor.store import merge_target
 
 
@@ -86,16 +87,22 @@ def merge(session: Session, from_key: str, into_key: str) -> str:
     if source.merged_into_id == target.id:
         raise OutletError(f"{source.key} is already an alias of {target.key}")
     moved = combined = 0
+    counts = PickupCounts()
     for pickup in list(session.scalars(select(Pickup).where(Pickup.outlet_id == source.id))):
         twin = session.scalars(select(Pickup).where(Pickup.outlet_id == target.id,
                                                     Pickup.story_id == pickup.story_id)).first()
+        counts.remove(pickup)
         if twin is None:
             pickup.outlet_id = target.id
+            counts.add(pickup)
             moved += 1
         else:
+            counts.remove(twin)
             _combine(session, pickup, into=twin)
+            counts.add(twin)
             combined += 1
     session.flush()
+    counts.write(session)
     requests = session.execute(update(Request).where(Request.outlet_id == source.id)
                                .values(outlet_id=target.id)).rowcount
     # Aliases of the merged outlet become aliases of the target, so no chain is ever longer than one.
@@ -121,6 +128,7 @@ def _combine(session: Session, pickup: Pickup, *, into: Pickup) -> None:
     into.last_requested_at = max(into.last_requested_at, pickup.last_requested_at)
     # The pixel and live copies recorded under the old pickup's token stay counted, now for the target.
     session.execute(update(PixelHit).where(PixelHit.pickup_id == pickup.id).values(pickup_id=into.id))
+    into.viewed = into.viewed or pickup.viewed
     session.execute(update(LiveCopy).where(LiveCopy.pickup_id == pickup.id).values(pickup_id=into.id))
     session.flush()
     session.expire(pickup, ["requests"])

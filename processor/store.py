@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from models import LiveCopy, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
 from processor.decide import Plan
 from processor.parse import Inbound
+from processor.pickup_counts import PickupCounts
 from processor.urls import url_key
 
 
@@ -97,6 +98,7 @@ class PickupState:
     last_requested_at: datetime
     id: int | None = None
     changed: bool = False
+    viewed: bool = False
 
 
 @dataclass
@@ -157,10 +159,14 @@ class NewRows:
     def write(self, session: Session) -> None:
         _insert_returning_ids(session, Request, [(ref, ref.values) for ref in self.requests if ref.id is None])
         changed = [pickup for pickup in self.pickups.values() if pickup.changed]
+        counts = _uncounted(session, changed)
         _insert_returning_ids(session, Pickup, [(pickup, _pickup_values(pickup)) for pickup in changed if pickup.id is None])
         stored = [{"id": pickup.id, **_pickup_values(pickup)} for pickup in changed if pickup.id is not None]
         if stored:
             session.execute(update(Pickup), stored)
+        for pickup in changed:
+            counts.add(pickup)
+        counts.write(session)
         if self.links:
             session.execute(insert(PickupRequest), [{"pickup_id": pickup.id, "request_id": request.id,
                                                      "decision": decision} for request, pickup, decision in self.links])
@@ -169,6 +175,20 @@ class NewRows:
         for pickup in changed:
             pickup.changed = False
         self.links.clear()
+
+
+def _uncounted(session: Session, pickups: list[PickupState]) -> PickupCounts:
+    """Counts with the stored pickups taken out as the database has them (and their `viewed`, which only
+    the pixel writer sets), read just before this transaction changes them: on PostgreSQL `pickups_for`
+    locked these rows; on SQLite the worker's new requests, written first, hold the one write lock."""
+    counts = PickupCounts()
+    stored = {pickup.id: pickup for pickup in pickups if pickup.id is not None}
+    for part in _chunks(list(stored)):
+        for row in session.execute(select(Pickup.id, Pickup.outlet_id, Pickup.story_id, Pickup.first_requested_at,
+                                          Pickup.decision, Pickup.viewed).where(Pickup.id.in_(part))):
+            counts.remove(row)
+            stored[row.id].viewed = row.viewed
+    return counts
 
 
 def _pickup_values(pickup: PickupState) -> dict:

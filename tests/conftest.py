@@ -14,9 +14,8 @@ import pytest
 from datetime import datetime, timezone
 
 from processor import db
-from processor.app import build_worker
 from processor.catalog import import_articles, parse_source
-from tests.helpers import load, write_config
+from tests.helpers import import_pages, load, run_once, write_config
 from tests.servers import Dovecot, OAuthServer, SmtpServer, dovecot_binary, postgres_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -139,22 +138,9 @@ def pipeline(tmp_path, database_url, mailbox_user, smtp_server):
     engine = db.make_engine(config.database_url)
     db.upgrade(engine)
     sessions = db.make_session_factory(engine)
-    with sessions() as session:
-        for page in (SAMPLES / "bike-lanes.html", SAMPLES / "library-tutoring.html",
-                     SAMPLES / "wire-defense-agreement.html", FIXTURES / "seed-forward-jta.html"):
-            import_articles(session, parse_source(page.read_bytes(), url=None, publication=config.publication),
-                            source=page.name, now=datetime.now(timezone.utc))
-        session.commit()
-
-    def run_once(with_config=None):
-        worker, worker_engine = build_worker(with_config or config)
-        try:
-            return worker.run(once=True)
-        finally:
-            worker.close()
-            worker_engine.dispose()
-
-    yield {"config": config, "sessions": sessions, "run": run_once, "user": mailbox_user, "smtp": smtp_server,
+    import_pages(sessions, config.publication, (SAMPLES / "bike-lanes.html", SAMPLES / "library-tutoring.html",
+                                                SAMPLES / "wire-defense-agreement.html", FIXTURES / "seed-forward-jta.html"))
+    yield {"config": config, "sessions": sessions, "run": lambda with_config=None: run_once(with_config or config), "user": mailbox_user, "smtp": smtp_server,
            "path": path, "env": {"TEST_IMAP_PASSWORD": mailbox_user["password"]}}
     engine.dispose()
 

@@ -18,6 +18,7 @@ from dataclasses import replace
 import imapclient
 
 from processor.app import build_worker
+from processor.catalog import import_articles, parse_source
 from processor.config import load_config
 
 SITE = "https://riversideledger.example"
@@ -61,6 +62,25 @@ def write_config(folder: Path, database_url: str, *, imap: dict | None = None, s
     path = folder / "config.toml"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def import_pages(sessions, publication, pages) -> None:
+    """Article pages into the catalog, as `republish stories import` takes them."""
+    with sessions() as session:
+        for page in pages:
+            import_articles(session, parse_source(page.read_bytes(), url=None, publication=publication),
+                            source=page.name, now=datetime.now(timezone.utc))
+        session.commit()
+
+
+def run_once(config):
+    """`republish run --once` in this process; its statistics."""
+    worker, engine = build_worker(config)
+    try:
+        return worker.run(once=True)
+    finally:
+        worker.close()
+        engine.dispose()
 
 
 def load(path: Path, password: str = ""):

@@ -7,8 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 
 from models import Outlet, Pickup, Request
-from processor.app import build_worker
-from tests.helpers import request_message
+from tests.helpers import request_message, run_once
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -17,12 +16,7 @@ NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 def _run(maildir_pipeline, *messages: bytes):
     for number, raw in enumerate(messages):
         (maildir_pipeline["maildir"] / "new" / f"{datetime.now().timestamp()}-{number}.eml").write_bytes(raw)
-    worker, engine = build_worker(maildir_pipeline["configure"]())
-    try:
-        return worker.run(once=True)
-    finally:
-        worker.close()
-        engine.dispose()
+    return run_once(maildir_pipeline["configure"]())
 
 
 def _outlets(session, *rows: Outlet) -> None:

@@ -20,7 +20,7 @@ from processor.live_fetch import checked_address, fetch_live, public_address
 from processor.review import review_queue
 from processor.snippet import build_snippet
 from processor.verify import check_copy, copy_for_url, verify_copy
-from tests.helpers import load, request_message
+from tests.helpers import load, request_message, run_once
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 
@@ -122,16 +122,9 @@ def test_fetch_connects_to_the_checked_address_rechecks_redirects_and_sends_no_c
 
 def _story_and_pickup(maildir_pipeline):
     """The bike-lanes story granted to valleynews.example by the worker, through the Maildir pipeline."""
-    from processor.app import build_worker
-
     (maildir_pipeline["maildir"] / "new" / "1.eml").write_bytes(request_message(body=f"May we run {BIKE}"))
     config = maildir_pipeline["configure"]()
-    worker, engine = build_worker(config)
-    try:
-        worker.run(once=True)
-    finally:
-        worker.close()
-        engine.dispose()
+    run_once(config)
     with maildir_pipeline["sessions"]() as session:
         pickup = session.scalars(select(Pickup)).one()
         story = view(session.get(Story, pickup.story_id))

@@ -15,10 +15,10 @@ from starlette.testclient import TestClient
 
 from models import Outlet, Pickup, PixelHit
 from processor import db
-from processor.catalog import import_articles, parse_source
+from processor.pickup_counts import recount
 from processor.web.app import build_app
 from tests.conftest import SAMPLES
-from tests.helpers import write_config
+from tests.helpers import import_pages, write_config
 from tests.web_fixtures import add_pickups, add_web_table, csrf_of, log_in, story_ids
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
@@ -31,11 +31,7 @@ def _database(tmp_path, web: dict | None = None):
     engine = db.make_engine(config.database_url)
     db.upgrade(engine)
     sessions = db.make_session_factory(engine)
-    with sessions() as session:
-        for page in sorted(SAMPLES.glob("*.html")):
-            import_articles(session, parse_source(page.read_bytes(), url=None, publication=config.publication),
-                            source=page.name, now=datetime.now(timezone.utc))
-        session.commit()
+    import_pages(sessions, config.publication, sorted(SAMPLES.glob("*.html")))
     return config, engine, sessions
 
 
@@ -209,6 +205,7 @@ def big_site(tmp_path):
         session.execute(insert(PixelHit), [{"pickup_id": pid, "story_id": None, "token": "", "hit_at": now,
                                             "page_url": "https://x.example/", "page_host": "x.example",
                                             "counted": True, "reason": ""} for pid in first_ids])
+        recount(session)
         session.commit()
         assert session.scalar(select(func.count()).select_from(Pickup)) == 100_000
     with TestClient(build_app(config, engine)) as client:

@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 
 from models import Outlet, Pickup, Story
 from processor.config import load_config
+from processor.pickup_counts import recount
 from processor.web.passwords import hash_password
 
 PASSWORD = "correct horse battery staple"
@@ -34,7 +35,8 @@ def add_web_table(config_path: Path, environ: dict[str, str] | None = None, **ke
 
 def add_pickups(session, story_ids: list[int], outlets: list[str], *, start: datetime, count: int,
                 granted_every: int = 1) -> None:
-    """`count` pickups spread over outlets and stories one hour apart from `start` backwards, inserted in bulk."""
+    """`count` pickups spread over outlets and stories one hour apart from `start` backwards, inserted in bulk
+    (then counted again, as the bulk insert goes around the counts kept as pickups change)."""
     now = datetime.now(timezone.utc)
     session.execute(insert(Outlet), [{"key": key, "display_name": "", "created_at": now} for key in outlets])
     outlet_ids = list(session.scalars(select(Outlet.id).where(Outlet.key.in_(outlets)).order_by(Outlet.id)))
@@ -47,6 +49,7 @@ def add_pickups(session, story_ids: list[int], outlets: list[str], *, start: dat
                      "decision": "granted" if index % granted_every == 0 else "declined", "reason": "",
                      "first_requested_at": when, "last_requested_at": when})
     session.execute(insert(Pickup), rows)
+    recount(session)
 
 
 def story_ids(session) -> list[int]:

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models import Pickup, PixelHit, Story
+from processor.pickup_counts import mark_viewed
 from processor.store import record_live_copy
 
 log = logging.getLogger("processor.web")
@@ -80,6 +81,7 @@ def write_hits(session: Session, hits: list[Hit]) -> int:
                      "page_url": hit.page_url, "page_host": hit.page_host, "counted": hit.counted,
                      "reason": hit.reason})
     session.execute(insert(PixelHit), rows)
+    mark_viewed(session, {row["pickup_id"] for row in rows if row["counted"] and row["pickup_id"]})
     # A counted hit from a real page (not just a site's origin, which is all many browsers send) shows
     # where the copy went live, for `republish verify` to check.
     pages = {(row["pickup_id"], row["story_id"], row["page_url"]) for row in rows

@@ -1,7 +1,9 @@
 """What the dashboard shows, read with aggregates in SQL: nothing here loads the whole log.
 
 Every list is limited or paged by keyset (the newest pickups first, by `first_requested_at`, which
-is indexed), and every figure is a GROUP BY or COUNT in the database.
+is indexed), and every figure is a GROUP BY or COUNT in the database. Figures over the whole log
+(totals, pickups per week, top stories and outlets, "pixel missing") read the counts kept as pickups
+change (processor/pickup_counts.py), not the pickups themselves.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Select, and_, case, distinct, exists, func, literal, or_, select
+from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from models import Decision, LiveCopy, OutboxMessage, Outlet, Pickup, PickupRequest, PixelHit, Request, Story
+from models import (Decision, LiveCopy, OutboxMessage, Outlet, Pickup, PickupRequest, PickupWeek, PixelHit, Request,
+                    Story)
 from processor.urls import url_key
 
 PAGE_SIZE = 50
@@ -136,10 +139,20 @@ def log_page(session: Session, flt: LogFilter, *, after: str = "", page_size: in
     rows = [LogRow(*r) for r in session.execute(query).all()]
     more = len(rows) > page_size
     rows = rows[:page_size]
-    total = session.scalar(_log_query((func.count(),), flt)) or 0
+    total = log_total(session, flt)
     ids = [r.pickup_id for r in rows]
     return LogPage(rows=rows, total=total, next_cursor=encode_cursor(rows[-1]) if more else None,
                    pixels=pixel_stats(session, ids), requests=request_counts(session, ids))
+
+
+def log_total(session: Session, flt: LogFilter) -> int:
+    """How many pickups the filter keeps: from the weekly counts when it keeps every week."""
+    if flt.outlet or flt.story or flt.since or flt.until:
+        return session.scalar(_log_query((func.count(),), flt)) or 0
+    query = select(func.sum(PickupWeek.pickups))
+    if flt.decision:
+        query = query.where(PickupWeek.decision == flt.decision)
+    return int(session.scalar(query) or 0)
 
 
 def log_rows_for_export(session: Session, flt: LogFilter, batch: int = 1000):
@@ -204,13 +217,12 @@ class Totals:
 
 
 def totals(session: Session) -> Totals:
-    granted = case((Pickup.decision == Decision.GRANTED, 1), else_=0)
-    declined = case((Pickup.decision == Decision.DECLINED, 1), else_=0)
-    pickups, granted_n, declined_n = session.execute(
-        select(func.count(), func.sum(granted), func.sum(declined)).select_from(Pickup)).one()
+    per_decision = dict(session.execute(select(PickupWeek.decision, func.sum(PickupWeek.pickups))
+                                        .group_by(PickupWeek.decision)).all())
     return Totals(
-        pickups=pickups or 0, granted=int(granted_n or 0), declined=int(declined_n or 0),
-        outlets=session.scalar(select(func.count(distinct(Pickup.outlet_id)))) or 0,
+        pickups=int(sum(per_decision.values())), granted=int(per_decision.get(Decision.GRANTED, 0)),
+        declined=int(per_decision.get(Decision.DECLINED, 0)),
+        outlets=session.scalar(select(func.count()).select_from(Outlet).where(Outlet.pickup_count > 0)) or 0,
         views=session.scalar(select(func.count()).select_from(PixelHit).where(PixelHit.counted.is_(True))) or 0,
         review=review_count(session),
     )
@@ -225,30 +237,12 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _week_expression(session: Session, column):
-    if session.get_bind().dialect.name == "postgresql":
-        return func.date_trunc("week", func.timezone("UTC", column))
-    # SQLite keeps UTC text: back to the Monday on or before the day.
-    return func.date(column, "-6 days", "weekday 1")
-
-
 def pickups_per_week(session: Session, *, weeks: int, today: date) -> list[tuple[date, int]]:
     """Pickups per week (Monday to Sunday, UTC) for the last `weeks` weeks, empty weeks included."""
     first = week_start(today) - timedelta(weeks=weeks - 1)
-    week = _week_expression(session, Pickup.first_requested_at)
-    counts = {}
-    for value, count in session.execute(select(week, func.count()).where(
-            Pickup.first_requested_at >= _start_of(first)).group_by(week)).all():
-        counts[_as_date(value)] = count
-    return [(first + timedelta(weeks=i), counts.get(first + timedelta(weeks=i), 0)) for i in range(weeks)]
-
-
-def _as_date(value) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
+    counts = dict(session.execute(select(PickupWeek.week, func.sum(PickupWeek.pickups))
+                                  .where(PickupWeek.week >= first).group_by(PickupWeek.week)).all())
+    return [(first + timedelta(weeks=i), int(counts.get(first + timedelta(weeks=i), 0))) for i in range(weeks)]
 
 
 @dataclass(frozen=True)
@@ -260,37 +254,37 @@ class Ranked:
 
 
 def top_stories(session: Session, limit: int = 10) -> list[Ranked]:
-    return _top(session, Pickup.story_id, Story, (Story.title, Story.canonical_url), limit)
+    return _top(session, Story, (Story.title, Story.canonical_url), limit)
 
 
 def top_outlets(session: Session, limit: int = 10) -> list[Ranked]:
-    return _top(session, Pickup.outlet_id, Outlet, (Outlet.key, Outlet.display_name), limit)
+    return _top(session, Outlet, (Outlet.key, Outlet.display_name), limit)
 
 
-def _top(session: Session, group_column, model, labels: tuple, limit: int) -> list[Ranked]:
-    """The `limit` stories or outlets with the most pickups: counted in SQL, only the winners loaded."""
-    count = func.count().label("n")
-    ranked = (select(group_column.label("item_id"), count).group_by(group_column)
-              .order_by(count.desc(), group_column).limit(limit).subquery())
-    rows = session.execute(select(model.id, *labels, ranked.c.n)
-                           .join(ranked, ranked.c.item_id == model.id).order_by(ranked.c.n.desc(), model.id)).all()
+def _top(session: Session, model, labels: tuple, limit: int) -> list[Ranked]:
+    """The `limit` stories or outlets with the most pickups, by their kept count (indexed)."""
+    rows = session.execute(select(model.id, *labels, model.pickup_count).where(model.pickup_count > 0)
+                           .order_by(model.pickup_count.desc(), model.id).limit(limit)).all()
     return [Ranked(*row) for row in rows]
 
 
-def _pixel_missing_query(columns, now: datetime) -> Select:
-    counted_hit = exists().where(PixelHit.pickup_id == Pickup.id, PixelHit.counted.is_(True))
+def _granted_without_view(columns, when) -> Select:
     return select(*columns).select_from(Pickup).where(
-        Pickup.decision == Decision.GRANTED, Pickup.first_requested_at < now - PIXEL_GRACE, ~counted_hit)
+        Pickup.decision == Decision.GRANTED, Pickup.viewed.is_(False), when)
 
 
 def pixel_missing(session: Session, now: datetime, limit: int = 20) -> tuple[int, list[LogRow]]:
     """Granted pickups older than two days whose pixel never loaded in a browser: the snippet may have
-    been pasted without it, or the story not published (yet)."""
-    total = session.scalar(_pixel_missing_query((func.count(),), now)) or 0
-    rows = session.execute(_pixel_missing_query(_LOG_COLUMNS, now).join(Outlet, Pickup.outlet_id == Outlet.id)
-                           .join(Story, Pickup.story_id == Story.id)
+    been pasted without it, or the story not published (yet). The count is every granted pickup without
+    a view (kept per week) less the ones of the last two days (an index range)."""
+    cutoff = now - PIXEL_GRACE
+    all_weeks = session.scalar(select(func.sum(PickupWeek.unviewed)).where(
+        PickupWeek.decision == Decision.GRANTED)) or 0
+    recent = session.scalar(_granted_without_view((func.count(),), Pickup.first_requested_at >= cutoff)) or 0
+    rows = session.execute(_granted_without_view(_LOG_COLUMNS, Pickup.first_requested_at < cutoff)
+                           .join(Outlet, Pickup.outlet_id == Outlet.id).join(Story, Pickup.story_id == Story.id)
                            .order_by(Pickup.first_requested_at.desc(), Pickup.id.desc()).limit(limit)).all()
-    return total, [LogRow(*r) for r in rows]
+    return int(all_weeks) - recent, [LogRow(*r) for r in rows]
 
 
 @dataclass(frozen=True)
