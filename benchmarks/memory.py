@@ -3,9 +3,10 @@
     .venv/bin/python -m benchmarks.memory [--sizes 1000,100000]
 
 Each size gets a fresh mailbox (old requests, other mail and decoys, as in benchmarks.backfill) and a
-fresh SQLite database; the worker runs in its own process. Its peak resident set size (the kernel's
-VmHWM, a high-water mark) and that of each helper process it starts are read every 20 ms while it
-runs; the figure is their sum, as if every process peaked at the same moment. The last run adds one
+fresh SQLite database; the worker runs in its own process. Two figures: the worker process's own peak
+resident set size (the kernel's VmHWM), and the peak of the memory it and its helper processes (the
+parser, the fork server, multiprocessing's resource tracker) hold together, as proportional set sizes
+(Pss: a page shared by two processes counts half in each), sampled every 20 ms. The last run adds one
 25 MB message to the largest mailbox.
 """
 
@@ -25,25 +26,26 @@ from benchmarks.mail import fill_maildir, prepare_database, start_dovecot
 from tests.helpers import load, write_config
 
 
-def peak_rss_mb(config_path: Path, password: str) -> tuple[float, float, int]:
-    """(summed peak RSS in MB, seconds, processes) of one `republish run --once` and its helpers."""
+def peak_memory_mb(config_path: Path, password: str) -> tuple[float, float, float, int]:
+    """(worker's peak RSS, peak of all its processes' summed Pss, seconds, processes) of one `run --once`."""
     started = time.perf_counter()
     log = config_path.with_name("worker.log").open("w+b")  # a file, not a pipe: nobody reads it while it runs
     worker = subprocess.Popen([sys.executable, "-m", "processor.cli", "--config", str(config_path), "run", "--once"],
                               env={**os.environ, "TEST_IMAP_PASSWORD": password}, stdout=subprocess.DEVNULL, stderr=log)
-    peaks: dict[int, int] = {}
+    worker_peak = together_peak = 0
+    seen: set[int] = set()
     while worker.poll() is None:
-        for pid in [worker.pid, *descendants(worker.pid)]:
-            peak = high_water_kb(pid)
-            if peak:
-                peaks[pid] = max(peaks.get(pid, 0), peak)
+        processes = [worker.pid, *descendants(worker.pid)]
+        seen.update(processes)
+        worker_peak = max(worker_peak, status_kb(worker.pid, "VmHWM:"))
+        together_peak = max(together_peak, sum(proportional_kb(pid) for pid in processes))
         time.sleep(0.02)
     elapsed = time.perf_counter() - started
     if worker.returncode != 0:
         log.seek(0)
         raise SystemExit(log.read().decode()[-2000:])
     log.close()
-    return sum(peaks.values()) / 1024, elapsed, len(peaks)
+    return worker_peak / 1024, together_peak / 1024, elapsed, len(seen)
 
 
 def descendants(pid: int) -> list[int]:
@@ -62,10 +64,20 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def high_water_kb(pid: int) -> int:
+def status_kb(pid: int, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def proportional_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -91,7 +103,7 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     root = Path(tempfile.mkdtemp(prefix="republish-bench-"))
     dovecot = start_dovecot(root)
-    print(f"{os.cpu_count()} cores; peak RSS of `republish run --once` and its helper processes, summed")
+    print(f"{os.cpu_count()} cores; peak memory of `republish run --once` (the worker process, and it with its helpers)")
     figures = []
     try:
         for size, with_huge in [(size, False) for size in sizes] + [(sizes[-1], True)]:
@@ -107,11 +119,12 @@ def main() -> None:
             config_path = write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}", imap=user,
                                        outbox=folder / "outbox", batch_size=None)
             prepare_database(load(config_path, user["password"]))
-            peak, elapsed, processes = peak_rss_mb(config_path, user["password"])
+            worker_peak, together, elapsed, processes = peak_memory_mb(config_path, user["password"])
             label = f"{size:,} messages" + (" + one of 25 MB" if with_huge else "")
-            figures.append(peak)
-            print(f"{label}: peak RSS {peak:.0f} MB over {processes} processes ({elapsed:.0f} s, {size / elapsed:,.0f} msg/s); "
-                  f"{peak / figures[0]:.2f}x the first size's")
+            figures.append((worker_peak, together))
+            print(f"{label}: worker peak RSS {worker_peak:.0f} MB ({worker_peak / figures[0][0]:.2f}x the first "
+                  f"size's); with its helpers {together:.0f} MB Pss over {processes} processes "
+                  f"({together / figures[0][1]:.2f}x); {elapsed:.0f} s, {size / elapsed:,.0f} msg/s")
     finally:
         dovecot.stop()
 
