@@ -29,6 +29,7 @@ from processor.parse import (Inbound, UnreadableMessage, clean_header, is_usable
 
 log = logging.getLogger(__name__)
 POOL_MIN_GROUP = 8    # fewer messages than this are prepared inline: a round trip to another process costs more
+QUEUED_PER_HELPER = 2  # groups waiting for a helper before the worker prepares the next one itself
 
 
 class Kind(Enum):
@@ -126,16 +127,23 @@ class Preparer:
         self.rules = rules
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
+        self._pending: list[Future] = []
 
     def start(self, messages: list[RawMessage]) -> Callable[[], list[Prepared]]:
-        """Begin preparing; the returned call gives the results (in order), waiting for them if need be."""
-        if self.processes < 1 or len(messages) < POOL_MIN_GROUP:
+        """Begin preparing; the returned call gives the results (in order), waiting for them if need be.
+
+        When the helpers already have two groups each waiting, this group is prepared here and now:
+        the worker would otherwise only wait for them, so both cores stay busy either way."""
+        self._pending = [future for future in self._pending if not future.done()]
+        if (self.processes < 1 or len(messages) < POOL_MIN_GROUP
+                or len(self._pending) >= self.processes * QUEUED_PER_HELPER):
             results = prepare_all(messages, self.rules)
             return lambda: results
         try:
             future = self._executor().submit(prepare_all, messages, self.rules)
         except (BrokenProcessPool, RuntimeError, OSError) as exc:
             return self._inline_after(exc, messages)
+        self._pending.append(future)
         return lambda: self._result(future, messages)
 
     def _result(self, future: Future, messages: list[RawMessage]) -> list[Prepared]:

@@ -52,8 +52,8 @@ RECONNECT_FIRST_DELAY = 1.0
 RECONNECT_MAX_DELAY = 300.0
 SEND_ROUND = 200          # replies sent per call, so marking and new mail are never starved
 REPLIES_PER_CONNECTION = 2  # per round: one commit marks a round "sending", one records how it went
-GROUP_SIZE = 25           # messages recorded in one transaction, with a few queries for the whole group
-GROUPS_AHEAD = 2          # groups being prepared while one is recorded (bounds the memory they hold)
+GROUP_SIZE = 40           # messages recorded in one transaction, with a few queries for the whole group
+GROUPS_AHEAD = 4          # groups being prepared while one is recorded (bounds the memory they hold)
 CONFLICT_ATTEMPTS = 3
 MIN_WAIT = 2.0           # seconds: a reply due sooner is not worth a busier loop
 
