@@ -23,12 +23,12 @@ def build_worker(config: Config) -> tuple[Worker, object]:
     claims = claims_for(engine)
     worker_config = config.worker
     if worker_config.source == "maildir":
-        source = MaildirSource(worker_config.maildir_path)
+        source = archive = MaildirSource(worker_config.maildir_path)
     else:
-        source = ImapSource(config.imap)
+        source, archive = ImapSource(config.imap), ImapSource(config.imap)
     sender = OutboxSender(worker_config.outbox_path) if worker_config.sink == "outbox" else SmtpSender(config.smtp)
     fetch = partial(fetch_page, allowed_hosts=config.publication.allowed_hosts,
                     timeout=worker_config.fetch_timeout, max_bytes=worker_config.fetch_max_bytes)
     edges = Edges(config=config, sessions=make_session_factory(engine), source=source, sender=sender, fetch=fetch,
-                  claims=claims)
+                  claims=claims, archive=archive)
     return Worker(edges), engine

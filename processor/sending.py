@@ -34,6 +34,7 @@ DUE_PAGE = 200          # replies looked at (and claimed) at once
 @dataclass
 class _Round:
     outbox_ids: list[int]
+    raws: list[bytes]
     names: list[str]                      # their claims, held until the round is settled
     delivery: _Delivery
     future: Future                        # -> [SendError or None per reply]
@@ -54,6 +55,8 @@ class Outgoing:
         self.rounds: list[_Round] = []
         self.reported = False
         self._threads = ThreadPoolExecutor(connections, thread_name_prefix="smtp")
+        # Copies to Sent go out on the archive's own connection, from a thread of their own, in order.
+        self._archiving = ThreadPoolExecutor(1, thread_name_prefix="sent-copies")
         self._nothing_due = False
 
     def __enter__(self) -> Outgoing:
@@ -69,6 +72,7 @@ class Outgoing:
                 if error is None:
                     self.accepted[outbox_id] = now
         self._threads.shutdown(wait=True)
+        self._archiving.shutdown(wait=True)
         for delivery in [*self.free, *(round_.delivery for round_ in self.rounds)]:
             delivery.close()
         try:
@@ -113,7 +117,7 @@ class Outgoing:
             share, ready = ready[:REPLIES_PER_ROUND], ready[REPLIES_PER_ROUND:]
             delivery = self.free.pop()
             messages = [(raw, self.reply_from, recipients) for _, raw, recipients in share]
-            self.rounds.append(_Round([outbox_id for outbox_id, _, _ in share],
+            self.rounds.append(_Round([outbox_id for outbox_id, _, _ in share], [raw for _, raw, _ in share],
                                       [f"outbox:{outbox_id}" for outbox_id, _, _ in share], delivery,
                                       self._threads.submit(delivery.send_all, messages)))
 
@@ -143,8 +147,9 @@ class Outgoing:
 
     # -- settling ---------------------------------------------------------
     def _settle(self, rounds: list[_Round]) -> None:
-        results = {}
+        results, raws = {}, {}
         for round_ in rounds:
+            raws.update(zip(round_.outbox_ids, round_.raws))
             errors = round_.future.result()
             accepted_at = self.edges.clock()
             for outbox_id, error in zip(round_.outbox_ids, errors):
@@ -154,12 +159,12 @@ class Outgoing:
         copies = []
         with database_needed(), self.edges.sessions() as session:
             now = self.edges.clock()
-            for row in store.outbox_rows(session, list(results)):
+            for row in store.outbox_rows(session, list(results), with_raw=False):
                 error = results[row.id]
                 if error is None:
                     # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
                     store.mark_reply_sent(row, self.accepted[row.id])
-                    copies.append((row.raw, row.message_id))
+                    copies.append((raws[row.id], row.message_id))
                 elif self._still_sending(session, row):
                     self._send_failed(row, error, now)
             session.commit()
@@ -174,11 +179,15 @@ class Outgoing:
         if copies:
             self.outage.recovered()
             self.stats.replies_sent += len(copies)
-            try:
-                self.edges.source.save_sent([raw for raw, _ in copies])
-            except Exception as exc:  # a missing Sent copy must not undo a sent reply
-                log.warning("replies %s sent, but their copies were not saved to Sent: %s",
-                            ", ".join(message_id for _, message_id in copies), exc)
+            self._archiving.submit(self._save_copies, copies)
+
+    def _save_copies(self, copies: list[tuple[bytes, str]]) -> None:
+        archive = self.edges.archive or self.edges.source
+        try:
+            archive.save_sent([raw for raw, _ in copies])
+        except Exception as exc:  # a missing Sent copy must not undo a sent reply
+            log.warning("replies %s sent, but their copies were not saved to Sent: %s",
+                        ", ".join(message_id for _, message_id in copies), exc)
 
     @staticmethod
     def _still_sending(session: Session, row: OutboxMessage) -> bool:

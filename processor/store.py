@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, case, func, insert, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from models import LiveCopy, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
 from processor.decide import Plan
@@ -266,10 +266,12 @@ def outbox_by_message_ids(session: Session, message_ids: tuple[str, ...]) -> Out
     return session.scalars(select(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids))).first()
 
 
-def outbox_rows(session: Session, outbox_ids: list[int]) -> list[OutboxMessage]:
-    """The replies, with their requests (whose outcome a send settles), in id order."""
+def outbox_rows(session: Session, outbox_ids: list[int], *, with_raw: bool = True) -> list[OutboxMessage]:
+    """The replies, with their requests (whose outcome a send settles), in id order; without the
+    message itself unless asked for (it is the bulk of the row)."""
+    options = [selectinload(OutboxMessage.request)] + ([] if with_raw else [defer(OutboxMessage.raw)])
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))
-                                .options(selectinload(OutboxMessage.request)).order_by(OutboxMessage.id)))
+                                .options(*options).order_by(OutboxMessage.id)))
 
 
 def mark_reply_sending(outbox: OutboxMessage) -> None:

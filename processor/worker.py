@@ -72,6 +72,8 @@ class Edges:
     sender: Sender
     fetch: Callable[[str], FetchedPage]
     claims: Claims
+    # Where copies of sent replies go (a Sent folder): its own connection, used by a thread of its own.
+    archive: MailSource | None = None
     clock: Callable[[], datetime] = utc_now
     new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16)
     new_message_id: Callable[[str], str] = lambda domain: make_msgid(domain=domain).strip("<>")
@@ -137,6 +139,8 @@ class Worker:
 
     def close(self) -> None:
         self.preparer.close()
+        if self.edges.archive is not None:
+            self.edges.archive.close()
         self.edges.source.close()
         self.edges.claims.close()
 
