@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both set up what they need first.
-.PHONY: setup demo test migrations-check
+.PHONY: setup demo test bench migrations-check
 
 CHECK_DB := $(CURDIR)/.alembic-check.sqlite3
 
@@ -12,6 +12,11 @@ demo: setup
 # Models and migrations must not drift apart, then the whole suite.
 test: setup migrations-check
 	.venv/bin/python -m pytest -n 2 -q
+
+# Not part of the tests: the speed and memory figures of the README (about half an hour on two cores).
+bench: setup
+	.venv/bin/pip install -q -e '.[test,bench]'
+	.venv/bin/python -m benchmarks
 
 migrations-check:
 	@rm -f $(CHECK_DB)*

@@ -1,8 +1,9 @@
 """The catalog at scale: matching a message against 100,000 stories, and importing a 5,000-item feed.
 
-    .venv/bin/python -m benchmarks.catalog [--stories 100000] [--items 5000] [--database-url URL]
+    .venv/bin/python -m benchmarks.catalog [--stories 100000] [--items 5000] [--database-url URL ...]
 
-SQLite by default (a temporary file); `--database-url` for PostgreSQL. Matching is measured on the same
+SQLite (a temporary file), then the local PostgreSQL (a schema of its own, dropped afterwards; skipped,
+saying why, when it is not there); `--database-url` (repeatable) names the databases instead. Matching is measured on the same
 messages against a 3-story catalog in the same run (the baseline), then against the big one: with an
 index the two stay close; a scan would grow with the catalog.
 """
@@ -19,6 +20,7 @@ from sqlalchemy import delete, insert
 from benchmarks.mail import scratch_database
 from models import Story
 from processor.catalog import import_articles, parse_source, stories_named
+from tests.servers import postgres_url
 from processor.classify import story_refs, title_key
 from processor.parse import parse_message
 from tests.helpers import request_message
@@ -75,30 +77,47 @@ def feed(items: int) -> bytes:
             f"<link>https://riversideledger.example/</link>{entries}</channel></rss>").encode()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stories", type=int, default=100_000)
-    parser.add_argument("--items", type=int, default=5_000)
-    parser.add_argument("--database-url")
-    args = parser.parse_args()
-    config, engine, sessions = scratch_database(args.database_url)
-    sample = messages(200, args.stories)
+def measure(database_url: str | None, stories: int, items: int) -> None:
+    config, engine, sessions = scratch_database(database_url)
+    sample = messages(200, stories)
     fill_catalog(sessions, 3)
     small = match_ms(sessions, sample)
-    fill_catalog(sessions, args.stories)
+    fill_catalog(sessions, stories)
     big = match_ms(sessions, sample)
-    print(f"{engine.dialect.name}: matching a message, median of 200: {big:.2f} ms with {args.stories:,} stories, "
+    print(f"{engine.dialect.name}: matching a message, median of 200: {big:.2f} ms with {stories:,} stories, "
           f"{small:.2f} ms with 3 ({big / small:.1f}x)")
-    data = feed(args.items)
+    data = feed(items)
     started = time.perf_counter()
     articles = parse_source(data, url=None, publication=config.publication)
     with sessions() as session:
         report = import_articles(session, articles, source="bench-feed", now=datetime.now(timezone.utc))
         session.commit()
     elapsed = time.perf_counter() - started
-    print(f"importing a {args.items:,}-item feed ({len(data) / 1e6:.1f} MB): {elapsed:.1f} s, "
+    print(f"{engine.dialect.name}: importing a {items:,}-item feed ({len(data) / 1e6:.1f} MB): {elapsed:.1f} s, "
           f"{len(report.created)} new stories")
     engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stories", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=5_000)
+    parser.add_argument("--database-url", action="append", dest="database_urls",
+                        help="run on this database (repeatable); default: SQLite, then the local PostgreSQL")
+    args = parser.parse_args()
+    if args.database_urls:
+        for url in args.database_urls:
+            measure(url, args.stories, args.items)
+        return
+    measure(None, args.stories, args.items)
+    url, schema, cleanup = postgres_url()
+    if url is None:
+        print(f"postgresql: skipped, not reachable on 127.0.0.1:5432 ({schema})")
+        return
+    try:
+        measure(url, args.stories, args.items)
+    finally:
+        cleanup()
 
 
 if __name__ == "__main__":
