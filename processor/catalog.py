@@ -13,7 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import String, any_, bindparam, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from models import Story
@@ -173,6 +174,14 @@ class Named:
         return by_url, sorted(titled.values(), key=lambda story: -len(story.title))
 
 
+def _among(column, values: list[str], postgres: bool):
+    """`column IN (...)`; on PostgreSQL `column = ANY(array)`, one parameter whatever the count, so the
+    statement is the same text every time and both SQLAlchemy and the driver reuse its preparation."""
+    if postgres:
+        return column == any_(bindparam(None, values, type_=ARRAY(String)))
+    return column.in_(values)
+
+
 def stories_named(session: Session, url_keys, title_keys, chunk: int = 5000) -> Named:
     """Stories named by link or by title, for one message or a whole group: both columns are indexed,
     so this is index lookups, one round trip per `chunk` keys (well under every driver's limit)."""
@@ -184,7 +193,9 @@ def stories_named(session: Session, url_keys, title_keys, chunk: int = 5000) -> 
         part = wanted[start:start + chunk]
         urls = [key for column, key in part if column is Story.url_key]
         titles = [key for column, key in part if column is Story.title_key]
-        conditions = ([Story.url_key.in_(urls)] if urls else []) + ([Story.title_key.in_(titles)] if titles else [])
+        postgres = session.get_bind().dialect.name == "postgresql"
+        conditions = ([_among(Story.url_key, urls, postgres)] if urls else []) + (
+            [_among(Story.title_key, titles, postgres)] if titles else [])
         for story in session.scalars(select(Story).where(or_(*conditions))):
             if story.id in seen:
                 continue
