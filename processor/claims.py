@@ -29,8 +29,6 @@ class Claims(Protocol):
     def take(self, name: str) -> bool:
         """True if this worker now holds `name`; False if another worker does."""
 
-    def release(self, name: str) -> None: ...
-
     def take_all(self, names: list[str]) -> set[str]:
         """Take each of `names` that no other worker holds, in one go; the ones now held."""
 
@@ -59,9 +57,6 @@ class LocalClaims:
             return False
         self.held.add(name)
         return True
-
-    def release(self, name: str) -> None:
-        self.held.discard(name)
 
     def take_all(self, names: list[str]) -> set[str]:
         return {name for name in dict.fromkeys(names) if self.take(name)}
@@ -93,9 +88,6 @@ class PostgresClaims:
 
     def take(self, name: str) -> bool:
         return name in self.take_all([name])
-
-    def release(self, name: str) -> None:
-        self.release_all([name])
 
     def take_all(self, names: list[str]) -> set[str]:
         try:

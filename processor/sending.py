@@ -66,11 +66,7 @@ class Outgoing:
         """Wait for the rounds still out; what the server took is remembered in `accepted`, so the next
         pass records it as sent rather than flagging it for a person."""
         for round_ in self.rounds:
-            errors = round_.future.result()
-            now = self.edges.clock()
-            for outbox_id, error in zip(round_.outbox_ids, errors):
-                if error is None:
-                    self.accepted[outbox_id] = now
+            self._collect(round_)
         self._threads.shutdown(wait=True)
         self._archiving.shutdown(wait=True)
         for delivery in [*self.free, *(round_.delivery for round_ in self.rounds)]:
@@ -150,12 +146,7 @@ class Outgoing:
         results, raws = {}, {}
         for round_ in rounds:
             raws.update(zip(round_.outbox_ids, round_.raws))
-            errors = round_.future.result()
-            accepted_at = self.edges.clock()
-            for outbox_id, error in zip(round_.outbox_ids, errors):
-                results[outbox_id] = error
-                if error is None:
-                    self.accepted[outbox_id] = accepted_at
+            results.update(self._collect(round_))
         copies = []
         with database_needed(), self.edges.sessions() as session:
             now = self.edges.clock()
@@ -188,6 +179,15 @@ class Outgoing:
         except Exception as exc:  # a missing Sent copy must not undo a sent reply
             log.warning("replies %s sent, but their copies were not saved to Sent: %s",
                         ", ".join(message_id for _, message_id in copies), exc)
+
+    def _collect(self, round_: _Round) -> dict[int, SendError | None]:
+        """What the server said to each reply of a finished round; the accepted ones are remembered at once."""
+        results = dict(zip(round_.outbox_ids, round_.future.result()))
+        accepted_at = self.edges.clock()
+        for outbox_id, error in results.items():
+            if error is None:
+                self.accepted[outbox_id] = accepted_at
+        return results
 
     @staticmethod
     def _still_sending(session: Session, row: OutboxMessage) -> bool:
