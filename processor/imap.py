@@ -200,7 +200,10 @@ class ImapSource:
             self._sent_folder = folder
             if len(raws) > 1 and client.has_capability("MULTIAPPEND"):
                 # RFC 3502: the whole round in one command (with LITERAL+, in one round trip).
-                client.multiappend(folder, [{"msg": raw, "flags": [imapclient.SEEN]} for raw in raws])
+                # Unlike append(), multiappend() hands back a "NO" instead of raising it.
+                status, detail = client.multiappend(folder, [{"msg": raw, "flags": [imapclient.SEEN]} for raw in raws])
+                if status != "OK":
+                    raise IMAPClientError(f"multiappend failed: {detail}")
             else:
                 for raw in raws:
                     client.append(folder, raw, flags=[imapclient.SEEN])
