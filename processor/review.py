@@ -23,7 +23,7 @@ from processor import catalog, store
 from processor.classify import outlet_key
 from processor.config import Config
 from processor.decide import Plan, StoryDecision
-from processor.reply import ReplyContext, StoredMessage, as_wire_bytes, build_reply, reply_address
+from processor.reply import ReplyContext, StoredMessage, build_reply, reply_address
 from processor.snippet import build_snippet
 from processor.urls import url_key
 
@@ -129,7 +129,7 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
     reply_from = config.smtp.from_address if config.smtp else publication.contact_email
     message_id = new_message_id(reply_from.rsplit("@", 1)[-1])
     reply = build_reply(plan, message, snippets, ReplyContext(publication, reply_from, message_id, now))
-    rows.add_reply(answered, raw=as_wire_bytes(reply), message_id=message_id, recipient=recipient, now=now)
+    rows.add_reply(answered, raw=reply, message_id=message_id, recipient=recipient, now=now)
     rows.write(session)
     request.reply_message_id = message_id
     request.outcome = Outcome.PENDING

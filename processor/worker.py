@@ -39,7 +39,7 @@ from processor.imap import MailboxError
 from processor.mailbox import MailSource, Mark, RawMessage
 from processor.parse import Inbound
 from processor.prepare import Kind, Prepared, Preparer, Rules
-from processor.reply import ReplyContext, as_wire_bytes, build_reply, reply_address
+from processor.reply import ReplyContext, build_reply, reply_address
 from processor.snippet import build_snippet
 from processor.sending import Outgoing
 from processor.transport import Sender
@@ -417,7 +417,7 @@ class Worker:
         }
         message_id = self.edges.new_message_id(self.reply_from.rsplit("@", 1)[-1])
         reply = build_reply(plan, inbound, snippets, ReplyContext(publication, self.reply_from, message_id, now))
-        return plan, pickups, rows.add_reply(request, raw=as_wire_bytes(reply), message_id=message_id,
+        return plan, pickups, rows.add_reply(request, raw=reply, message_id=message_id,
                                              recipient=recipient, now=now)
 
     def _record_live_copy(self, session: Session, inbound: Inbound, pickups: dict[int, store.PickupState],

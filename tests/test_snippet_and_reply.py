@@ -8,7 +8,7 @@ from processor.catalog import StoryView
 from processor.config import load_config
 from processor.decide import Plan, StoryDecision
 from processor.parse import parse_message
-from processor.reply import ReplyContext, UnsafeHeader, build_reply, reply_address
+from processor.reply import ReplyContext, UnsafeHeader, build_reply, reply_address, safe_address
 from processor.snippet import build_snippet
 from tests.helpers import request_message, write_config
 
@@ -55,7 +55,7 @@ def test_reply_is_threaded_and_marked_automatic(publication):
     plan = _plan(StoryDecision(granted, Decision.GRANTED, ""), StoryDecision(declined, Decision.DECLINED, ""))
     snippets = {7: build_snippet(granted, publication, outlet_id=1, token="t")}
     message = build_reply(plan, inbound, snippets, ReplyContext(publication, "republish@riversideledger.example", "m1@riversideledger.example", NOW))
-    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    parsed = message_from_bytes(message, policy=policy.default)
     assert parsed["Subject"] == "Re: republish"
     assert parsed["In-Reply-To"] == "<r1@valleynews.example>"
     assert parsed["References"] == "<a@x.example> <b@x.example> <r1@valleynews.example>"
@@ -83,7 +83,7 @@ def test_header_injection_in_addresses_is_refused(publication):
     assert address in ("a@b.example", "x@valleynews.example")
     plan = _plan()
     message = build_reply(plan, inbound, {}, ReplyContext(publication, "republish@riversideledger.example", "m@x.example", NOW))
-    assert b"Bcc" not in message.as_bytes().split(b"\r\n\r\n")[0].replace(b"\n", b"")
+    assert b"Bcc" not in message.split(b"\r\n\r\n")[0].replace(b"\n", b"")
 
 
 def test_unsafe_recipient_raises():
@@ -101,6 +101,11 @@ def test_script_in_the_display_name_and_subject_never_reaches_the_reply_as_marku
     inbound = parse_message(raw)
     assert "<script>" in inbound.from_name  # decoded faithfully, then treated as text
     message = build_reply(_plan(), inbound, {}, ReplyContext(publication, "republish@riversideledger.example", "m@x.example", NOW))
-    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    parsed = message_from_bytes(message, policy=policy.default)
     html = parsed.get_body(("html",)).get_content()
     assert "<script" not in html and "onerror" not in parsed["Subject"] and "<img" not in html
+
+
+def test_an_internationalised_address_goes_to_a_person_not_into_a_header():
+    assert not safe_address("pr\u00efya@valleynews.example")  # needs SMTPUTF8 end to end
+    assert safe_address("priya@valleynews.example")
