@@ -81,8 +81,9 @@ def _leaf(part: Part) -> bytes:
     headers = [f'Content-Type: text/{part.subtype}; charset="utf-8"', "Content-Transfer-Encoding: base64"]
     if part.filename is not None:
         headers.append(f"Content-Disposition: attachment; {_filename_parameter(part.filename)}")
-    encoded = base64.encodebytes(part.text.encode("utf-8")).replace(b"\n", CRLF)
-    return CRLF.join(h.encode("ascii") for h in headers) + CRLF + CRLF + encoded
+    encoded = base64.b64encode(part.text.encode("utf-8"))
+    lines = [encoded[start:start + 76] for start in range(0, len(encoded), 76)]
+    return CRLF.join([*(h.encode("ascii") for h in headers), b"", *lines, b""])
 
 
 def _filename_parameter(filename: str) -> str:

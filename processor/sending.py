@@ -119,27 +119,34 @@ class Outgoing:
 
     def _mark_sending(self, outbox_ids: list[int], capacity: int) -> list[tuple[int, bytes, str]]:
         """Commit "sending" for up to `capacity` of the claimed replies that are still to send (settling
-        any a stopped worker left "sending" on the way): [(id, raw, recipients)]."""
-        ready = []
+        any a stopped worker left "sending" on the way): [(id, raw, recipients)].
+
+        Rows are read `capacity` at a time, and messages only for the chosen ones: a page of due
+        replies is mostly for the next rounds."""
+        chosen: list[tuple[int, str]] = []
         with database_needed(), self.edges.sessions() as session:
             now = self.edges.clock()
-            for row in store.outbox_rows(session, outbox_ids):
-                if row.status == SendStatus.SENDING:
-                    self._settle_interrupted(row)
-                elif row.status != SendStatus.PENDING or (row.next_attempt_at and row.next_attempt_at > now):
-                    continue  # settled or rescheduled by another worker meanwhile
-                elif now - row.created_at > timedelta(hours=self.worker.retry_give_up_hours):
-                    store.mark_reply_failed(row, f"the mail server did not take the reply within "
-                                                 f"{self.worker.retry_give_up_hours:g} hours "
-                                                 f"(last error: {row.last_error})")
-                    log.warning("reply %s given up: %s", row.message_id, row.last_error)
-                elif len(ready) < capacity:
-                    store.mark_reply_sending(row)
-                    ready.append((row.id, row.raw, row.recipients))
+            for start in range(0, len(outbox_ids), capacity):
+                if len(chosen) >= capacity:
+                    break
+                for row in store.outbox_rows(session, outbox_ids[start:start + capacity]):
+                    if row.status == SendStatus.SENDING:
+                        self._settle_interrupted(row)
+                    elif row.status != SendStatus.PENDING or (row.next_attempt_at and row.next_attempt_at > now):
+                        continue  # settled or rescheduled by another worker meanwhile
+                    elif now - row.created_at > timedelta(hours=self.worker.retry_give_up_hours):
+                        store.mark_reply_failed(row, f"the mail server did not take the reply within "
+                                                     f"{self.worker.retry_give_up_hours:g} hours "
+                                                     f"(last error: {row.last_error})")
+                        log.warning("reply %s given up: %s", row.message_id, row.last_error)
+                    elif len(chosen) < capacity:
+                        store.mark_reply_sending(row)
+                        chosen.append((row.id, row.recipients))
+            raws = store.outbox_raws(session, [outbox_id for outbox_id, _ in chosen])
             # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
             # then never resent blindly (see _settle_interrupted).
             session.commit()
-        return ready
+        return [(outbox_id, raws[outbox_id], recipients) for outbox_id, recipients in chosen]
 
     # -- settling ---------------------------------------------------------
     def _settle(self, rounds: list[_Round]) -> None:
@@ -150,7 +157,7 @@ class Outgoing:
         copies = []
         with database_needed(), self.edges.sessions() as session:
             now = self.edges.clock()
-            for row in store.outbox_rows(session, list(results), with_raw=False):
+            for row in store.outbox_rows(session, list(results)):
                 error = results[row.id]
                 if error is None:
                     # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.

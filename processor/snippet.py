@@ -10,6 +10,7 @@ nh3, whatever the catalog holds, and every other value is escaped by Jinja2's au
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote
 
 import lxml.html
@@ -41,15 +42,7 @@ def canonical_tag(url: str) -> str:
 
 def build_snippet(story: StoryView, publication: PublicationConfig, *, outlet_id: int, token: str) -> Snippet:
     style = publication.paragraph_style
-    body = nh3.clean(
-        story.body_html,
-        tags=BODY_TAGS,
-        attributes={"a": {"href"}},
-        url_schemes={"http", "https", "mailto"},
-        link_rel=None,
-        strip_comments=True,
-        set_tag_attribute_values={"p": {"style": style}, "li": {"style": style}},
-    )
+    body, text = clean_body(story.body_html, style)
     pixel = pixel_url(publication.pixel_url, story_id=story.id, outlet_id=outlet_id, token=token)
     context = {
         "story": story,
@@ -61,11 +54,27 @@ def build_snippet(story: StoryView, publication: PublicationConfig, *, outlet_id
     }
     return Snippet(
         html=str(render("snippet.html.j2", **context)).strip() + "\n",
-        text=render("snippet.txt.j2", autoescape=False, body_text=body_text(body), **context).strip() + "\n",
+        text=render("snippet.txt.j2", autoescape=False, body_text=text, **context).strip() + "\n",
         filename=f"{story.slug}.html",
         canonical_tag=canonical_tag(story.canonical_url),
         pixel_url=pixel,
     )
+
+
+# A popular story is asked for by many outlets at once: its body is cleaned once, not per pickup.
+@lru_cache(maxsize=64)
+def clean_body(body_html: str, style: str) -> tuple[str, str]:
+    """The story's body, sanitised with the paragraph style inlined, and as plain text."""
+    body = nh3.clean(
+        body_html,
+        tags=BODY_TAGS,
+        attributes={"a": {"href"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel=None,
+        strip_comments=True,
+        set_tag_attribute_values={"p": {"style": style}, "li": {"style": style}},
+    )
+    return body, body_text(body)
 
 
 def body_text(body_html: str) -> str:

@@ -266,12 +266,18 @@ def outbox_by_message_ids(session: Session, message_ids: tuple[str, ...]) -> Out
     return session.scalars(select(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids))).first()
 
 
-def outbox_rows(session: Session, outbox_ids: list[int], *, with_raw: bool = True) -> list[OutboxMessage]:
+def outbox_rows(session: Session, outbox_ids: list[int]) -> list[OutboxMessage]:
     """The replies, with their requests (whose outcome a send settles), in id order; without the
-    message itself unless asked for (it is the bulk of the row)."""
-    options = [selectinload(OutboxMessage.request)] + ([] if with_raw else [defer(OutboxMessage.raw)])
+    message itself (it is the bulk of the row: `outbox_raws` reads it for the ones being sent)."""
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))
-                                .options(*options).order_by(OutboxMessage.id)))
+                                .options(selectinload(OutboxMessage.request), defer(OutboxMessage.raw))
+                                .order_by(OutboxMessage.id)))
+
+
+def outbox_raws(session: Session, outbox_ids: list[int]) -> dict[int, bytes]:
+    if not outbox_ids:
+        return {}
+    return dict(session.execute(select(OutboxMessage.id, OutboxMessage.raw).where(OutboxMessage.id.in_(outbox_ids))).all())
 
 
 def mark_reply_sending(outbox: OutboxMessage) -> None:
