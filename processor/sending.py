@@ -121,32 +121,32 @@ class Outgoing:
         """Commit "sending" for up to `capacity` of the claimed replies that are still to send (settling
         any a stopped worker left "sending" on the way): [(id, raw, recipients)].
 
-        Rows are read `capacity` at a time, and messages only for the chosen ones: a page of due
-        replies is mostly for the next rounds."""
-        chosen: list[tuple[int, str]] = []
+        Replies are looked at `capacity` at a time, and messages are read only for the chosen ones:
+        a page of due replies is mostly for the next rounds."""
+        chosen: list[store.OutboxState] = []
         with database_needed(), self.edges.sessions() as session:
             now = self.edges.clock()
+            give_up = timedelta(hours=self.worker.retry_give_up_hours)
             for start in range(0, len(outbox_ids), capacity):
                 if len(chosen) >= capacity:
                     break
-                for row in store.outbox_rows(session, outbox_ids[start:start + capacity]):
-                    if row.status == SendStatus.SENDING:
-                        self._settle_interrupted(row)
-                    elif row.status != SendStatus.PENDING or (row.next_attempt_at and row.next_attempt_at > now):
+                to_settle = []
+                for state in store.outbox_states(session, outbox_ids[start:start + capacity]):
+                    if state.status == SendStatus.SENDING or (state.status == SendStatus.PENDING
+                                                              and now - state.created_at > give_up):
+                        to_settle.append(state.id)
+                    elif state.status != SendStatus.PENDING or (state.next_attempt_at and state.next_attempt_at > now):
                         continue  # settled or rescheduled by another worker meanwhile
-                    elif now - row.created_at > timedelta(hours=self.worker.retry_give_up_hours):
-                        store.mark_reply_failed(row, f"the mail server did not take the reply within "
-                                                     f"{self.worker.retry_give_up_hours:g} hours "
-                                                     f"(last error: {row.last_error})")
-                        log.warning("reply %s given up: %s", row.message_id, row.last_error)
                     elif len(chosen) < capacity:
-                        store.mark_reply_sending(row)
-                        chosen.append((row.id, row.recipients))
-            raws = store.outbox_raws(session, [outbox_id for outbox_id, _ in chosen])
+                        chosen.append(state)
+                for row in store.outbox_rows(session, to_settle) if to_settle else ():
+                    self._settle_stale(session, row)
+            store.mark_replies_sending(session, [state.id for state in chosen])
+            raws = store.outbox_raws(session, [state.id for state in chosen])
             # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
-            # then never resent blindly (see _settle_interrupted).
+            # then never resent blindly (see _settle_stale).
             session.commit()
-        return [(outbox_id, raws[outbox_id], recipients) for outbox_id, recipients in chosen]
+        return [(state.id, raws[state.id], state.recipients) for state in chosen]
 
     # -- settling ---------------------------------------------------------
     def _settle(self, rounds: list[_Round]) -> None:
@@ -154,19 +154,18 @@ class Outgoing:
         for round_ in rounds:
             raws.update(zip(round_.outbox_ids, round_.raws))
             results.update(self._collect(round_))
-        copies = []
+        accepted = {outbox_id: self.accepted[outbox_id] for outbox_id, error in results.items() if error is None}
         with database_needed(), self.edges.sessions() as session:
             now = self.edges.clock()
-            for row in store.outbox_rows(session, list(results)):
-                error = results[row.id]
-                if error is None:
-                    # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
-                    store.mark_reply_sent(row, self.accepted[row.id])
-                    copies.append((raws[row.id], row.message_id))
-                elif self._still_sending(session, row):
-                    self._send_failed(row, error, now)
+            # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
+            message_ids = store.mark_replies_sent(session, accepted)
+            failed = [outbox_id for outbox_id, error in results.items() if error is not None]
+            for row in store.outbox_rows(session, failed) if failed else ():
+                if self._still_sending(session, row):
+                    self._send_failed(row, results[row.id], now)
             session.commit()
-        for outbox_id, error in results.items():
+        copies = [(raws[outbox_id], message_ids[outbox_id]) for outbox_id in accepted if outbox_id in message_ids]
+        for outbox_id in results:
             self.accepted.pop(outbox_id, None)
         for round_ in rounds:
             self.rounds.remove(round_)
@@ -223,11 +222,17 @@ class Outgoing:
         else:
             log.warning("reply %s not accepted yet (%s); retrying in %.0f s", row.message_id, exc, delay)
 
-    def _settle_interrupted(self, row: OutboxMessage) -> None:
-        """A reply left "sending" whose claim we could take: its sender stopped in the middle."""
+    def _settle_stale(self, session: Session, row: OutboxMessage) -> None:
+        """A claimed reply that cannot simply be sent: left "sending" (its sender stopped in the middle),
+        or waiting longer than retrying is allowed to take."""
+        if row.status == SendStatus.PENDING:
+            store.mark_reply_failed(row, f"the mail server did not take the reply within "
+                                         f"{self.worker.retry_give_up_hours:g} hours (last error: {row.last_error})")
+            log.warning("reply %s given up: %s", row.message_id, row.last_error)
+            return
         accepted_at = self.accepted.pop(row.id, None)
         if accepted_at is not None:  # this process saw it accepted, then could not record it
-            store.mark_reply_sent(row, accepted_at)
+            store.mark_replies_sent(session, {row.id: accepted_at})
             return
         # Resending could give the partner a second copy; not sending could leave them without one.
         # Neither is safe to guess, so a person looks (the Sent folder tells).

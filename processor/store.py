@@ -267,7 +267,7 @@ def outbox_by_message_ids(session: Session, message_ids: tuple[str, ...]) -> Out
 
 
 def outbox_rows(session: Session, outbox_ids: list[int]) -> list[OutboxMessage]:
-    """The replies, with their requests (whose outcome a send settles), in id order; without the
+    """The replies, with their requests (whose outcome a failure settles), in id order; without the
     message itself (it is the bulk of the row: `outbox_raws` reads it for the ones being sent)."""
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))
                                 .options(selectinload(OutboxMessage.request), defer(OutboxMessage.raw))
@@ -280,16 +280,47 @@ def outbox_raws(session: Session, outbox_ids: list[int]) -> dict[int, bytes]:
     return dict(session.execute(select(OutboxMessage.id, OutboxMessage.raw).where(OutboxMessage.id.in_(outbox_ids))).all())
 
 
-def mark_reply_sending(outbox: OutboxMessage) -> None:
-    outbox.status = SendStatus.SENDING
-    outbox.attempts += 1
+@dataclass(frozen=True)
+class OutboxState:
+    """What choosing a reply for sending looks at: a light read, not the whole row."""
+
+    id: int
+    status: SendStatus
+    next_attempt_at: datetime | None
+    created_at: datetime
+    recipients: str
 
 
-def mark_reply_sent(outbox: OutboxMessage, now: datetime) -> None:
-    outbox.status = SendStatus.SENT
-    outbox.sent_at = now
-    outbox.next_attempt_at = None
-    outbox.request.outcome = Outcome.ANSWERED
+def outbox_states(session: Session, outbox_ids: list[int]) -> list[OutboxState]:
+    """The replies' states, in id order."""
+    columns = (OutboxMessage.id, OutboxMessage.status, OutboxMessage.next_attempt_at, OutboxMessage.created_at,
+               OutboxMessage.recipients)
+    return [OutboxState(*row) for row in session.execute(
+        select(*columns).where(OutboxMessage.id.in_(outbox_ids)).order_by(OutboxMessage.id))]
+
+
+def mark_replies_sending(session: Session, outbox_ids: list[int]) -> None:
+    if outbox_ids:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))
+                        .values(status=SendStatus.SENDING, attempts=OutboxMessage.attempts + 1)
+                        .execution_options(synchronize_session=False))
+
+
+def mark_replies_sent(session: Session, accepted: dict[int, datetime]) -> dict[int, str]:
+    """The server took these replies (at these times): sent, and their requests answered. -> {id: Message-ID}"""
+    if not accepted:
+        return {}
+    ids = list(accepted)
+    for accepted_at in set(accepted.values()):  # one statement per moment: a round is accepted at once
+        session.execute(update(OutboxMessage)
+                        .where(OutboxMessage.id.in_([i for i in ids if accepted[i] == accepted_at]))
+                        .values(status=SendStatus.SENT, sent_at=accepted_at, next_attempt_at=None)
+                        .execution_options(synchronize_session=False))
+    rows = session.execute(select(OutboxMessage.id, OutboxMessage.request_id, OutboxMessage.message_id)
+                           .where(OutboxMessage.id.in_(ids))).all()
+    session.execute(update(Request).where(Request.id.in_([request_id for _, request_id, _ in rows]))
+                    .values(outcome=Outcome.ANSWERED).execution_options(synchronize_session=False))
+    return {outbox_id: message_id for outbox_id, _, message_id in rows}
 
 
 def mark_reply_retry(outbox: OutboxMessage, error: str, *, next_attempt_at: datetime) -> None:

@@ -7,10 +7,11 @@ import signal
 import threading
 import time
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from models import OutboxMessage, Request
 from processor.app import build_worker
@@ -279,6 +280,35 @@ def test_a_connection_lost_after_the_reply_was_handed_over_is_never_resent(pipel
         outbox = session.scalars(select(OutboxMessage)).one()
         assert outbox.status == "unknown" and "may or may not have reached" in outbox.last_error
     assert {b"\\Flagged", b"$RepublishPerson"} <= dict(folder_flags(user))["<stall@valleynews.example>"]
+
+
+def test_a_reply_left_sending_goes_to_a_person_and_one_past_retrying_is_given_up(pipeline):
+    """Replies a stopped worker left "sending", or still waiting after retry_give_up_hours, are never sent."""
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
+    deliver(user, *(request_message(sender=f"desk@outlet{i}.example", body=BIKE, message_id=f"<stale{i}@x.example>")
+                    for i in range(3)))
+    pipeline["run"]()
+    assert len(smtp.messages) == 3
+    now = datetime.now(timezone.utc)
+    with sessions() as session:
+        ids = {request.message_key: request.outbox.id for request in session.scalars(select(Request))}
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == ids["stale0@x.example"])
+                        .values(status="sending"))
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == ids["stale1@x.example"])
+                        .values(status="pending", next_attempt_at=now - timedelta(minutes=1),
+                                created_at=now - timedelta(hours=49), last_error="451 try later"))
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == ids["stale2@x.example"])
+                        .values(status="pending", next_attempt_at=now - timedelta(minutes=1)))
+        session.commit()
+    pipeline["run"]()
+    assert len(smtp.messages) == 4  # only the one still within its time is sent (again: the test made it pending)
+    with sessions() as session:
+        rows = {request.message_key: (request.outbox.status, request.outbox.last_error, request.outcome)
+                for request in session.scalars(select(Request))}
+    assert rows["stale0@x.example"][0] == "unknown" and "worker stopped" in rows["stale0@x.example"][1]
+    assert rows["stale1@x.example"][0] == "failed" and "within 48 hours (last error: 451" in rows["stale1@x.example"][1]
+    assert rows["stale0@x.example"][2] == rows["stale1@x.example"][2] == "needs_person"
+    assert rows["stale2@x.example"][0] == "sent" and rows["stale2@x.example"][2] == "answered"
 
 
 def test_a_sent_folder_that_refuses_the_copy_does_not_stop_the_batch(pipeline, caplog):
