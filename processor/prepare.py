@@ -4,7 +4,9 @@ This is where most of a message's CPU time goes (MIME parsing, quote stripping, 
 candidates), so `Preparer` can run it in a process of its own while the worker records the
 previous group of messages: two cores instead of one on a first run over a big mailbox. Small
 groups (new mail arriving one message at a time) are prepared inline, where handing them to
-another process would only add a delay.
+another process would only add a delay. The helper is started on the first big group, in the
+background (a fork server importing the parser takes about half a second): the worker prepares
+groups itself until it is up.
 """
 
 from __future__ import annotations
@@ -126,21 +128,23 @@ class Preparer:
     def __init__(self, rules: Rules, processes: int) -> None:
         self.rules = rules
         self.processes = processes
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ProcessPoolExecutor | None = None   # set once its helpers are up
+        self._starting: threading.Thread | None = None
         self._pending: list[Future] = []
 
     def start(self, messages: list[RawMessage]) -> Callable[[], list[Prepared]]:
         """Begin preparing; the returned call gives the results (in order), waiting for them if need be.
 
-        When the helpers already have two groups each waiting, this group is prepared here and now:
-        the worker would otherwise only wait for them, so both cores stay busy either way."""
+        When the helpers are still starting, or already have two groups each waiting, this group is
+        prepared here and now: the worker would otherwise only wait for them, so both cores stay
+        busy either way."""
         self._pending = [future for future in self._pending if not future.done()]
-        if (self.processes < 1 or len(messages) < POOL_MIN_GROUP
+        if (self.processes < 1 or len(messages) < POOL_MIN_GROUP or not self._helpers_up()
                 or len(self._pending) >= self.processes * QUEUED_PER_HELPER):
             results = prepare_all(messages, self.rules)
             return lambda: results
         try:
-            future = self._executor().submit(prepare_all, messages, self.rules)
+            future = self._pool.submit(prepare_all, messages, self.rules)
         except (BrokenProcessPool, RuntimeError, OSError) as exc:
             return self._inline_after(exc, messages)
         self._pending.append(future)
@@ -159,16 +163,32 @@ class Preparer:
         results = prepare_all(messages, self.rules)
         return lambda: results
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # forkserver, not fork: the worker may hold threads and sockets that a forked child must not share.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["processor.prepare"])
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=context, initializer=exit_with,
-                                             initargs=(os.getpid(),))
-        return self._pool
+    def _helpers_up(self) -> bool:
+        """Whether the helpers run; the first call starts them, in the background."""
+        if self._pool is not None:
+            return True
+        if self._starting is None:
+            self._starting = threading.Thread(target=self._start_helpers, name="start-helpers", daemon=True)
+            self._starting.start()
+        return False
+
+    def _start_helpers(self) -> None:
+        # forkserver, not fork: the worker may hold threads and sockets that a forked child must not share.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["processor.prepare"])
+        pool = ProcessPoolExecutor(self.processes, mp_context=context, initializer=exit_with, initargs=(os.getpid(),))
+        try:
+            pool.submit(os.getpid).result()  # returns once a helper is up
+        except Exception as exc:  # this run prepares everything inline
+            log.warning("could not start a helper process (%s: %s); preparing messages here", type(exc).__name__, exc)
+            pool.shutdown(wait=False, cancel_futures=True)
+            return
+        self._pool = pool
 
     def close(self) -> None:
+        starting, self._starting = self._starting, None
+        if starting is not None:
+            starting.join()
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

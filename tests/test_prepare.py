@@ -30,12 +30,22 @@ def _messages(count: int) -> list[RawMessage]:
     return messages
 
 
+def started(preparer: Preparer, messages) -> Preparer:
+    """Once its helper is up: the first big group is prepared inline while the helper starts."""
+    assert preparer.start(messages)() == prepare_all(messages, RULES)
+    deadline = time.monotonic() + 30
+    while preparer._pool is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert preparer._pool is not None, "the helper did not start"
+    return preparer
+
+
 def test_helper_process_prepares_exactly_what_inline_preparing_does():
     messages = _messages(20)
-    preparer = Preparer(RULES, processes=1)
+    preparer = started(Preparer(RULES, processes=1), messages)
     try:
         pooled = preparer.start(messages)()
-        assert preparer._pool is not None  # a group this size went to the helper
+        assert len(preparer._pending) == 1  # a group this size went to the helper
     finally:
         preparer.close()
     inline = prepare_all(messages, RULES)
@@ -46,16 +56,14 @@ def test_helper_process_prepares_exactly_what_inline_preparing_does():
 
 def test_a_helper_that_dies_is_replaced_by_preparing_inline():
     messages = _messages(20)
-    preparer = Preparer(RULES, processes=1)
+    preparer = started(Preparer(RULES, processes=1), messages)
     try:
-        preparer.start(messages)()
         for pid in list(preparer._pool._processes):
             os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
         results = preparer.start(messages)()
         assert results == prepare_all(messages, RULES)
-        again = preparer.start(messages)()  # and the next group gets a new helper
-        assert again == results
+        assert started(preparer, messages)._pool is not None  # and a new helper starts
     finally:
         preparer.close()
 
@@ -65,12 +73,11 @@ def test_helpers_end_when_the_worker_is_killed(tmp_path):
         import sys, time
         from multiprocessing import forkserver
         sys.path.insert(0, {str(os.getcwd())!r})
-        from tests.test_prepare import RULES, _messages
+        from tests.test_prepare import RULES, _messages, started
         from processor.prepare import Preparer
 
         if __name__ == "__main__":
-            preparer = Preparer(RULES, processes=1)
-            preparer.start(_messages(20))()
+            preparer = started(Preparer(RULES, processes=1), _messages(20))
             print(*preparer._pool._processes, forkserver._forkserver._forkserver_pid, flush=True)
             time.sleep(60)
     """)
