@@ -147,7 +147,6 @@ class OutboxMessage(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), unique=True)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     recipients: Mapped[str] = mapped_column(Text)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -156,6 +155,18 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     request: Mapped[Request] = relationship(back_populates="outbox")
+    content: Mapped[OutboxContent] = relationship()
+
+
+class OutboxContent(Base):
+    """The reply itself, as it goes on the wire, apart from its outbox row: the row's status changes
+    two or three times per send, and on SQLite an update rewrites the whole row, the message included
+    (and reading a column stored after it walks its overflow pages)."""
+
+    __tablename__ = "outbox_content"
+
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class PixelHit(Base):

@@ -70,7 +70,7 @@ def request_detail(session: Session, request_id: int) -> RequestDetail | None:
         mailbox=request.mailbox, resolved_by=request.resolved_by, resolved_at=request.resolved_at,
         pickups=tuple((url, title, decision) for url, title, decision in pickups),
         reply_status=outbox.status if outbox else "", reply_error=outbox.last_error if outbox else "",
-        reply_text=readable_message(outbox.raw) if outbox else "",
+        reply_text=readable_message(outbox.content.raw) if outbox else "",
     )
 
 

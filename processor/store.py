@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, case, func, insert, or_, select, update
-from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy.orm import Session, selectinload
 
-from models import LiveCopy, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
+from models import LiveCopy, OutboxContent, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
 from processor.decide import Plan
 from processor.parse import Inbound
 from processor.pickup_counts import PickupCounts
@@ -113,6 +113,7 @@ class RequestRef:
 class ReplyRow:
     request: RequestRef
     values: dict
+    raw: bytes             # written to outbox_content
     id: int | None = None
 
 
@@ -148,9 +149,9 @@ class NewRows:
         return pickups
 
     def add_reply(self, request: RequestRef, *, raw: bytes, message_id: str, recipient: str, now: datetime) -> ReplyRow:
-        reply = ReplyRow(request, {"message_id": message_id, "recipients": recipient, "raw": raw,
+        reply = ReplyRow(request, {"message_id": message_id, "recipients": recipient,
                                    "status": SendStatus.PENDING, "attempts": 0, "last_error": "", "created_at": now,
-                                   "next_attempt_at": now})
+                                   "next_attempt_at": now}, raw)
         if request.values is not None:
             request.values["reply_message_id"] = message_id
         self.replies.append(reply)
@@ -172,6 +173,8 @@ class NewRows:
                                                      "decision": decision} for request, pickup, decision in self.links])
         _insert_returning_ids(session, OutboxMessage, [(reply, {**reply.values, "request_id": reply.request.id})
                                                        for reply in self.replies])
+        if self.replies:
+            session.execute(insert(OutboxContent), [{"outbox_id": reply.id, "raw": reply.raw} for reply in self.replies])
         for pickup in changed:
             pickup.changed = False
         self.links.clear()
@@ -267,17 +270,16 @@ def outbox_by_message_ids(session: Session, message_ids: tuple[str, ...]) -> Out
 
 
 def outbox_rows(session: Session, outbox_ids: list[int]) -> list[OutboxMessage]:
-    """The replies, with their requests (whose outcome a failure settles), in id order; without the
-    message itself (it is the bulk of the row: `outbox_raws` reads it for the ones being sent)."""
+    """The replies, with their requests (whose outcome a failure settles), in id order."""
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))
-                                .options(selectinload(OutboxMessage.request), defer(OutboxMessage.raw))
-                                .order_by(OutboxMessage.id)))
+                                .options(selectinload(OutboxMessage.request)).order_by(OutboxMessage.id)))
 
 
 def outbox_raws(session: Session, outbox_ids: list[int]) -> dict[int, bytes]:
     if not outbox_ids:
         return {}
-    return dict(session.execute(select(OutboxMessage.id, OutboxMessage.raw).where(OutboxMessage.id.in_(outbox_ids))).all())
+    return dict(session.execute(select(OutboxContent.outbox_id, OutboxContent.raw)
+                                .where(OutboxContent.outbox_id.in_(outbox_ids))).all())
 
 
 @dataclass(frozen=True)
