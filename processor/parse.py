@@ -167,8 +167,11 @@ def clean_header(value) -> str:
     """A header value decoded (RFC 2047) to one line of text, control characters removed."""
     if value is None:
         return ""
+    text = str(value)
+    if "=?" not in text and text.isascii():  # no encoded words: nothing to decode (most headers)
+        return _CONTROL.sub("", " ".join(text.split()))
     try:
-        text = str(make_header(decode_header(str(value))))
+        text = str(make_header(decode_header(text)))
     except Exception:  # undecodable encoded-words: keep the raw value rather than fail
         text = str(value)
     return _CONTROL.sub("", " ".join(text.split()))

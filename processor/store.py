@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from models import LiveCopy, OutboxContent, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
@@ -162,19 +162,20 @@ class NewRows:
         changed = [pickup for pickup in self.pickups.values() if pickup.changed]
         counts = _uncounted(session, changed)
         _insert_returning_ids(session, Pickup, [(pickup, _pickup_values(pickup)) for pickup in changed if pickup.id is None])
-        stored = [{"id": pickup.id, **_pickup_values(pickup)} for pickup in changed if pickup.id is not None]
+        stored = [{"pickup_id": pickup.id, **_pickup_values(pickup)} for pickup in changed if pickup.id is not None]
         if stored:
-            session.execute(update(Pickup), stored)
+            table = Pickup.__table__
+            session.execute(update(table).where(table.c.id == bindparam("pickup_id")), stored)
         for pickup in changed:
             counts.add(pickup)
         counts.write(session)
         if self.links:
-            session.execute(insert(PickupRequest), [{"pickup_id": pickup.id, "request_id": request.id,
+            session.execute(insert(PickupRequest.__table__), [{"pickup_id": pickup.id, "request_id": request.id,
                                                      "decision": decision} for request, pickup, decision in self.links])
         _insert_returning_ids(session, OutboxMessage, [(reply, {**reply.values, "request_id": reply.request.id})
                                                        for reply in self.replies])
         if self.replies:
-            session.execute(insert(OutboxContent), [{"outbox_id": reply.id, "raw": reply.raw} for reply in self.replies])
+            session.execute(insert(OutboxContent.__table__), [{"outbox_id": reply.id, "raw": reply.raw} for reply in self.replies])
         for pickup in changed:
             pickup.changed = False
         self.links.clear()
@@ -201,10 +202,14 @@ def _pickup_values(pickup: PickupState) -> dict:
 
 
 def _insert_returning_ids(session: Session, model, rows: list[tuple[object, dict]]) -> None:
-    """INSERT the rows in one statement (batched by the driver) and give each owner its new id."""
+    """INSERT the rows in one statement (batched by the driver) and give each owner its new id.
+
+    On the table, not the mapped class: the ORM's bulk layer would only add time to plain rows."""
     if not rows:
         return
-    ids = session.scalars(insert(model).returning(model.id, sort_by_parameter_order=True), [values for _, values in rows])
+    table = model.__table__
+    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                          [values for _, values in rows]).scalars()
     for (owner, _), new_id in zip(rows, ids, strict=True):
         owner.id = new_id
 
@@ -303,9 +308,9 @@ def outbox_states(session: Session, outbox_ids: list[int]) -> list[OutboxState]:
 
 def mark_replies_sending(session: Session, outbox_ids: list[int]) -> None:
     if outbox_ids:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))
-                        .values(status=SendStatus.SENDING, attempts=OutboxMessage.attempts + 1)
-                        .execution_options(synchronize_session=False))
+        outbox = OutboxMessage.__table__
+        session.execute(update(outbox).where(outbox.c.id.in_(outbox_ids))
+                        .values(status=SendStatus.SENDING, attempts=outbox.c.attempts + 1))
 
 
 def mark_replies_sent(session: Session, accepted: dict[int, datetime]) -> dict[int, str]:
@@ -313,15 +318,14 @@ def mark_replies_sent(session: Session, accepted: dict[int, datetime]) -> dict[i
     if not accepted:
         return {}
     ids = list(accepted)
+    outbox, requests = OutboxMessage.__table__, Request.__table__
     for accepted_at in set(accepted.values()):  # one statement per moment: a round is accepted at once
-        session.execute(update(OutboxMessage)
-                        .where(OutboxMessage.id.in_([i for i in ids if accepted[i] == accepted_at]))
-                        .values(status=SendStatus.SENT, sent_at=accepted_at, next_attempt_at=None)
-                        .execution_options(synchronize_session=False))
-    rows = session.execute(select(OutboxMessage.id, OutboxMessage.request_id, OutboxMessage.message_id)
-                           .where(OutboxMessage.id.in_(ids))).all()
-    session.execute(update(Request).where(Request.id.in_([request_id for _, request_id, _ in rows]))
-                    .values(outcome=Outcome.ANSWERED).execution_options(synchronize_session=False))
+        session.execute(update(outbox).where(outbox.c.id.in_([i for i in ids if accepted[i] == accepted_at]))
+                        .values(status=SendStatus.SENT, sent_at=accepted_at, next_attempt_at=None))
+    rows = session.execute(select(outbox.c.id, outbox.c.request_id, outbox.c.message_id)
+                           .where(outbox.c.id.in_(ids))).all()
+    session.execute(update(requests).where(requests.c.id.in_([request_id for _, request_id, _ in rows]))
+                    .values(outcome=Outcome.ANSWERED))
     return {outbox_id: message_id for outbox_id, _, message_id in rows}
 
 

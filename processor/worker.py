@@ -235,9 +235,17 @@ class Worker:
         self._mark_ready(final=True)
 
     def _finish(self, group: _Group, stats: RunStats, stop: threading.Event, outgoing: Outgoing) -> None:
-        if not stop.is_set():  # asked to stop: what is recorded already is still sent and marked
-            group.handled += self.handle_group(group.messages, group.prepared(), stats)
-        outgoing.pump(stop, finish=False)  # start sending what was just recorded; settle what came back
+        if stop.is_set():  # asked to stop: what is recorded already is still sent and marked
+            outgoing.pump(stop, finish=False)
+        else:
+            prepared = group.prepared()
+            # While replies are on their way, a group is recorded in halves: the connections that
+            # finished their round are given the next one sooner (rounds start only between transactions).
+            size = GROUP_SIZE // 2 if outgoing.rounds else GROUP_SIZE
+            for start in range(0, len(prepared), size):
+                group.handled += self.handle_group(group.messages[start:start + size], prepared[start:start + size],
+                                                   stats)
+                outgoing.pump(stop, finish=False)  # start sending what was just recorded; settle what came back
         if group.last:  # a whole fetched batch is recorded: mark what is finished, one STORE per mark
             self._unmarked += group.handled
             self._mark_ready(final=False)
