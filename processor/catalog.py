@@ -13,8 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import String, any_, bindparam, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Text, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Story
@@ -174,33 +173,48 @@ class Named:
         return by_url, sorted(titled.values(), key=lambda story: -len(story.title))
 
 
-def _among(column, values: list[str], postgres: bool):
-    """`column IN (...)`; on PostgreSQL `column = ANY(array)`, one parameter whatever the count, so the
-    statement is the same text every time and both SQLAlchemy and the driver reuse its preparation."""
-    if postgres:
-        return column == any_(bindparam(None, values, type_=ARRAY(String)))
-    return column.in_(values)
+_STORIES = Story.__table__  # Core columns: the ORM's statement layer would only add time to plain rows
+_VIEW_COLUMNS = tuple(_STORIES.c[name] for name in ("id", "canonical_url", "title", "slug", "byline", "published_at",
+                                                    "body_html", "origin", "origin_evidence"))
+
+
+def _named_statement(postgres: bool):
+    """Stories whose url_key is among :urls or whose title_key is among :titles: only the columns a
+    StoryView needs, no ORM objects. On PostgreSQL `= ANY(array)`, one parameter whatever the count, so
+    the driver reuses the statement's preparation; elsewhere an expanding IN list."""
+    url_key, title_key = _STORIES.c.url_key, _STORIES.c.title_key
+    if postgres:  # the keys joined in one text, split by the server: no per-key escaping by the driver
+        urls, titles = (func.string_to_array(bindparam(name, type_=Text), KEY_SEPARATOR) for name in ("urls", "titles"))
+        condition = or_(url_key == any_(urls), title_key == any_(titles))
+    else:
+        condition = or_(url_key.in_(bindparam("urls", expanding=True)), title_key.in_(bindparam("titles", expanding=True)))
+    return select(*_VIEW_COLUMNS, url_key, title_key).where(condition)
+
+
+KEY_SEPARATOR = "\x1f"  # ASCII unit separator: never in a URL or title key (a key holding one is left out)
+_NAMED = {postgres: _named_statement(postgres) for postgres in (False, True)}  # built once: statements are immutable
 
 
 def stories_named(session: Session, url_keys, title_keys, chunk: int = 5000) -> Named:
     """Stories named by link or by title, for one message or a whole group: both columns are indexed,
     so this is index lookups, one round trip per `chunk` keys (well under every driver's limit)."""
-    wanted = [(Story.url_key, key) for key in dict.fromkeys(url_keys)]
-    wanted += [(Story.title_key, key) for key in dict.fromkeys(title_keys) if len(key) <= 1024]
+    wanted = [("url", key) for key in dict.fromkeys(url_keys) if KEY_SEPARATOR not in key]
+    wanted += [("title", key) for key in dict.fromkeys(title_keys) if len(key) <= 1024 and KEY_SEPARATOR not in key]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement = _NAMED[postgres]
     named = Named()
     seen: set[int] = set()
     for start in range(0, len(wanted), chunk):
         part = wanted[start:start + chunk]
-        urls = [key for column, key in part if column is Story.url_key]
-        titles = [key for column, key in part if column is Story.title_key]
-        postgres = session.get_bind().dialect.name == "postgresql"
-        conditions = ([_among(Story.url_key, urls, postgres)] if urls else []) + (
-            [_among(Story.title_key, titles, postgres)] if titles else [])
-        for story in session.scalars(select(Story).where(or_(*conditions))):
-            if story.id in seen:
+        keys = {kind: [key for each, key in part if each == kind] for kind in ("url", "title")}
+        if postgres:
+            keys = {kind: KEY_SEPARATOR.join(values) if values else None for kind, values in keys.items()}
+        rows = session.execute(statement, {"urls": keys["url"], "titles": keys["title"]})
+        for row in rows:
+            if row.id in seen:
                 continue
-            seen.add(story.id)
-            found = view(story)
-            named.by_url[story.url_key] = found
-            named.by_title.setdefault(story.title_key, []).append(found)
+            seen.add(row.id)
+            found = StoryView(*row[:len(_VIEW_COLUMNS)])
+            named.by_url[row.url_key] = found
+            named.by_title.setdefault(row.title_key, []).append(found)
     return named

@@ -83,3 +83,34 @@ def test_scripts_and_event_handlers_never_survive(publication):
     body = extract_article(page).body_html
     assert "script" not in body and "onclick" not in body and "javascript" not in body and "[caption" not in body
     assert 'href="https://riversideledger.example/ok"' in body
+
+
+def test_stories_are_found_by_link_and_by_title_in_one_lookup_on_both_databases(database_url):
+    """Keys with quotes, commas, braces and backslashes (array syntax on PostgreSQL) match exactly."""
+    from sqlalchemy import insert
+
+    from models import Story
+    from processor.catalog import stories_named
+    from processor.classify import title_key
+
+    engine = db.make_engine(database_url)
+    db.upgrade(engine)
+    sessions = db.make_session_factory(engine)
+    odd_url = 'https://riversideledger.example/news/a,"b"{c}\\d/'
+    titles = ["Council approves bike lanes", 'Budget "item" {7}, revisited', "Another story entirely"]
+    with sessions() as session:
+        session.execute(insert(Story), [
+            {"canonical_url": url, "url_key": url_key(url), "title": title, "title_key": title_key(title),
+             "slug": f"s{index}", "byline": "", "body_html": "<p>x</p>", "origin_evidence": "", "source": "test",
+             "created_at": NOW, "updated_at": NOW}
+            for index, (url, title) in enumerate(zip(
+                [odd_url, "https://riversideledger.example/news/b/", "https://riversideledger.example/news/c/"], titles))])
+        session.commit()
+        urls = [url_key(odd_url), "riversideledger.example/none", "x\x1fy"]
+        keys = [title_key(titles[1]), "no such title", title_key(titles[1])]
+        by_url, by_title = stories_named(session, urls, keys).for_refs(tuple(urls), tuple(keys))
+        assert {key: story.title for key, story in by_url.items()} == {url_key(odd_url): titles[0]}
+        assert [story.title for story in by_title] == [titles[1]]
+        assert stories_named(session, [], []).by_url == {}
+        assert [story.title for story in stories_named(session, [], [title_key(titles[2])]).by_url.values()] == [titles[2]]
+    engine.dispose()
