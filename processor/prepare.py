@@ -5,7 +5,7 @@ candidates), so `Preparer` can run it in a process of its own while the worker r
 previous group of messages: two cores instead of one on a first run over a big mailbox. Small
 groups (new mail arriving one message at a time) are prepared inline, where handing them to
 another process would only add a delay. The helper is started on the first big group, in the
-background (a fork server importing the parser takes about half a second): the worker prepares
+background (a new interpreter importing the parser takes about half a second): the worker prepares
 groups itself until it is up.
 """
 
@@ -97,7 +97,7 @@ def exit_with(pid: int) -> None:
     """In a helper process: end when the worker `pid` ends, however it ends.
 
     A worker killed outright (kill -9, out of memory) never tells its helpers to stop, and a helper
-    waiting for work would wait forever, keeping the fork server alive with it."""
+    waiting for work would wait forever."""
 
     def watch() -> None:
         try:
@@ -173,9 +173,10 @@ class Preparer:
         return False
 
     def _start_helpers(self) -> None:
-        # forkserver, not fork: the worker may hold threads and sockets that a forked child must not share.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["processor.prepare"])
+        # spawn, not fork: the worker may hold threads and sockets that a forked child must not share.
+        # Not forkserver either: its server process would hold a third copy of the parser's modules
+        # (about 12 MB more in all, against the memory cap).
+        context = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(self.processes, mp_context=context, initializer=exit_with, initargs=(os.getpid(),))
         try:
             pool.submit(os.getpid).result()  # returns once a helper is up

@@ -71,14 +71,14 @@ def test_a_helper_that_dies_is_replaced_by_preparing_inline():
 def test_helpers_end_when_the_worker_is_killed(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
-        from multiprocessing import forkserver
+        from multiprocessing import resource_tracker
         sys.path.insert(0, {str(os.getcwd())!r})
         from tests.test_prepare import RULES, _messages, started
         from processor.prepare import Preparer
 
         if __name__ == "__main__":
             preparer = started(Preparer(RULES, processes=1), _messages(20))
-            print(*preparer._pool._processes, forkserver._forkserver._forkserver_pid, flush=True)
+            print(*preparer._pool._processes, resource_tracker._resource_tracker._pid, flush=True)
             time.sleep(60)
     """)
     worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
