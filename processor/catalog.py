@@ -173,6 +173,7 @@ class Named:
         return by_url, sorted(titled.values(), key=lambda story: -len(story.title))
 
 
+KEY_SEPARATOR = "\x1f"  # ASCII unit separator: never in a URL or title key (a key holding one is left out)
 _STORIES = Story.__table__  # Core columns: the ORM's statement layer would only add time to plain rows
 _VIEW_COLUMNS = tuple(_STORIES.c[name] for name in ("id", "canonical_url", "title", "slug", "byline", "published_at",
                                                     "body_html", "origin", "origin_evidence"))
@@ -180,8 +181,8 @@ _VIEW_COLUMNS = tuple(_STORIES.c[name] for name in ("id", "canonical_url", "titl
 
 def _named_statement(postgres: bool):
     """Stories whose url_key is among :urls or whose title_key is among :titles: only the columns a
-    StoryView needs, no ORM objects. On PostgreSQL `= ANY(array)`, one parameter whatever the count, so
-    the driver reuses the statement's preparation; elsewhere an expanding IN list."""
+    StoryView needs, no ORM objects. On PostgreSQL `= ANY(string_to_array(:keys))`, one text parameter
+    whatever the count, so the driver reuses the statement's preparation; elsewhere an expanding IN list."""
     url_key, title_key = _STORIES.c.url_key, _STORIES.c.title_key
     if postgres:  # the keys joined in one text, split by the server: no per-key escaping by the driver
         urls, titles = (func.string_to_array(bindparam(name, type_=Text), KEY_SEPARATOR) for name in ("urls", "titles"))
@@ -191,7 +192,6 @@ def _named_statement(postgres: bool):
     return select(*_VIEW_COLUMNS, url_key, title_key).where(condition)
 
 
-KEY_SEPARATOR = "\x1f"  # ASCII unit separator: never in a URL or title key (a key holding one is left out)
 _NAMED = {postgres: _named_statement(postgres) for postgres in (False, True)}  # built once: statements are immutable
 
 

@@ -139,7 +139,7 @@ class Outgoing:
                         continue  # settled or rescheduled by another worker meanwhile
                     elif len(chosen) < capacity:
                         chosen.append(state)
-                for row in store.outbox_rows(session, to_settle) if to_settle else ():
+                for row in store.outbox_rows(session, to_settle):
                     self._settle_stale(session, row)
             store.mark_replies_sending(session, [state.id for state in chosen])
             raws = store.outbox_raws(session, [state.id for state in chosen])
@@ -160,7 +160,7 @@ class Outgoing:
             # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
             message_ids = store.mark_replies_sent(session, accepted)
             failed = [outbox_id for outbox_id, error in results.items() if error is not None]
-            for row in store.outbox_rows(session, failed) if failed else ():
+            for row in store.outbox_rows(session, failed):
                 if self._still_sending(session, row):
                     self._send_failed(row, results[row.id], now)
             session.commit()

@@ -276,6 +276,8 @@ def outbox_by_message_ids(session: Session, message_ids: tuple[str, ...]) -> Out
 
 def outbox_rows(session: Session, outbox_ids: list[int]) -> list[OutboxMessage]:
     """The replies, with their requests (whose outcome a failure settles), in id order."""
+    if not outbox_ids:
+        return []
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(outbox_ids))
                                 .options(selectinload(OutboxMessage.request)).order_by(OutboxMessage.id)))
 
@@ -300,10 +302,10 @@ class OutboxState:
 
 def outbox_states(session: Session, outbox_ids: list[int]) -> list[OutboxState]:
     """The replies' states, in id order."""
-    columns = (OutboxMessage.id, OutboxMessage.status, OutboxMessage.next_attempt_at, OutboxMessage.created_at,
-               OutboxMessage.recipients)
+    outbox = OutboxMessage.__table__
+    columns = (outbox.c.id, outbox.c.status, outbox.c.next_attempt_at, outbox.c.created_at, outbox.c.recipients)
     return [OutboxState(*row) for row in session.execute(
-        select(*columns).where(OutboxMessage.id.in_(outbox_ids)).order_by(OutboxMessage.id))]
+        select(*columns).where(outbox.c.id.in_(outbox_ids)).order_by(outbox.c.id))]
 
 
 def mark_replies_sending(session: Session, outbox_ids: list[int]) -> None:
