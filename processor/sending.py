@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,9 @@ from processor.transport import Connection, Sender, SendError
 log = logging.getLogger(__name__)
 REPLIES_PER_ROUND = 8   # per connection: one commit marks a round "sending", one records how it went
 DUE_PAGE = 200          # replies looked at (and claimed) at once
+RECORDED_KEPT = 400     # replies just recorded, kept in memory to be sent without reading them back
+
+_Ready = tuple[int, bytes, str]  # a reply to send: (outbox id, message, recipient)
 
 
 @dataclass
@@ -53,6 +57,7 @@ class Outgoing:
         connections = self.worker.smtp_connections
         self.free = [_Delivery(edges.sender) for _ in range(connections)]
         self.rounds: list[_Round] = []
+        self.recorded: list[_Ready] = []
         self.reported = False
         self._threads = ThreadPoolExecutor(connections, thread_name_prefix="smtp")
         # Copies to Sent go out on the archive's own connection, from a thread of their own, in order.
@@ -93,22 +98,29 @@ class Outgoing:
             wait([round_.future for round_ in self.rounds], return_when=FIRST_COMPLETED)
 
     # -- starting ---------------------------------------------------------
+    def add_recorded(self, replies: list[_Ready]) -> None:
+        """Replies this worker has just recorded and committed, (id, message, recipient): sent first, and
+        without reading them back. Past RECORDED_KEPT, the rest wait in the outbox for `replies_due`."""
+        self.recorded += replies[:max(0, RECORDED_KEPT - len(self.recorded))]
+
     def _start_rounds(self) -> None:
-        if not self.free or self._nothing_due:
+        if not self.free:
             return
-        in_flight = [outbox_id for round_ in self.rounds for outbox_id in round_.outbox_ids]
-        with database_needed(), self.edges.sessions() as session:
-            due = store.replies_due(session, self.edges.clock(), DUE_PAGE, exclude=in_flight)
-        if not due:
-            self._nothing_due = True  # until something is recorded or settled: the next pump looks again
+        capacity = len(self.free) * REPLIES_PER_ROUND
+        if self.recorded:
+            batch, self.recorded = self.recorded[:capacity], self.recorded[capacity:]
+            ready = self._claim([outbox_id for outbox_id, _, _ in batch],
+                                lambda outbox_ids: self._mark_recorded_sending(batch, outbox_ids))
+        elif self._nothing_due:
             return
-        names = {f"outbox:{outbox_id}": outbox_id for outbox_id in due}
-        with database_needed():
-            taken = self.edges.claims.take_all(list(names))  # the others are another worker's to send
-        ready = self._mark_sending([names[name] for name in names if name in taken], len(self.free) * REPLIES_PER_ROUND)
-        chosen = {f"outbox:{outbox_id}" for outbox_id, _, _ in ready}
-        with database_needed():
-            self.edges.claims.release_all([name for name in taken if name not in chosen])
+        else:
+            in_flight = [outbox_id for round_ in self.rounds for outbox_id in round_.outbox_ids]
+            with database_needed(), self.edges.sessions() as session:
+                due = store.replies_due(session, self.edges.clock(), DUE_PAGE, exclude=in_flight)
+            if not due:
+                self._nothing_due = True  # until something is recorded or settled: the next pump looks again
+                return
+            ready = self._claim(due, lambda outbox_ids: self._mark_sending(outbox_ids, capacity))
         while ready:
             share, ready = ready[:REPLIES_PER_ROUND], ready[REPLIES_PER_ROUND:]
             delivery = self.free.pop()
@@ -117,9 +129,28 @@ class Outgoing:
                                       [f"outbox:{outbox_id}" for outbox_id, _, _ in share], delivery,
                                       self._threads.submit(delivery.send_all, messages)))
 
-    def _mark_sending(self, outbox_ids: list[int], capacity: int) -> list[tuple[int, bytes, str]]:
+    def _claim(self, outbox_ids: list[int], choose: Callable[[list[int]], list[_Ready]]) -> list[_Ready]:
+        """Claim the replies no other worker holds, let `choose` commit "sending" for those to send now,
+        and release the claims of the others."""
+        names = {f"outbox:{outbox_id}": outbox_id for outbox_id in outbox_ids}
+        with database_needed():
+            taken = self.edges.claims.take_all(list(names))  # the others are another worker's to send
+        ready = choose([names[name] for name in names if name in taken]) if taken else []
+        chosen = {f"outbox:{outbox_id}" for outbox_id, _, _ in ready}
+        with database_needed():
+            self.edges.claims.release_all([name for name in taken if name not in chosen])
+        return ready
+
+    def _mark_recorded_sending(self, batch: list[_Ready], outbox_ids: list[int]) -> list[_Ready]:
+        by_id = {reply[0]: reply for reply in batch}
+        with database_needed(), self.edges.sessions() as session:
+            sending = store.mark_replies_sending(session, outbox_ids)
+            session.commit()  # before the SMTP transactions, as below
+        return [by_id[outbox_id] for outbox_id in outbox_ids if outbox_id in sending]
+
+    def _mark_sending(self, outbox_ids: list[int], capacity: int) -> list[_Ready]:
         """Commit "sending" for up to `capacity` of the claimed replies that are still to send (settling
-        any a stopped worker left "sending" on the way): [(id, raw, recipients)].
+        any a stopped worker left "sending" on the way).
 
         Replies are looked at `capacity` at a time, and messages are read only for the chosen ones:
         a page of due replies is mostly for the next rounds."""
@@ -141,12 +172,12 @@ class Outgoing:
                         chosen.append(state)
                 for row in store.outbox_rows(session, to_settle):
                     self._settle_stale(session, row)
-            store.mark_replies_sending(session, [state.id for state in chosen])
-            raws = store.outbox_raws(session, [state.id for state in chosen])
+            sending = store.mark_replies_sending(session, [state.id for state in chosen])
+            raws = store.outbox_raws(session, list(sending))
             # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
             # then never resent blindly (see _settle_stale).
             session.commit()
-        return [(state.id, raws[state.id], state.recipients) for state in chosen]
+        return [(state.id, raws[state.id], state.recipients) for state in chosen if state.id in sending]
 
     # -- settling ---------------------------------------------------------
     def _settle(self, rounds: list[_Round]) -> None:

@@ -308,11 +308,14 @@ def outbox_states(session: Session, outbox_ids: list[int]) -> list[OutboxState]:
         select(*columns).where(outbox.c.id.in_(outbox_ids)).order_by(outbox.c.id))]
 
 
-def mark_replies_sending(session: Session, outbox_ids: list[int]) -> None:
-    if outbox_ids:
-        outbox = OutboxMessage.__table__
-        session.execute(update(outbox).where(outbox.c.id.in_(outbox_ids))
-                        .values(status=SendStatus.SENDING, attempts=outbox.c.attempts + 1))
+def mark_replies_sending(session: Session, outbox_ids: list[int]) -> set[int]:
+    """Those of the replies still pending are now "sending": their ids (another worker may have sent the rest)."""
+    if not outbox_ids:
+        return set()
+    outbox = OutboxMessage.__table__
+    return set(session.scalars(update(outbox).where(outbox.c.id.in_(outbox_ids), outbox.c.status == SendStatus.PENDING)
+                               .values(status=SendStatus.SENDING, attempts=outbox.c.attempts + 1)
+                               .returning(outbox.c.id)))
 
 
 def mark_replies_sent(session: Session, accepted: dict[int, datetime]) -> dict[int, str]:

@@ -134,6 +134,7 @@ class Worker:
         self._smtp = Outage("SMTP server", log)
         self._accepted: dict[int, datetime] = {}  # replies the SMTP server took but the database has not recorded yet
         self._unmarked: list[Handled] = []        # handled messages whose reply is still on its way
+        self._recorded_replies: list[tuple[int, bytes, str]] = []  # committed since the last hand-over to sending
 
     def close(self) -> None:
         self.preparer.close()
@@ -243,6 +244,8 @@ class Worker:
             for start in range(0, len(prepared), size):
                 group.handled += self.handle_group(group.messages[start:start + size], prepared[start:start + size],
                                                    stats)
+                outgoing.add_recorded(self._recorded_replies)
+                self._recorded_replies = []
                 outgoing.pump(stop, finish=False)  # start sending what was just recorded; settle what came back
         if group.last:  # a whole fetched batch is recorded: mark what is finished, one STORE per mark
             self._unmarked += group.handled
@@ -357,6 +360,8 @@ class Worker:
         for _, ready, _, pickups, _ in recorded:
             self._record_live_copy(session, ready.inbound, pickups, now)
         session.commit()
+        self._recorded_replies += [(reply.id, reply.raw, reply.values["recipients"])
+                                   for _, _, _, _, reply in recorded if reply is not None]
         for message, ready, plan, _, reply in recorded:
             log.info("request %s from %r: %s (%s)", message.ref, ready.inbound.from_address, plan.outcome, plan.reason)
             results.append(Handled(message.ref, _mark_for(plan), reply.id if reply else None, str(plan.outcome)))

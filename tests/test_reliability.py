@@ -17,6 +17,8 @@ from models import OutboxMessage, Request
 from processor.app import build_worker
 from processor.claims import AnotherWorkerRunning
 from processor.imap import ImapSource
+from processor.sending import Outgoing
+from processor.worker import RunStats
 from tests.helpers import (deliver, folder_flags, imap_client, load, request_message, running_worker,
                            start_worker_process, wait_for_replies, wait_until, write_config)
 
@@ -309,6 +311,36 @@ def test_a_reply_left_sending_goes_to_a_person_and_one_past_retrying_is_given_up
     assert rows["stale1@x.example"][0] == "failed" and "within 48 hours (last error: 451" in rows["stale1@x.example"][1]
     assert rows["stale0@x.example"][2] == rows["stale1@x.example"][2] == "needs_person"
     assert rows["stale2@x.example"][0] == "sent" and rows["stale2@x.example"][2] == "answered"
+
+
+def test_a_just_recorded_reply_that_was_settled_meanwhile_is_not_sent_again(pipeline):
+    """Replies the worker has just recorded are sent from memory, without reading them back: one that another
+    worker (or an editor) settled in between must still be left alone."""
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
+    deliver(user, *(request_message(sender=f"desk@outlet{i}.example", body=BIKE, message_id=f"<mem{i}@x.example>")
+                    for i in range(2)))
+    pipeline["run"]()
+    assert len(smtp.messages) == 2
+    with sessions() as session:
+        rows = {request.message_key: request.outbox for request in session.scalars(select(Request))}
+        again, settled = rows["mem0@x.example"], rows["mem1@x.example"]
+        recorded = [(row.id, row.content.raw, row.recipients) for row in (again, settled)]
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == again.id).values(status="pending"))
+        session.commit()
+    worker, engine = build_worker(pipeline["config"])
+    try:
+        stats = RunStats()
+        with Outgoing(worker.edges, reply_from=worker.reply_from, accepted={}, outage=worker._smtp,
+                      stats=stats) as outgoing:
+            outgoing.add_recorded(recorded)
+            outgoing.pump(None, finish=True)
+    finally:
+        worker.close()
+        engine.dispose()
+    assert stats.replies_sent == 1 and len(smtp.messages) == 3
+    with sessions() as session:
+        attempts = dict(session.execute(select(OutboxMessage.id, OutboxMessage.attempts)).all())
+    assert attempts == {again.id: 2, settled.id: 1}
 
 
 def test_a_sent_folder_that_refuses_the_copy_does_not_stop_the_batch(pipeline, caplog):
