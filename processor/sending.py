@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -88,39 +87,43 @@ class Outgoing:
         at it until nothing due is left and nothing is on its way."""
         self._nothing_due = False
         while True:
-            done = [round_ for round_ in self.rounds if round_.future.done()]
-            if done:
-                self._settle(done)
-            if not (stop is not None and stop.is_set()):
-                self._start_rounds()
+            self._turn([round_ for round_ in self.rounds if round_.future.done()],
+                       start=not (stop is not None and stop.is_set()))
             if not finish or not self.rounds:
                 return
             wait([round_.future for round_ in self.rounds], return_when=FIRST_COMPLETED)
 
-    # -- starting ---------------------------------------------------------
     def add_recorded(self, replies: list[_Ready]) -> None:
         """Replies this worker has just recorded and committed, (id, message, recipient): sent first, and
         without reading them back. Past RECORDED_KEPT, the rest wait in the outbox for `replies_due`."""
         self.recorded += replies[:max(0, RECORDED_KEPT - len(self.recorded))]
 
-    def _start_rounds(self) -> None:
-        if not self.free:
+    def _turn(self, done: list[_Round], *, start: bool) -> None:
+        """Record how the finished rounds went and commit the next ones "sending", in one transaction."""
+        if done:
+            self._nothing_due = False  # a settled round may leave more due
+        free = len(self.free) + len(done)
+        start = start and free > 0 and bool(self.recorded or not self._nothing_due)
+        if not done and not start:
             return
-        capacity = len(self.free) * REPLIES_PER_ROUND
-        if self.recorded:
-            batch, self.recorded = self.recorded[:capacity], self.recorded[capacity:]
-            ready = self._claim([outbox_id for outbox_id, _, _ in batch],
-                                lambda outbox_ids: self._mark_recorded_sending(batch, outbox_ids))
-        elif self._nothing_due:
-            return
-        else:
-            in_flight = [outbox_id for round_ in self.rounds for outbox_id in round_.outbox_ids]
-            with database_needed(), self.edges.sessions() as session:
-                due = store.replies_due(session, self.edges.clock(), DUE_PAGE, exclude=in_flight)
-            if not due:
-                self._nothing_due = True  # until something is recorded or settled: the next pump looks again
-                return
-            ready = self._claim(due, lambda outbox_ids: self._mark_sending(outbox_ids, capacity))
+        results: dict[int, SendError | None] = {}
+        for round_ in done:
+            results.update(self._collect(round_))
+        with database_needed(), self.edges.sessions() as session:
+            message_ids = self._settle(session, results)
+            taken, ready = self._choose(session, free * REPLIES_PER_ROUND) if start else (set(), [])
+            # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
+            # then never resent blindly (see _settle_stale).
+            session.commit()
+        for outbox_id in results:
+            self.accepted.pop(outbox_id, None)
+        for round_ in done:
+            self.rounds.remove(round_)
+            self.free.append(round_.delivery)
+        chosen = {f"outbox:{outbox_id}" for outbox_id, _, _ in ready}
+        with database_needed():
+            self.edges.claims.release_all([name for round_ in done for name in round_.names]
+                                          + [name for name in taken if name not in chosen])
         while ready:
             share, ready = ready[:REPLIES_PER_ROUND], ready[REPLIES_PER_ROUND:]
             delivery = self.free.pop()
@@ -128,86 +131,76 @@ class Outgoing:
             self.rounds.append(_Round([outbox_id for outbox_id, _, _ in share], [raw for _, raw, _ in share],
                                       [f"outbox:{outbox_id}" for outbox_id, _, _ in share], delivery,
                                       self._threads.submit(delivery.send_all, messages)))
-
-    def _claim(self, outbox_ids: list[int], choose: Callable[[list[int]], list[_Ready]]) -> list[_Ready]:
-        """Claim the replies no other worker holds, let `choose` commit "sending" for those to send now,
-        and release the claims of the others."""
-        names = {f"outbox:{outbox_id}": outbox_id for outbox_id in outbox_ids}
-        with database_needed():
-            taken = self.edges.claims.take_all(list(names))  # the others are another worker's to send
-        ready = choose([names[name] for name in names if name in taken]) if taken else []
-        chosen = {f"outbox:{outbox_id}" for outbox_id, _, _ in ready}
-        with database_needed():
-            self.edges.claims.release_all([name for name in taken if name not in chosen])
-        return ready
-
-    def _mark_recorded_sending(self, batch: list[_Ready], outbox_ids: list[int]) -> list[_Ready]:
-        by_id = {reply[0]: reply for reply in batch}
-        with database_needed(), self.edges.sessions() as session:
-            sending = store.mark_replies_sending(session, outbox_ids)
-            session.commit()  # before the SMTP transactions, as below
-        return [by_id[outbox_id] for outbox_id in outbox_ids if outbox_id in sending]
-
-    def _mark_sending(self, outbox_ids: list[int], capacity: int) -> list[_Ready]:
-        """Commit "sending" for up to `capacity` of the claimed replies that are still to send (settling
-        any a stopped worker left "sending" on the way).
-
-        Replies are looked at `capacity` at a time, and messages are read only for the chosen ones:
-        a page of due replies is mostly for the next rounds."""
-        chosen: list[store.OutboxState] = []
-        with database_needed(), self.edges.sessions() as session:
-            now = self.edges.clock()
-            give_up = timedelta(hours=self.worker.retry_give_up_hours)
-            for start in range(0, len(outbox_ids), capacity):
-                if len(chosen) >= capacity:
-                    break
-                to_settle = []
-                for state in store.outbox_states(session, outbox_ids[start:start + capacity]):
-                    if state.status == SendStatus.SENDING or (state.status == SendStatus.PENDING
-                                                              and now - state.created_at > give_up):
-                        to_settle.append(state.id)
-                    elif state.status != SendStatus.PENDING or (state.next_attempt_at and state.next_attempt_at > now):
-                        continue  # settled or rescheduled by another worker meanwhile
-                    elif len(chosen) < capacity:
-                        chosen.append(state)
-                for row in store.outbox_rows(session, to_settle):
-                    self._settle_stale(session, row)
-            sending = store.mark_replies_sending(session, [state.id for state in chosen])
-            raws = store.outbox_raws(session, list(sending))
-            # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
-            # then never resent blindly (see _settle_stale).
-            session.commit()
-        return [(state.id, raws[state.id], state.recipients) for state in chosen if state.id in sending]
-
-    # -- settling ---------------------------------------------------------
-    def _settle(self, rounds: list[_Round]) -> None:
-        results, raws = {}, {}
-        for round_ in rounds:
-            raws.update(zip(round_.outbox_ids, round_.raws))
-            results.update(self._collect(round_))
-        accepted = {outbox_id: self.accepted[outbox_id] for outbox_id, error in results.items() if error is None}
-        with database_needed(), self.edges.sessions() as session:
-            now = self.edges.clock()
-            # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
-            message_ids = store.mark_replies_sent(session, accepted)
-            failed = [outbox_id for outbox_id, error in results.items() if error is not None]
-            for row in store.outbox_rows(session, failed):
-                if self._still_sending(session, row):
-                    self._send_failed(row, results[row.id], now)
-            session.commit()
-        copies = [(raws[outbox_id], message_ids[outbox_id]) for outbox_id in accepted if outbox_id in message_ids]
-        for outbox_id in results:
-            self.accepted.pop(outbox_id, None)
-        for round_ in rounds:
-            self.rounds.remove(round_)
-            self.free.append(round_.delivery)
-        with database_needed():
-            self.edges.claims.release_all([name for round_ in rounds for name in round_.names])
-        self._nothing_due = False
+        raws = {outbox_id: raw for round_ in done for outbox_id, raw in zip(round_.outbox_ids, round_.raws)}
+        copies = [(raws[outbox_id], message_id) for outbox_id, message_id in message_ids.items()]
         if copies:
             self.outage.recovered()
             self.stats.replies_sent += len(copies)
             self._archiving.submit(self._save_copies, copies)
+
+    # -- starting ---------------------------------------------------------
+    def _choose(self, session: Session, capacity: int) -> tuple[set[str], list[_Ready]]:
+        """Claim replies to send (the ones just recorded first, else the ones due) and mark up to `capacity`
+        of them "sending": (the claims taken, the replies chosen)."""
+        if self.recorded:
+            batch, self.recorded = self.recorded[:capacity], self.recorded[capacity:]
+            taken = self._take([outbox_id for outbox_id, _, _ in batch])
+            sending = store.mark_replies_sending(session, [outbox_id for outbox_id, _, _ in batch
+                                                           if f"outbox:{outbox_id}" in taken])
+            return taken, [reply for reply in batch if reply[0] in sending]
+        in_flight = [outbox_id for round_ in self.rounds for outbox_id in round_.outbox_ids]
+        due = store.replies_due(session, self.edges.clock(), DUE_PAGE, exclude=in_flight)
+        if not due:
+            self._nothing_due = True  # until something is recorded or settled: the next pump looks again
+            return set(), []
+        taken = self._take(due)
+        return taken, self._mark_sending(session, [outbox_id for outbox_id in due if f"outbox:{outbox_id}" in taken],
+                                         capacity)
+
+    def _take(self, outbox_ids: list[int]) -> set[str]:
+        """The claims taken; the others are another worker's to send."""
+        with database_needed():
+            return self.edges.claims.take_all([f"outbox:{outbox_id}" for outbox_id in outbox_ids])
+
+    def _mark_sending(self, session: Session, outbox_ids: list[int], capacity: int) -> list[_Ready]:
+        """Mark "sending" up to `capacity` of the claimed replies that are still to send, settling any a
+        stopped worker left "sending" on the way.
+
+        Replies are looked at `capacity` at a time, and messages are read only for the chosen ones:
+        a page of due replies is mostly for the next rounds."""
+        chosen: list[store.OutboxState] = []
+        now = self.edges.clock()
+        give_up = timedelta(hours=self.worker.retry_give_up_hours)
+        for start in range(0, len(outbox_ids), capacity):
+            if len(chosen) >= capacity:
+                break
+            to_settle = []
+            for state in store.outbox_states(session, outbox_ids[start:start + capacity]):
+                if state.status == SendStatus.SENDING or (state.status == SendStatus.PENDING
+                                                          and now - state.created_at > give_up):
+                    to_settle.append(state.id)
+                elif state.status != SendStatus.PENDING or (state.next_attempt_at and state.next_attempt_at > now):
+                    continue  # settled or rescheduled by another worker meanwhile
+                elif len(chosen) < capacity:
+                    chosen.append(state)
+            for row in store.outbox_rows(session, to_settle):
+                self._settle_stale(session, row)
+        sending = store.mark_replies_sending(session, [state.id for state in chosen])
+        raws = store.outbox_raws(session, list(sending))
+        return [(state.id, raws[state.id], state.recipients) for state in chosen if state.id in sending]
+
+    # -- settling ---------------------------------------------------------
+    def _settle(self, session: Session, results: dict[int, SendError | None]) -> dict[int, str]:
+        """Record what the server said to each reply: {id: Message-ID} of the ones it accepted."""
+        accepted = {outbox_id: self.accepted[outbox_id] for outbox_id, error in results.items() if error is None}
+        # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
+        message_ids = store.mark_replies_sent(session, accepted)
+        failed = [outbox_id for outbox_id, error in results.items() if error is not None]
+        now = self.edges.clock()
+        for row in store.outbox_rows(session, failed):
+            if self._still_sending(session, row):
+                self._send_failed(row, results[row.id], now)
+        return message_ids
 
     def _save_copies(self, copies: list[tuple[bytes, str]]) -> None:
         archive = self.edges.archive or self.edges.source
