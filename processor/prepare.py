@@ -7,21 +7,29 @@ groups (new mail arriving one message at a time) are prepared inline, where hand
 another process would only add a delay. The helper is started on the first big group, in the
 background (a new interpreter importing the parser takes about half a second): the worker prepares
 groups itself until it is up.
+
+The helper is a plain interpreter running `serve` (not a multiprocessing child, which would import
+the worker's whole main module again: a third of a second and some 30 MB for nothing). Groups go to
+it pickled on its stdin and come back on its stdout, in order; when the worker ends, however it ends,
+the helper's stdin closes and it ends too.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import select
+import queue
+import signal
+import subprocess
+import sys
 import threading
-import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import Enum
+from multiprocessing.connection import Connection
+from pathlib import Path
 
 from processor.classify import (StoryRefs, automation_reason, is_delivery_report, is_republish_subject,
                                 question_reason, story_refs)
@@ -93,33 +101,117 @@ def prepare_all(messages: list[RawMessage], rules: Rules) -> list[Prepared]:
     return [prepare(message, rules) for message in messages]
 
 
-def exit_with(pid: int) -> None:
-    """In a helper process: end when the worker `pid` ends, however it ends.
+class HelperGone(OSError):
+    """A helper process ended, or could not be started."""
 
-    A worker killed outright (kill -9, out of memory) never tells its helpers to stop, and a helper
-    waiting for work would wait forever."""
 
-    def watch() -> None:
+READY = "ready"
+_SOURCE_ROOT = str(Path(__file__).resolve().parent.parent)  # where `processor` is imported from
+
+
+def serve() -> None:
+    """In a helper process: prepare the groups the worker sends on stdin, answer each on stdout, in
+    order; end when stdin closes (the worker closed it, or ended)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle; it then closes our stdin
+    answers = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # anything printed goes to stderr, never into the answers
+    requests = Connection(os.dup(0), writable=False)
+    groups: queue.SimpleQueue = queue.SimpleQueue()
+
+    def read() -> None:  # at once, so the worker never waits to hand over a group
         try:
-            handle = os.pidfd_open(pid)
-        except (AttributeError, OSError):  # no pidfd (old kernel): look once a second instead
-            while _alive(pid):
-                time.sleep(1)
-        else:
-            select.select([handle], [], [])
-        os._exit(0)
+            while True:
+                groups.put(requests.recv())
+        except (EOFError, OSError):
+            groups.put(None)
 
-    threading.Thread(target=watch, name="exit-with-worker", daemon=True).start()
+    threading.Thread(target=read, name="groups", daemon=True).start()
+    answers.send(READY)
+    while (group := groups.get()) is not None:
+        messages, rules = group
+        try:
+            answer: list[Prepared] | str = prepare_all(messages, rules)
+        except Exception as exc:  # prepare() keeps a message's own errors; this is the helper failing
+            answer = f"{type(exc).__name__}: {exc}"
+        try:
+            answers.send(answer)
+        except OSError:
+            return
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class _Helper:
+    """One helper process: groups go in on its stdin, results come back on its stdout, in order."""
+
+    def __init__(self) -> None:
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": _SOURCE_ROOT + (os.pathsep + path if path else "")}
+        self.process = subprocess.Popen([sys.executable, "-c", "from processor.prepare import serve; serve()"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._to = Connection(os.dup(self.process.stdin.fileno()), readable=False)
+        self._from = Connection(os.dup(self.process.stdout.fileno()), writable=False)
+        self.process.stdin.close()
+        self.process.stdout.close()
+        self._waiting: deque[Future] = deque()
+        self._lock = threading.Lock()
+        self._ended = False
+        self.groups_sent = 0
+        try:
+            if self._from.recv() != READY:
+                raise HelperGone("the helper process did not start")
+        except (EOFError, OSError) as exc:
+            self.close()
+            raise HelperGone(f"the helper process did not start: {exc!r}") from None
+        self._reader = threading.Thread(target=self._read, name="helper-results", daemon=True)
+        self._reader.start()
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    def submit(self, messages: list[RawMessage], rules: Rules) -> Future:
+        future: Future = Future()
+        with self._lock:
+            if self._ended:
+                raise HelperGone("the helper process has ended")
+            self._waiting.append(future)
+            try:
+                self._to.send((messages, rules))
+            except OSError as exc:
+                self._waiting.pop()
+                raise HelperGone(f"the helper process has ended: {exc}") from None
+            self.groups_sent += 1
+        return future
+
+    def _read(self) -> None:
+        try:
+            while True:
+                answer = self._from.recv()
+                future = self._waiting.popleft()
+                if isinstance(answer, list):
+                    future.set_result(answer)
+                else:
+                    future.set_exception(HelperGone(f"the helper process failed: {answer}"))
+        except (EOFError, OSError):
+            pass
+        with self._lock:
+            self._ended = True
+            waiting, self._waiting = list(self._waiting), deque()
+        for future in waiting:
+            future.set_exception(HelperGone(f"the helper process ended (exit status {self.process.poll()})"))
+
+    def close(self) -> None:
+        with self._lock:
+            self._ended = True
+            self._to.close()  # end of its stdin: it finishes the group in hand and ends
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.join(timeout=10)
+        self._from.close()
 
 
 class Preparer:
@@ -128,9 +220,8 @@ class Preparer:
     def __init__(self, rules: Rules, processes: int) -> None:
         self.rules = rules
         self.processes = processes
-        self._pool: ProcessPoolExecutor | None = None   # set once its helpers are up
+        self._helpers: list[_Helper] = []   # set once they are up
         self._starting: threading.Thread | None = None
-        self._pending: list[Future] = []
 
     def start(self, messages: list[RawMessage]) -> Callable[[], list[Prepared]]:
         """Begin preparing; the returned call gives the results (in order), waiting for them if need be.
@@ -138,34 +229,34 @@ class Preparer:
         When the helpers are still starting, or already have two groups each waiting, this group is
         prepared here and now: the worker would otherwise only wait for them, so both cores stay
         busy either way."""
-        self._pending = [future for future in self._pending if not future.done()]
-        if (self.processes < 1 or len(messages) < POOL_MIN_GROUP or not self._helpers_up()
-                or len(self._pending) >= self.processes * QUEUED_PER_HELPER):
+        if self.processes < 1 or len(messages) < POOL_MIN_GROUP or not self._helpers_up():
+            results = prepare_all(messages, self.rules)
+            return lambda: results
+        helper = min(self._helpers, key=lambda helper: helper.queued)
+        if helper.queued >= QUEUED_PER_HELPER:
             results = prepare_all(messages, self.rules)
             return lambda: results
         try:
-            future = self._pool.submit(prepare_all, messages, self.rules)
-        except (BrokenProcessPool, RuntimeError, OSError) as exc:
+            future = helper.submit(messages, self.rules)
+        except HelperGone as exc:
             return self._inline_after(exc, messages)
-        self._pending.append(future)
         return lambda: self._result(future, messages)
 
     def _result(self, future: Future, messages: list[RawMessage]) -> list[Prepared]:
         try:
             return future.result()
-        except (BrokenProcessPool, OSError) as exc:  # the helper died (killed, out of memory): do it here
+        except HelperGone as exc:  # the helper died (killed, out of memory): do it here
             return self._inline_after(exc, messages)()
 
     def _inline_after(self, exc: Exception, messages: list[RawMessage]) -> Callable[[], list[Prepared]]:
-        log.warning("preparing messages in a helper process failed (%s: %s); preparing them here",
-                    type(exc).__name__, exc)
+        log.warning("preparing messages in a helper process failed (%s); preparing them here", exc)
         self.close()
         results = prepare_all(messages, self.rules)
         return lambda: results
 
     def _helpers_up(self) -> bool:
         """Whether the helpers run; the first call starts them, in the background."""
-        if self._pool is not None:
+        if self._helpers:
             return True
         if self._starting is None:
             self._starting = threading.Thread(target=self._start_helpers, name="start-helpers", daemon=True)
@@ -173,23 +264,21 @@ class Preparer:
         return False
 
     def _start_helpers(self) -> None:
-        # spawn, not fork: the worker may hold threads and sockets that a forked child must not share.
-        # Not forkserver either: its server process would hold a third copy of the parser's modules
-        # (about 12 MB more in all, against the memory cap).
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(self.processes, mp_context=context, initializer=exit_with, initargs=(os.getpid(),))
+        helpers = []
         try:
-            pool.submit(os.getpid).result()  # returns once a helper is up
-        except Exception as exc:  # this run prepares everything inline
-            log.warning("could not start a helper process (%s: %s); preparing messages here", type(exc).__name__, exc)
-            pool.shutdown(wait=False, cancel_futures=True)
+            for _ in range(self.processes):
+                helpers.append(_Helper())
+        except (HelperGone, OSError) as exc:  # this run prepares everything inline
+            log.warning("could not start a helper process (%s); preparing messages here", exc)
+            for helper in helpers:
+                helper.close()
             return
-        self._pool = pool
+        self._helpers = helpers
 
     def close(self) -> None:
         starting, self._starting = self._starting, None
         if starting is not None:
             starting.join()
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        helpers, self._helpers = self._helpers, []
+        for helper in helpers:
+            helper.close()

@@ -34,9 +34,9 @@ def started(preparer: Preparer, messages) -> Preparer:
     """Once its helper is up: the first big group is prepared inline while the helper starts."""
     assert preparer.start(messages)() == prepare_all(messages, RULES)
     deadline = time.monotonic() + 30
-    while preparer._pool is None and time.monotonic() < deadline:
+    while not preparer._helpers and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert preparer._pool is not None, "the helper did not start"
+    assert preparer._helpers, "the helper did not start"
     return preparer
 
 
@@ -45,7 +45,7 @@ def test_helper_process_prepares_exactly_what_inline_preparing_does():
     preparer = started(Preparer(RULES, processes=1), messages)
     try:
         pooled = preparer.start(messages)()
-        assert len(preparer._pending) == 1  # a group this size went to the helper
+        assert preparer._helpers[0].groups_sent == 1  # a group this size went to the helper
     finally:
         preparer.close()
     inline = prepare_all(messages, RULES)
@@ -58,12 +58,12 @@ def test_a_helper_that_dies_is_replaced_by_preparing_inline():
     messages = _messages(20)
     preparer = started(Preparer(RULES, processes=1), messages)
     try:
-        for pid in list(preparer._pool._processes):
-            os.kill(pid, signal.SIGKILL)
+        for helper in preparer._helpers:
+            os.kill(helper.process.pid, signal.SIGKILL)
         time.sleep(0.2)
         results = preparer.start(messages)()
         assert results == prepare_all(messages, RULES)
-        assert started(preparer, messages)._pool is not None  # and a new helper starts
+        assert started(preparer, messages)._helpers  # and a new helper starts
     finally:
         preparer.close()
 
@@ -71,20 +71,19 @@ def test_a_helper_that_dies_is_replaced_by_preparing_inline():
 def test_helpers_end_when_the_worker_is_killed(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
-        from multiprocessing import resource_tracker
         sys.path.insert(0, {str(os.getcwd())!r})
         from tests.test_prepare import RULES, _messages, started
         from processor.prepare import Preparer
 
         if __name__ == "__main__":
             preparer = started(Preparer(RULES, processes=1), _messages(20))
-            print(*preparer._pool._processes, resource_tracker._resource_tracker._pid, flush=True)
+            print(*(helper.process.pid for helper in preparer._helpers), flush=True)
             time.sleep(60)
     """)
     worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         helpers = [int(pid) for pid in worker.stdout.readline().split()]
-        assert len(helpers) == 2 and all(_running(pid) for pid in helpers)
+        assert len(helpers) == 1 and all(_running(pid) for pid in helpers)
         worker.kill()  # kill -9: no chance to shut its helpers down
         worker.wait(timeout=10)
         deadline = time.monotonic() + 10
