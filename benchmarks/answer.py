@@ -107,6 +107,7 @@ def main() -> None:
                     print(f"  warning: {replies} replies for {args.requests} requests ({stats.by_outcome})")
                 reply = sidecar.last(folder / "reply.eml")
                 figures["worker"].append(replies / elapsed)
+                print(f"  run {run + 1}: {replies / elapsed:,.0f} replies/s", flush=True)
                 figures["accept"].append(smtp_accept_rate(smtp_proxy, reply, min(args.requests, 300 if rtt else 1000)))
                 figures["naive"].append(naive_rate(imap_port, smtp_proxy, user, reply))
             rate, accept, naive = (statistics.median(figures[name]) for name in ("worker", "accept", "naive"))

@@ -28,6 +28,7 @@ from processor.transport import Connection, Sender, SendError
 
 log = logging.getLogger(__name__)
 REPLIES_PER_ROUND = 8   # per connection: one commit marks a round "sending", one records how it went
+ROUNDS_AHEAD = 2        # rounds handed to a connection at once: the next one waits there, not for the worker
 DUE_PAGE = 200          # replies looked at (and claimed) at once
 RECORDED_KEPT = 400     # replies just recorded, kept in memory to be sent without reading them back
 
@@ -54,11 +55,10 @@ class Outgoing:
         self.outage = outage
         self.stats = stats                # counts replies_sent
         connections = self.worker.smtp_connections
-        self.free = [_Delivery(edges.sender) for _ in range(connections)]
+        self.deliveries = [_Delivery(edges.sender, f"smtp-{number}") for number in range(connections)]
         self.rounds: list[_Round] = []
         self.recorded: list[_Ready] = []
         self.reported = False
-        self._threads = ThreadPoolExecutor(connections, thread_name_prefix="smtp")
         # Copies to Sent go out on the archive's own connection, from a thread of their own, in order.
         self._archiving = ThreadPoolExecutor(1, thread_name_prefix="sent-copies")
         self._nothing_due = False
@@ -71,10 +71,9 @@ class Outgoing:
         pass records it as sent rather than flagging it for a person."""
         for round_ in self.rounds:
             self._collect(round_)
-        self._threads.shutdown(wait=True)
         self._archiving.shutdown(wait=True)
-        for delivery in [*self.free, *(round_.delivery for round_ in self.rounds)]:
-            delivery.close()
+        for delivery in self.deliveries:
+            delivery.stop()
         try:
             with database_needed():
                 self.edges.claims.release_all([name for round_ in self.rounds for name in round_.names])
@@ -102,7 +101,7 @@ class Outgoing:
         """Record how the finished rounds went and commit the next ones "sending", in one transaction."""
         if done:
             self._nothing_due = False  # a settled round may leave more due
-        free = len(self.free) + len(done)
+        free = sum(ROUNDS_AHEAD - delivery.rounds for delivery in self.deliveries) + len(done)
         start = start and free > 0 and bool(self.recorded or not self._nothing_due)
         if not done and not start:
             return
@@ -119,18 +118,18 @@ class Outgoing:
             self.accepted.pop(outbox_id, None)
         for round_ in done:
             self.rounds.remove(round_)
-            self.free.append(round_.delivery)
+            round_.delivery.rounds -= 1
         chosen = {f"outbox:{outbox_id}" for outbox_id, _, _ in ready}
         with database_needed():
             self.edges.claims.release_all([name for round_ in done for name in round_.names]
                                           + [name for name in taken if name not in chosen])
         while ready:
             share, ready = ready[:REPLIES_PER_ROUND], ready[REPLIES_PER_ROUND:]
-            delivery = self.free.pop()
+            delivery = min(self.deliveries, key=lambda delivery: delivery.rounds)
             messages = [(raw, self.reply_from, recipients) for _, raw, recipients in share]
             self.rounds.append(_Round([outbox_id for outbox_id, _, _ in share], [raw for _, raw, _ in share],
                                       [f"outbox:{outbox_id}" for outbox_id, _, _ in share], delivery,
-                                      self._threads.submit(delivery.send_all, messages)))
+                                      delivery.submit(messages)))
         raws = {outbox_id: raw for round_ in done for outbox_id, raw in zip(round_.outbox_ids, round_.raws)}
         copies = [(raws[outbox_id], message_id) for outbox_id, message_id in message_ids.items()]
         if copies:
@@ -239,7 +238,7 @@ class Outgoing:
         delay = retry_delay(row.attempts, self.worker.retry_first_seconds, self.worker.retry_max_seconds,
                             self.edges.rand)
         store.mark_reply_retry(row, str(exc), next_attempt_at=now + timedelta(seconds=delay))
-        if any(delivery.unreachable for delivery in [*self.free, *(r.delivery for r in self.rounds)]):
+        if any(delivery.unreachable for delivery in self.deliveries):
             if not self.reported:  # one outage per pass, however many replies wait
                 self.reported = True
                 self.outage.failed(str(exc), delay)
@@ -267,10 +266,13 @@ class Outgoing:
 
 
 class _Delivery:
-    """One SMTP connection, opened on first use and reopened after a failure; used by one thread at a time."""
+    """One SMTP connection, opened on first use and reopened after a failure, with a thread of its own that
+    sends the rounds handed to it one after another."""
 
-    def __init__(self, sender: Sender) -> None:
+    def __init__(self, sender: Sender, name: str) -> None:
         self.sender = sender
+        self.rounds = 0                   # handed to it and not settled yet
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=name)
         self._context = None
         self._connection: Connection | None = None
         self._unreachable: SendError | None = None
@@ -278,6 +280,10 @@ class _Delivery:
     @property
     def unreachable(self) -> bool:
         return self._unreachable is not None
+
+    def submit(self, messages: list[tuple[bytes, str, str]]) -> Future:
+        self.rounds += 1
+        return self._thread.submit(self.send_all, messages)
 
     def send_all(self, messages: list[tuple[bytes, str, str]]) -> list[SendError | None]:
         """Send each (raw, sender, recipient) in turn; the error of each one not accepted, in order."""
@@ -307,6 +313,11 @@ class _Delivery:
             if not exc.permanent:
                 self.close()  # a 4xx or a dropped connection: start the next reply on a fresh one
             raise
+
+    def stop(self) -> None:
+        """Once the rounds handed to it are done: close the connection, end the thread."""
+        self._thread.shutdown(wait=True)
+        self.close()
 
     def close(self) -> None:
         context, self._context, self._connection = self._context, None, None
