@@ -25,9 +25,9 @@ from pathlib import Path
 import imapclient
 import mailparser
 
-from benchmarks.latency_proxy import LatencyProxy
 from benchmarks.mail import fill_maildir, prepare_database, start_dovecot
 from benchmarks.profiling import profiled
+from benchmarks.sidecar import Sidecar
 from processor.app import build_worker
 from tests.helpers import load, write_config
 
@@ -89,27 +89,28 @@ def main() -> None:
     rtts = args.rtt or [0.0, 0.04]
     root = Path(tempfile.mkdtemp(prefix="republish-bench-"))
     dovecot = start_dovecot(root)
+    sidecar = Sidecar()  # the proxy runs there, not in the measured process
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"{args.messages} messages, median of {args.runs} runs")
     try:
         for rtt in rtts:
-            proxy = LatencyProxy(dovecot.imap_port, rtt).start()
+            port = sidecar.proxy(dovecot.imap_port, rtt)
             figures: dict[str, list[float]] = {"limit": [], "naive": [], "worker": []}
             outcomes = {}
             for _ in range(args.runs):
                 user = dovecot.add_user(f"bench{uuid.uuid4().hex[:8]}@test.example")
                 fill_maildir(dovecot, user, args.messages, old=True)
-                figures["limit"].append(limit_rate(proxy.port, user))
-                figures["naive"].append(naive_rate(proxy.port, user))
+                figures["limit"].append(limit_rate(port, user))
+                figures["naive"].append(naive_rate(port, user))
                 with tempfile.TemporaryDirectory() as folder:
                     profile = args.profile.with_suffix(f".rtt{rtt * 1000:.0f}.txt") if args.profile else None
-                    rate, outcomes = worker_rate(proxy.port, user, Path(folder), profile)
+                    rate, outcomes = worker_rate(port, user, Path(folder), profile)
                 figures["worker"].append(rate)
-            proxy.stop()
             limit, naive, worker = (statistics.median(figures[name]) for name in ("limit", "naive", "worker"))
             print(f"RTT {rtt * 1000:.0f} ms: worker {worker:,.0f} msg/s = {worker / limit:.0%} of the limit "
                   f"({limit:,.0f} msg/s), {worker / naive:.1f}x the naive peer ({naive:,.1f} msg/s); outcomes {outcomes}")
     finally:
+        sidecar.stop()
         dovecot.stop()
 
 

@@ -134,10 +134,12 @@ def story_refs(inbound: Inbound, allowed_hosts: tuple[str, ...], max_title_spans
 
 def title_key(title: str) -> str:
     """Case-, accent-, quote- and punctuation-folded title, for matching titles typed in emails."""
-    text = unicodedata.normalize("NFKD", title or "")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = title or ""
+    if not text.isascii():  # ASCII has no accents to take off (NFKD leaves it as it is)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.casefold().replace("’", "'").replace("‘", "'")
-    text = re.sub(r"'", "", text)
+    text = text.replace("'", "")
     text = re.sub(r"[\W_]+", " ", text)
     return " ".join(text.split())
 
@@ -156,8 +158,10 @@ def title_spans(text: str, limit: int) -> tuple[str, ...]:
             continue
         words = words[:60]
         for start in range(len(words)):
+            span = " ".join(words[start:start + 2])
             for end in range(start + 3, min(len(words), start + 30) + 1):
-                spans.append(" ".join(words[start:end]))
+                span += " " + words[end - 1]
+                spans.append(span)
                 if len(spans) >= limit:
                     return tuple(unique(spans))
     return tuple(unique(spans))

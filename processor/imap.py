@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -21,6 +22,8 @@ from processor.tls import client_context
 log = logging.getLogger(__name__)
 
 KEYWORDS = {Mark.DONE: b"$RepublishDone", Mark.PERSON: b"$RepublishPerson", Mark.IGNORED: b"$RepublishIgnored"}
+SIZE_BATCHES = 10   # batches whose sizes are asked for in one command: a round trip per batch saved
+MAX_SET_CHARS = 7000  # RFC 2683 3.2.1.5: keep a command line under about 8000 octets
 IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes, so renew well before 29
 
 
@@ -41,6 +44,11 @@ class ImapSource:
         self._uidnext_searched: int | None = None
         self._searched_validity: int | None = None
         self._tokens = TokenProvider.for_server(config) if config.oauth2 else None
+        # Marks go out on a connection of their own, from a thread of their own: a server renaming a
+        # file per keyword (Dovecot's Maildir) then works while the worker goes on with the next batch.
+        self._marker: ImapSource | None = None
+        self._marking: ThreadPoolExecutor | None = None
+        self._marks: list[Future] = []
 
     # -- connection -------------------------------------------------------
     def connect(self) -> imapclient.IMAPClient:
@@ -92,6 +100,10 @@ class ImapSource:
         client.sasl_login(mechanism, bearer_auth(self.config, self._tokens.access_token()))
 
     def close(self) -> None:
+        if self._marking is not None:
+            self._marking.shutdown(wait=True)
+            self._marking, self._marks = None, []
+            self._marker.close()
         if self.client is not None:
             try:
                 self.client.logout()
@@ -124,13 +136,17 @@ class ImapSource:
             self._drop_connection()
             raise MailboxError(f"IMAP search failed: {type(exc).__name__}: {exc}") from None
         validity = self._searched_validity = self._uidvalidity
+        sizes: dict[int, int] = {}
         for start in range(0, len(uids), batch_size):
             chunk = sorted(uids[start : start + batch_size])
             client = self.connect()  # the same connection, unless a step of the last batch had to replace it
             if self._uidvalidity != validity:
                 return  # the UIDs found above mean nothing now: the next round searches again
             try:
-                sizes = {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in client.fetch(chunk, ["RFC822.SIZE"]).items()}
+                if any(uid not in sizes for uid in chunk):  # a message expunged meanwhile is simply absent
+                    sizes = {uid: int(data.get(b"RFC822.SIZE", 0)) for part in
+                             message_sets(uids[start : start + batch_size * SIZE_BATCHES], ranges=False)
+                             for uid, data in client.fetch(part, ["RFC822.SIZE"]).items()}
                 large = [uid for uid in chunk if sizes.get(uid, 0) > max_bytes]
                 # Too big to download: its Message-ID alone still keys it, so it is recorded only once.
                 headers = client.fetch(large, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if large else {}
@@ -160,8 +176,21 @@ class ImapSource:
     def mark(self, refs: list[str], mark: Mark) -> None:
         if not refs:
             return
+        if self._marking is None:
+            self._marker = ImapSource(self.config, self.idle_renew_seconds)
+            self._marking = ThreadPoolExecutor(1, thread_name_prefix="imap-marks")
+        self._marks.append(self._marking.submit(self._marker.mark_now, refs, mark, self._searched_validity))
+
+    def marked(self) -> None:
+        marks, self._marks = self._marks, []
+        errors = [future.exception() for future in marks if future.exception() is not None]
+        if errors:
+            raise errors[0]
+
+    def mark_now(self, refs: list[str], mark: Mark, validity: int | None) -> None:
+        """Mark the messages with the UIDs `refs` found under UIDVALIDITY `validity`, on this connection."""
         client = self.connect()
-        if self._uidvalidity != self._searched_validity:
+        if self._uidvalidity != validity:
             # The folder was renumbered since these UIDs were found: they may name other messages now.
             # The next round searches again and finds these already recorded.
             log.info("IMAP folder %r has a new UIDVALIDITY: %d marks wait for the next round", self.config.folder, len(refs))
@@ -169,9 +198,11 @@ class ImapSource:
         uids = [int(ref) for ref in refs]
         flags = [KEYWORDS[mark]] + ([imapclient.FLAGGED] if mark is Mark.PERSON else [])
         try:
-            client.add_flags(uids, flags, silent=True)
-            if self.config.processed_folder and mark is not Mark.PERSON:
-                self._move(client, uids, self.config.processed_folder)
+            client.noop()  # this connection may not have seen the newest messages yet: a STORE would skip them
+            for part in message_sets(uids):
+                client.add_flags(part, flags, silent=True)
+                if self.config.processed_folder and mark is not Mark.PERSON:
+                    self._move(client, part, self.config.processed_folder)
         except (OSError, IMAPClientAbortError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP could not mark messages {_uid_list(uids)}: {type(exc).__name__}: {exc}") from None
@@ -180,14 +211,14 @@ class ImapSource:
             # the connection is fine, the database already knows, and the next round tries again.
             log.warning("IMAP could not mark messages %s: %s", _uid_list(uids), exc)
 
-    def _move(self, client: imapclient.IMAPClient, uids: list[int], folder: str) -> None:
+    def _move(self, client: imapclient.IMAPClient, uids: list[str], folder: str) -> None:
         if not client.folder_exists(folder):
             client.create_folder(folder)
         if client.has_capability("MOVE"):
             client.move(uids, folder)
         else:
             client.copy(uids, folder)
-            client.delete_messages(uids)
+            client.delete_messages(uids, silent=True)
             client.uid_expunge(uids) if client.has_capability("UIDPLUS") else client.expunge()
 
     def save_sent(self, raws: list[bytes]) -> None:
@@ -219,7 +250,9 @@ class ImapSource:
         client = self.connect()
         try:
             # Mail that arrived while we were busy was announced in the answer to some other command,
-            # which imapclient does not keep, and IDLE will not announce it again: look before waiting.
+            # which imapclient does not keep, and IDLE will not announce it again: look before waiting
+            # (after a NOOP: a server may answer STATUS on the selected folder from the view it last synced).
+            client.noop()
             if self._uidnext(client) != self._uidnext_searched:
                 return
         except (OSError, IMAPClientError) as exc:
@@ -262,6 +295,27 @@ def _by_bytes(uids: list[int], sizes: dict[int, int], budget: int) -> Iterator[l
         total += sizes[uid]
     if part:
         yield part
+
+
+def message_sets(uids: list[int], max_chars: int = MAX_SET_CHARS, *, ranges: bool = True) -> list[list]:
+    """The UIDs as IMAP sequence sets, in order, split so that none is over `max_chars`: with `ranges`,
+    runs as "4:9" (for STORE and MOVE), else one UID each (FETCH, whose answer imapclient sorts by UID)."""
+    runs: list[list[int]] = []
+    for uid in sorted(set(uids)):
+        if ranges and runs and runs[-1][1] == uid - 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    sets: list[list] = []
+    length = max_chars
+    for first, last in runs:
+        item = first if not ranges else str(first) if first == last else f"{first}:{last}"
+        if length + len(str(item)) + 1 > max_chars:
+            sets.append([])
+            length = 0
+        sets[-1].append(item)
+        length += len(str(item)) + 1
+    return sets
 
 
 def _uid_list(uids: list[int]) -> str:

@@ -26,7 +26,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -168,6 +168,10 @@ class _Helper:
     def queued(self) -> int:
         return len(self._waiting)
 
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
     def submit(self, messages: list[RawMessage], rules: Rules) -> Future:
         future: Future = Future()
         with self._lock:
@@ -209,50 +213,104 @@ class _Helper:
             self.process.kill()
             self.process.wait()
         reader = getattr(self, "_reader", None)
-        if reader is not None:
+        if reader is not None and reader is not threading.current_thread():
             reader.join(timeout=10)
         self._from.close()
 
 
+@dataclass(eq=False)
+class _Waiting:
+    """A group handed to `Preparer.start`, until its results are taken."""
+
+    messages: list[RawMessage]
+    done: Future = field(default_factory=Future)
+
+
 class Preparer:
-    """Prepares groups of messages inline, or in `processes` helper processes (0: always inline)."""
+    """Prepares groups of messages inline, or in `processes` helper processes (0: always inline).
+
+    Each helper is kept QUEUED_PER_HELPER groups busy, oldest first; the others wait here. When the
+    worker needs a group's results and they are not ready, it does not wait idle: it prepares a group
+    no helper has yet itself (the one it needs, if no helper has it; else the newest), so both cores
+    work and the worker parses only what the helpers would not reach in time."""
 
     def __init__(self, rules: Rules, processes: int) -> None:
         self.rules = rules
         self.processes = processes
         self._helpers: list[_Helper] = []   # set once they are up
         self._starting: threading.Thread | None = None
+        self._unsent: deque[_Waiting] = deque()
+        self._lock = threading.Lock()       # the helpers' results arrive on threads of their own
 
     def start(self, messages: list[RawMessage]) -> Callable[[], list[Prepared]]:
-        """Begin preparing; the returned call gives the results (in order), waiting for them if need be.
-
-        When the helpers are still starting, or already have two groups each waiting, this group is
-        prepared here and now: the worker would otherwise only wait for them, so both cores stay
-        busy either way."""
-        if self.processes < 1 or len(messages) < POOL_MIN_GROUP or not self._helpers_up():
+        """Begin preparing; the returned call gives the results (in order), waiting for them if need be."""
+        if self.processes < 1 or len(messages) < POOL_MIN_GROUP:
             results = prepare_all(messages, self.rules)
             return lambda: results
-        helper = min(self._helpers, key=lambda helper: helper.queued)
-        if helper.queued >= QUEUED_PER_HELPER:
-            results = prepare_all(messages, self.rules)
-            return lambda: results
-        try:
-            future = helper.submit(messages, self.rules)
-        except HelperGone as exc:
-            return self._inline_after(exc, messages)
-        return lambda: self._result(future, messages)
+        self._helpers_up()
+        group = _Waiting(messages)
+        with self._lock:
+            self._unsent.append(group)
+        self._feed()
+        return lambda: self._result(group)
 
-    def _result(self, future: Future, messages: list[RawMessage]) -> list[Prepared]:
-        try:
-            return future.result()
-        except HelperGone as exc:  # the helper died (killed, out of memory): do it here
-            return self._inline_after(exc, messages)()
+    def _feed(self) -> None:
+        """Hand waiting groups, oldest first, to the helpers that have fewer than QUEUED_PER_HELPER."""
+        sent, ended = [], []
+        with self._lock:
+            for helper in self._helpers:
+                while self._unsent and helper.queued < QUEUED_PER_HELPER:
+                    group = self._unsent.popleft()
+                    try:
+                        sent.append((group, helper.submit(group.messages, self.rules)))
+                    except HelperGone:
+                        self._unsent.appendleft(group)
+                        ended.append(helper)
+                        break
+        for group, future in sent:  # outside the lock: a callback may run at once, and feeds again
+            future.add_done_callback(lambda future, group=group: self._arrived(group, future))
+        for helper in ended:
+            self._drop(helper)
 
-    def _inline_after(self, exc: Exception, messages: list[RawMessage]) -> Callable[[], list[Prepared]]:
-        log.warning("preparing messages in a helper process failed (%s); preparing them here", exc)
-        self.close()
-        results = prepare_all(messages, self.rules)
-        return lambda: results
+    def _arrived(self, group: _Waiting, future: Future) -> None:
+        if future.exception() is not None:
+            group.done.set_exception(future.exception())
+        else:
+            group.done.set_result(future.result())
+        self._feed()
+
+    def _result(self, group: _Waiting) -> list[Prepared]:
+        while True:
+            with self._lock:
+                if group in self._unsent:  # no helper has it: do it here
+                    self._unsent.remove(group)
+                    mine = group
+                elif group.done.done() or not self._unsent:
+                    mine = None
+                else:  # a helper has it and is not done: meanwhile, prepare the newest waiting group here
+                    mine = self._unsent.pop()
+            if mine is group:
+                return prepare_all(group.messages, self.rules)
+            if mine is not None:
+                mine.done.set_result(prepare_all(mine.messages, self.rules))
+                continue
+            try:
+                return group.done.result()
+            except HelperGone as exc:  # the helper died (killed, out of memory): do it here
+                log.warning("preparing messages in a helper process failed (%s); preparing them here", exc)
+                for helper in [helper for helper in self._helpers if helper.ended]:
+                    self._drop(helper)
+                return prepare_all(group.messages, self.rules)
+
+    def _drop(self, helper: _Helper) -> None:
+        """Close an ended helper; with none left, the next group starts new ones."""
+        with self._lock:
+            if helper not in self._helpers:
+                return
+            self._helpers.remove(helper)
+            if not self._helpers:
+                self._starting = None
+        helper.close()
 
     def _helpers_up(self) -> bool:
         """Whether the helpers run; the first call starts them, in the background."""
@@ -273,12 +331,16 @@ class Preparer:
             for helper in helpers:
                 helper.close()
             return
-        self._helpers = helpers
+        with self._lock:
+            self._helpers = helpers
+        self._feed()
 
     def close(self) -> None:
         starting, self._starting = self._starting, None
         if starting is not None:
             starting.join()
-        helpers, self._helpers = self._helpers, []
+        with self._lock:
+            helpers, self._helpers = self._helpers, []
+            self._unsent.clear()
         for helper in helpers:
             helper.close()

@@ -25,6 +25,8 @@ _ATTRIBUTION = [
     re.compile(r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.I),
     re.compile(r"^\s*-{2,}\s*Reply message\s*-{2,}\s*$", re.I),
 ]
+# What every attribution pattern above starts with: one test per line rules most lines out at once.
+_ATTRIBUTION_START = re.compile(r"^\s*(?:On\b|Le\b|Am\b|El\b|Op\b|Il giorno\b|Em\b|-{2,})", re.I)
 _OUTLOOK_SEPARATOR = re.compile(r"^\s*_{20,}\s*$")
 _HEADER_LINE = re.compile(r"^\s*\*?(From|Sent|Date|To|Subject|Cc|Von|Gesendet|De|Envoyé|Enviado)\s*:\*?", re.I)
 
@@ -57,9 +59,10 @@ def strip_quoted_text(text: str) -> str:
 def _starts_quote(lines: list[str], index: int) -> bool:
     line = lines[index]
     # Attribution lines are often wrapped over two lines by the client.
-    candidates = [line, " ".join(lines[index : index + 2]), " ".join(lines[index : index + 3])]
-    if any(pattern.match(candidate) for pattern in _ATTRIBUTION for candidate in candidates):
-        return True
+    if _ATTRIBUTION_START.match(line):
+        candidates = [line, " ".join(lines[index : index + 2]), " ".join(lines[index : index + 3])]
+        if any(pattern.match(candidate) for pattern in _ATTRIBUTION for candidate in candidates):
+            return True
     if _OUTLOOK_SEPARATOR.match(line):
         following = [l for l in lines[index + 1 : index + 4] if l.strip()]
         return bool(following) and bool(_HEADER_LINE.match(following[0]))

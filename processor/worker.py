@@ -53,6 +53,7 @@ RECONNECT_MAX_DELAY = 300.0
 GROUP_SIZE = 40           # messages recorded in one transaction, with a few queries for the whole group
 GROUPS_AHEAD = 4          # groups being prepared while one is recorded (bounds the memory they hold)
 CONFLICT_ATTEMPTS = 3
+MARK_EVERY = 2000         # messages handled between marks in the mailbox (each mark a round trip per kind)
 MIN_WAIT = 2.0           # seconds: a reply due sooner is not worth a busier loop
 
 
@@ -194,6 +195,8 @@ class Worker:
                 by_mark.setdefault(mark, []).append(handled.ref)
         for mark, refs in by_mark.items():
             self.edges.source.mark(refs, mark)
+        if final:
+            self.edges.source.marked()
 
     def _wait_seconds(self) -> float:
         with database_needed(), self.edges.sessions() as session:
@@ -247,9 +250,10 @@ class Worker:
                 outgoing.add_recorded(self._recorded_replies)
                 self._recorded_replies = []
                 outgoing.pump(stop, finish=False)  # start sending what was just recorded; settle what came back
-        if group.last:  # a whole fetched batch is recorded: mark what is finished, one STORE per mark
+        if group.last:  # a whole fetched batch is recorded: mark what is finished every few batches
             self._unmarked += group.handled
-            self._mark_ready(final=False)
+            if len(self._unmarked) >= MARK_EVERY:
+                self._mark_ready(final=False)
 
     def handle_group(self, messages: list[RawMessage], prepared: list[Prepared], stats: RunStats) -> list[Handled]:
         by_kind: dict[Kind, list[_Item]] = {}
