@@ -396,3 +396,17 @@ def test_a_request_arriving_while_the_worker_is_busy_is_answered_without_waiting
                                       message_id="<busy2@harborgazette.example>"))
         wait_for_replies(smtp, 2, 15)
     assert smtp.replies_by_request() == {"busy1@valleynews.example": 1, "busy2@harborgazette.example": 1}
+
+
+def test_mail_that_arrives_after_the_first_marks_is_marked_too(pipeline):
+    """Marks go out on a connection of their own, opened with the first marks: a message delivered later must
+    not be skipped by it (a STORE on a view that has not seen the message yet changes nothing)."""
+    user, smtp = pipeline["user"], pipeline["smtp"]
+    with running_worker(pipeline["config"], poll_seconds=300):
+        deliver(user, request_message(body=BIKE, message_id="<first@valleynews.example>"))
+        wait_until(lambda: b"$RepublishDone" in dict(folder_flags(user)).get("<first@valleynews.example>", set()), 15)
+        deliver(user, request_message(sender="desk@harborgazette.example", body=BIKE,
+                                      message_id="<later@harborgazette.example>"))
+        wait_until(lambda: b"$RepublishDone" in dict(folder_flags(user)).get("<later@harborgazette.example>", set()), 15)
+    assert len(smtp.messages) == 2
+    assert all(b"$RepublishDone" in flags for _, flags in folder_flags(user))
