@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 KEYWORDS = {Mark.DONE: b"$RepublishDone", Mark.PERSON: b"$RepublishPerson", Mark.IGNORED: b"$RepublishIgnored"}
 SIZE_BATCHES = 10   # batches whose sizes are asked for in one command: a round trip per batch saved
 MAX_SET_CHARS = 7000  # RFC 2683 3.2.1.5: keep a command line under about 8000 octets
+STALE_SECONDS = 5 * 60  # a connection unused this long is tried (NOOP) before use: servers log idle ones out
 IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes, so renew well before 29
 
 
@@ -37,6 +38,7 @@ class ImapSource:
         self.idle_renew_seconds = idle_renew_seconds
         self.name = f"imap://{config.username}@{config.host}/{config.folder}"
         self.client: imapclient.IMAPClient | None = None
+        self._used_at = 0.0
         self._skipped: set[int] = set()
         self._uidvalidity: int | None = None
         self._sent_folder: str | None = None
@@ -52,6 +54,14 @@ class ImapSource:
 
     # -- connection -------------------------------------------------------
     def connect(self) -> imapclient.IMAPClient:
+        if self.client is not None and time.monotonic() - self._used_at > STALE_SECONDS:
+            # The connections that save to Sent and mark may wait hours between passes, and a server
+            # logs an idle session out after 30 minutes (RFC 3501): find out now, not from a lost copy.
+            try:
+                self.client.noop()
+            except (OSError, IMAPClientError):
+                self._drop_connection()
+        self._used_at = time.monotonic()
         if self.client is not None:
             return self.client
         config = self.config
@@ -130,6 +140,9 @@ class ImapSource:
             # subject is checked on our side after decoding. Delivery reports are fetched too,
             # since one may be returning a reply of ours.
             wanted = ["OR", "SUBJECT", "republish", "OR", "HEADER", "Content-Type", "report", "FROM", "mailer-daemon"]
+            # Marks are made on another connection: see them (and new mail) before searching, or the
+            # search answers from this session's older view of the folder.
+            client.noop()
             self._uidnext_searched = self._uidnext(client)  # before the search: anything newer is new mail
             uids = [uid for uid in client.search(criteria + wanted) if uid not in self._skipped]
         except (OSError, IMAPClientError) as exc:

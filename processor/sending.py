@@ -2,8 +2,9 @@
 
 The worker's thread does everything that touches the database, the claims and the mailbox: it
 picks the replies that are due, claims them, commits them as "sending" (so a crash inside an SMTP
-transaction is never resent blindly), hands each round to a free connection, and, when the round
-comes back, records what the server said and saves the copies to Sent. The courier threads only
+transaction is never resent blindly), hands each round to a connection with room for it, and, when
+the round comes back, records what the server said and saves the copies to Sent (one commit records
+the rounds that came back and marks the next ones). The courier threads only
 talk SMTP, each on a connection of its own (SMTP has no pipelining across messages, so at a high
 round-trip time parallel connections are what keeps replies flowing; the cap is the operator's,
 `[worker] smtp_connections`, as servers limit connections per client). Meanwhile the worker's
@@ -27,7 +28,7 @@ from processor.database_errors import database_needed
 from processor.transport import Connection, Sender, SendError
 
 log = logging.getLogger(__name__)
-REPLIES_PER_ROUND = 8   # per connection: one commit marks a round "sending", one records how it went
+REPLIES_PER_ROUND = 8   # replies handed to one connection together
 ROUNDS_AHEAD = 2        # rounds handed to a connection at once: the next one waits there, not for the worker
 DUE_PAGE = 200          # replies looked at (and claimed) at once
 RECORDED_KEPT = 400     # replies just recorded, kept in memory to be sent without reading them back
@@ -74,11 +75,7 @@ class Outgoing:
         self._archiving.shutdown(wait=True)
         for delivery in self.deliveries:
             delivery.stop()
-        try:
-            with database_needed():
-                self.edges.claims.release_all([name for round_ in self.rounds for name in round_.names])
-        except Exception:
-            pass  # a lost claims connection has released them anyway
+        _release_quietly(self.edges.claims, [name for round_ in self.rounds for name in round_.names])
         self.rounds.clear()
 
     def pump(self, stop: threading.Event | None, *, finish: bool) -> None:
@@ -108,12 +105,19 @@ class Outgoing:
         results: dict[int, SendError | None] = {}
         for round_ in done:
             results.update(self._collect(round_))
-        with database_needed(), self.edges.sessions() as session:
-            message_ids = self._settle(session, results)
-            taken, ready = self._choose(session, free * REPLIES_PER_ROUND) if start else (set(), [])
-            # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
-            # then never resent blindly (see _settle_stale).
-            session.commit()
+        taken: set[str] = set()  # claims taken in this turn: released below unless their reply goes out
+        ready: list[_Ready] = []
+        try:
+            with database_needed(), self.edges.sessions() as session:
+                message_ids = self._settle(session, results)
+                if start:
+                    ready = self._choose(session, free * REPLIES_PER_ROUND, taken)
+                # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
+                # then never resent blindly (see _settle_stale).
+                session.commit()
+        except BaseException:
+            _release_quietly(self.edges.claims, taken)  # else this process would never send those again
+            raise
         for outbox_id in results:
             self.accepted.pop(outbox_id, None)
         for round_ in done:
@@ -138,28 +142,27 @@ class Outgoing:
             self._archiving.submit(self._save_copies, copies)
 
     # -- starting ---------------------------------------------------------
-    def _choose(self, session: Session, capacity: int) -> tuple[set[str], list[_Ready]]:
-        """Claim replies to send (the ones just recorded first, else the ones due) and mark up to `capacity`
-        of them "sending": (the claims taken, the replies chosen)."""
+    def _choose(self, session: Session, capacity: int, taken: set[str]) -> list[_Ready]:
+        """Claim replies to send (the ones just recorded first, else the ones due; the claims go into
+        `taken`) and mark up to `capacity` of them "sending"."""
         if self.recorded:
             batch, self.recorded = self.recorded[:capacity], self.recorded[capacity:]
-            taken = self._take([outbox_id for outbox_id, _, _ in batch])
+            self._take([outbox_id for outbox_id, _, _ in batch], taken)
             sending = store.mark_replies_sending(session, [outbox_id for outbox_id, _, _ in batch
                                                            if f"outbox:{outbox_id}" in taken])
-            return taken, [reply for reply in batch if reply[0] in sending]
+            return [reply for reply in batch if reply[0] in sending]
         in_flight = [outbox_id for round_ in self.rounds for outbox_id in round_.outbox_ids]
         due = store.replies_due(session, self.edges.clock(), DUE_PAGE, exclude=in_flight)
         if not due:
             self._nothing_due = True  # until something is recorded or settled: the next pump looks again
-            return set(), []
-        taken = self._take(due)
-        return taken, self._mark_sending(session, [outbox_id for outbox_id in due if f"outbox:{outbox_id}" in taken],
-                                         capacity)
+            return []
+        self._take(due, taken)
+        return self._mark_sending(session, [outbox_id for outbox_id in due if f"outbox:{outbox_id}" in taken], capacity)
 
-    def _take(self, outbox_ids: list[int]) -> set[str]:
-        """The claims taken; the others are another worker's to send."""
+    def _take(self, outbox_ids: list[int], taken: set[str]) -> None:
+        """Add to `taken` the claims this worker could take; the others are another worker's to send."""
         with database_needed():
-            return self.edges.claims.take_all([f"outbox:{outbox_id}" for outbox_id in outbox_ids])
+            taken |= self.edges.claims.take_all([f"outbox:{outbox_id}" for outbox_id in outbox_ids])
 
     def _mark_sending(self, session: Session, outbox_ids: list[int], capacity: int) -> list[_Ready]:
         """Mark "sending" up to `capacity` of the claimed replies that are still to send, settling any a
@@ -263,6 +266,14 @@ class Outgoing:
                                      f"may or may not have arrived; check the Sent folder before answering by hand",
                                 status=SendStatus.UNKNOWN)
         log.warning("reply %s was interrupted while sending; flagged for a person", row.message_id)
+
+
+def _release_quietly(claims, names) -> None:
+    try:
+        with database_needed():
+            claims.release_all(list(names))
+    except Exception:
+        pass  # a lost claims connection has released them anyway
 
 
 class _Delivery:

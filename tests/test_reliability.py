@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from dataclasses import replace
@@ -20,7 +21,7 @@ from processor.imap import ImapSource
 from processor.sending import Outgoing
 from processor.worker import RunStats
 from tests.helpers import (deliver, folder_flags, imap_client, load, request_message, running_worker,
-                           start_worker_process, wait_for_replies, wait_until, write_config)
+                           sent_folder_count, start_worker_process, wait_for_replies, wait_until, write_config)
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 LIBRARY = "https://riversideledger.example/news/2026/11/library-launches-free-tutoring-for-teens/"
@@ -341,6 +342,64 @@ def test_a_just_recorded_reply_that_was_settled_meanwhile_is_not_sent_again(pipe
     with sessions() as session:
         attempts = dict(session.execute(select(OutboxMessage.id, OutboxMessage.attempts)).all())
     assert attempts == {again.id: 2, settled.id: 1}
+
+
+def test_a_turn_whose_commit_fails_leaves_no_reply_claimed(pipeline):
+    """The claims a sending turn takes are given back when its transaction fails: kept, they would stop this
+    worker from ever sending those replies (it would take them for another worker's)."""
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
+    deliver(user, request_message(body=BIKE, message_id="<claim@valleynews.example>"))
+    pipeline["run"]()
+    with sessions() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        recorded = [(row.id, row.content.raw, row.recipients)]
+        session.execute(update(OutboxMessage).values(status="pending", next_attempt_at=row.created_at))
+        session.commit()
+    worker, engine = build_worker(pipeline["config"])
+    working_sessions = worker.edges.sessions
+
+    def failing_sessions():
+        session = working_sessions()
+        session.commit = lambda: (_ for _ in ()).throw(RuntimeError("commit failed"))
+        return session
+
+    try:
+        stats = RunStats()
+        with Outgoing(worker.edges, reply_from=worker.reply_from, accepted={}, outage=worker._smtp,
+                      stats=stats) as outgoing:
+            worker.edges.sessions = failing_sessions
+            outgoing.add_recorded(recorded)
+            with pytest.raises(RuntimeError):
+                outgoing.pump(None, finish=True)
+            worker.edges.sessions = working_sessions
+            outgoing.pump(None, finish=True)  # found again as due, and sent
+    finally:
+        worker.close()
+        engine.dispose()
+    assert stats.replies_sent == 1 and len(smtp.messages) == 2
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_before_saving_to_sent(pipeline, caplog):
+    """Between passes the Sent connection may wait for hours, and servers log idle sessions out: the next copy
+    must still be saved, not lost with a warning."""
+    user, smtp = pipeline["user"], pipeline["smtp"]
+    worker, engine = build_worker(pipeline["config"])
+    caplog.set_level(logging.WARNING, logger="processor")
+    try:
+        deliver(user, request_message(body=BIKE, message_id="<idle1@valleynews.example>"))
+        worker.run(once=True)
+        archive = worker.edges.archive
+        archive.client.socket().shutdown(socket.SHUT_RDWR)  # as if the server had logged it out
+        archive._used_at -= 3600
+        deliver(user, request_message(sender="desk@harborgazette.example", body=BIKE,
+                                      message_id="<idle2@harborgazette.example>"))
+        worker.run(once=True)
+    finally:
+        worker.close()
+        engine.dispose()
+    assert len(smtp.messages) == 2
+    assert not [r for r in caplog.records if "not saved to Sent" in r.getMessage()]
+    assert sent_folder_count(user) == 2
 
 
 def test_a_sent_folder_that_refuses_the_copy_does_not_stop_the_batch(pipeline, caplog):
