@@ -70,7 +70,10 @@ def message(index: int, rng: random.Random, *, old: bool) -> bytes:
 
 
 def fill_maildir(dovecot: Dovecot, user: dict, count: int, *, old: bool, seed: int = 7) -> None:
-    """Write `count` messages into the user's Maildir, as a delivery agent would (far faster than APPEND)."""
+    """Write `count` messages into the user's Maildir, as a delivery agent would (far faster than APPEND).
+
+    Old mail goes to cur/, where years of mail that clients have opened sits; new mail to new/, where
+    the server moves it on the first read-write SELECT (work the read-only baselines never do)."""
     _, _, uid, gid = dovecot._accounts()
     maildir = dovecot.root / "mail" / user["username"]
     for sub in ("cur", "new", "tmp"):
@@ -79,7 +82,8 @@ def fill_maildir(dovecot: Dovecot, user: dict, count: int, *, old: bool, seed: i
     os.chown(maildir, uid, gid)
     rng = random.Random(seed)
     for index in range(count):
-        path = maildir / "new" / f"{1700000000 + index}.M{index}P1.bench"
+        name = f"{1700000000 + index}.M{index}P1.bench"
+        path = maildir / "cur" / f"{name}:2," if old else maildir / "new" / name
         path.write_bytes(message(index, rng, old=old))
         os.chown(path, uid, gid)
 

@@ -17,7 +17,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 import mailparser
 from lxml import etree
 
-from processor.quotes import parse_html_fragment, strip_quoted_html, strip_quoted_text
+from processor.quotes import parse_html_fragment, strip_quoted_text, strip_quoted_tree
 from processor.urls import links_in_text, unique
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -205,9 +205,11 @@ def _written_text_and_links(text_parts: list[str], html_parts: list[str], keep_q
     links = [link for text in texts for link in links_in_text(text)]
     html_texts = []
     for html in html_parts:
-        root = parse_html_fragment(html if keep_quotes else strip_quoted_html(html))
+        root = parse_html_fragment(html)
         if root is None:
             continue
+        if not keep_quotes:
+            strip_quoted_tree(root)
         links.extend(href.strip() for href in root.xpath("//a/@href") if href.strip().lower().startswith(("http", "www.")))
         html_text = html_to_text(root)
         links.extend(links_in_text(html_text))

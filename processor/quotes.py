@@ -77,11 +77,16 @@ def strip_quoted_html(html: str) -> str:
     root = parse_html_fragment(html)
     if root is None:
         return ""
+    return lxml.html.tostring(strip_quoted_tree(root), encoding="unicode")
+
+
+def strip_quoted_tree(root):
+    """The same on a parsed tree, in place (parsing it again from text would cost as much again)."""
     for marker in root.xpath(_HTML_CUT_FROM_XPATH):
         _remove_with_following(marker)
     for element in root.xpath(_HTML_QUOTE_XPATH):
         _drop(element)
-    return lxml.html.tostring(root, encoding="unicode")
+    return root
 
 
 def parse_html_fragment(html: str):
