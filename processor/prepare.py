@@ -5,8 +5,8 @@ candidates), so `Preparer` can run it in a process of its own while the worker r
 previous group of messages: two cores instead of one on a first run over a big mailbox. Small
 groups (new mail arriving one message at a time) are prepared inline, where handing them to
 another process would only add a delay. The helper is started on the first big group, in the
-background (a new interpreter importing the parser takes about half a second): the worker prepares
-groups itself until it is up.
+background (a new interpreter importing the parser takes about a tenth of a second): the worker
+prepares groups itself until it is up.
 
 The helper is a plain interpreter running `serve` (not a multiprocessing child, which would import
 the worker's whole main module again: a third of a second and some 30 MB for nothing). Groups go to
