@@ -203,6 +203,9 @@ class ImapSource:
     def mark_now(self, refs: list[str], mark: Mark, validity: int | None) -> None:
         """Mark the messages with the UIDs `refs` found under UIDVALIDITY `validity`, on this connection."""
         client = self.connect()
+        if self._uidvalidity != validity:  # this session may have been opened before a renumbering: look again
+            self._drop_connection()
+            client = self.connect()
         if self._uidvalidity != validity:
             # The folder was renumbered since these UIDs were found: they may name other messages now.
             # The next round searches again and finds these already recorded.

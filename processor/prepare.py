@@ -180,9 +180,11 @@ class _Helper:
             self._waiting.append(future)
             try:
                 self._to.send((messages, rules))
-            except OSError as exc:
+            except BaseException as exc:  # never leave a future without its group: answers would shift by one
                 self._waiting.pop()
-                raise HelperGone(f"the helper process has ended: {exc}") from None
+                if isinstance(exc, OSError):
+                    raise HelperGone(f"the helper process has ended: {exc}") from None
+                raise
             self.groups_sent += 1
         return future
 
@@ -195,8 +197,9 @@ class _Helper:
                     future.set_result(answer)
                 else:
                     future.set_exception(HelperGone(f"the helper process failed: {answer}"))
-        except (EOFError, OSError):
-            pass
+        except Exception as exc:  # its end (EOF), or an answer that cannot be read: either way, done with it
+            if not isinstance(exc, (EOFError, OSError)):
+                log.warning("a helper process sent an answer that could not be read (%s: %s)", type(exc).__name__, exc)
         with self._lock:
             self._ended = True
             waiting, self._waiting = list(self._waiting), deque()

@@ -107,6 +107,7 @@ class Outgoing:
             results.update(self._collect(round_))
         taken: set[str] = set()  # claims taken in this turn: released below unless their reply goes out
         ready: list[_Ready] = []
+        failure: BaseException | None = None
         try:
             with database_needed(), self.edges.sessions() as session:
                 message_ids = self._settle(session, results)
@@ -115,31 +116,41 @@ class Outgoing:
                 # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
                 # then never resent blindly (see _settle_stale).
                 session.commit()
-        except BaseException:
+        except BaseException as exc:
             _release_quietly(self.edges.claims, taken)  # else this process would never send those again
-            raise
+            if not results:
+                raise
+            # Choosing the next rounds failed: still record how the finished ones went (else they would
+            # be left "sending" and flagged as unknown), then report the failure.
+            failure, taken, ready = exc, set(), []
+            with database_needed(), self.edges.sessions() as session:
+                message_ids = self._settle(session, results)
+                session.commit()
         for outbox_id in results:
             self.accepted.pop(outbox_id, None)
         for round_ in done:
             self.rounds.remove(round_)
             round_.delivery.rounds -= 1
         chosen = {f"outbox:{outbox_id}" for outbox_id, _, _ in ready}
-        with database_needed():
-            self.edges.claims.release_all([name for round_ in done for name in round_.names]
-                                          + [name for name in taken if name not in chosen])
-        while ready:
+        while ready:  # handed over before anything else can fail: they are committed "sending"
             share, ready = ready[:REPLIES_PER_ROUND], ready[REPLIES_PER_ROUND:]
-            delivery = min(self.deliveries, key=lambda delivery: delivery.rounds)
+            # A connection with room, a reachable one first (one refused fails its rounds at once).
+            delivery = min(self.deliveries, key=lambda delivery: (delivery.rounds >= ROUNDS_AHEAD,
+                                                                  delivery.unreachable, delivery.rounds))
             messages = [(raw, self.reply_from, recipients) for _, raw, recipients in share]
             self.rounds.append(_Round([outbox_id for outbox_id, _, _ in share], [raw for _, raw, _ in share],
                                       [f"outbox:{outbox_id}" for outbox_id, _, _ in share], delivery,
                                       delivery.submit(messages)))
+        _release_quietly(self.edges.claims, [name for round_ in done for name in round_.names]
+                         + [name for name in taken if name not in chosen])
         raws = {outbox_id: raw for round_ in done for outbox_id, raw in zip(round_.outbox_ids, round_.raws)}
         copies = [(raws[outbox_id], message_id) for outbox_id, message_id in message_ids.items()]
         if copies:
             self.outage.recovered()
             self.stats.replies_sent += len(copies)
             self._archiving.submit(self._save_copies, copies)
+        if failure is not None:
+            raise failure
 
     # -- starting ---------------------------------------------------------
     def _choose(self, session: Session, capacity: int, taken: set[str]) -> list[_Ready]:
@@ -149,7 +160,7 @@ class Outgoing:
             batch, self.recorded = self.recorded[:capacity], self.recorded[capacity:]
             self._take([outbox_id for outbox_id, _, _ in batch], taken)
             sending = store.mark_replies_sending(session, [outbox_id for outbox_id, _, _ in batch
-                                                           if f"outbox:{outbox_id}" in taken])
+                                                           if f"outbox:{outbox_id}" in taken], due_by=self.edges.clock())
             return [reply for reply in batch if reply[0] in sending]
         in_flight = [outbox_id for round_ in self.rounds for outbox_id in round_.outbox_ids]
         due = store.replies_due(session, self.edges.clock(), DUE_PAGE, exclude=in_flight)
@@ -187,7 +198,7 @@ class Outgoing:
                     chosen.append(state)
             for row in store.outbox_rows(session, to_settle):
                 self._settle_stale(session, row)
-        sending = store.mark_replies_sending(session, [state.id for state in chosen])
+        sending = store.mark_replies_sending(session, [state.id for state in chosen], due_by=now)
         raws = store.outbox_raws(session, list(sending))
         return [(state.id, raws[state.id], state.recipients) for state in chosen if state.id in sending]
 

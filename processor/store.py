@@ -308,12 +308,14 @@ def outbox_states(session: Session, outbox_ids: list[int]) -> list[OutboxState]:
         select(*columns).where(outbox.c.id.in_(outbox_ids)).order_by(outbox.c.id))]
 
 
-def mark_replies_sending(session: Session, outbox_ids: list[int]) -> set[int]:
-    """Those of the replies still pending are now "sending": their ids (another worker may have sent the rest)."""
+def mark_replies_sending(session: Session, outbox_ids: list[int], *, due_by: datetime) -> set[int]:
+    """Those of the replies still pending and due by `due_by` are now "sending": their ids (another worker
+    may have sent the rest, or put them off for a retry)."""
     if not outbox_ids:
         return set()
     outbox = OutboxMessage.__table__
-    return set(session.scalars(update(outbox).where(outbox.c.id.in_(outbox_ids), outbox.c.status == SendStatus.PENDING)
+    due = or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= due_by)
+    return set(session.scalars(update(outbox).where(outbox.c.id.in_(outbox_ids), outbox.c.status == SendStatus.PENDING, due)
                                .values(status=SendStatus.SENDING, attempts=outbox.c.attempts + 1)
                                .returning(outbox.c.id)))
 

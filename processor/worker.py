@@ -222,6 +222,7 @@ class Worker:
         worker = self.config.worker
         waiting: deque[_Group] = deque()
         self._unmarked = []
+        self._recorded_replies = []  # an aborted pass may have left some: they are due in the outbox anyway
         for batch in self.edges.source.batches(worker.batch_size, worker.max_message_bytes):
             handled: list[Handled] = []
             groups = [batch[start:start + GROUP_SIZE] for start in range(0, len(batch), GROUP_SIZE)]

@@ -402,6 +402,36 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_before_saving_to_
     assert sent_folder_count(user) == 2
 
 
+def test_a_turn_that_cannot_choose_the_next_rounds_still_records_the_finished_ones(pipeline):
+    """Left "sending", a reply the server took would later be flagged as "may or may not have arrived"."""
+    user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
+    deliver(user, *(request_message(sender=f"desk@outlet{i}.example", body=BIKE, message_id=f"<turn{i}@x.example>")
+                    for i in range(2)))
+    pipeline["run"]()
+    with sessions() as session:
+        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        first, second = [(row.id, row.content.raw, row.recipients) for row in rows]
+        session.execute(update(OutboxMessage).values(status="pending", next_attempt_at=rows[0].created_at))
+        session.commit()
+    worker, engine = build_worker(pipeline["config"])
+    try:
+        with Outgoing(worker.edges, reply_from=worker.reply_from, accepted={}, outage=worker._smtp,
+                      stats=RunStats()) as outgoing:
+            outgoing.add_recorded([first])
+            outgoing.pump(None, finish=False)
+            wait_until(lambda: all(round_.future.done() for round_ in outgoing.rounds), 10)
+            outgoing.add_recorded([second])
+            outgoing._take = lambda outbox_ids, taken: (_ for _ in ()).throw(RuntimeError("claims lost"))
+            with pytest.raises(RuntimeError):
+                outgoing.pump(None, finish=False)
+    finally:
+        worker.close()
+        engine.dispose()
+    with sessions() as session:
+        status = dict(session.execute(select(OutboxMessage.id, OutboxMessage.status)).all())
+    assert status == {first[0]: "sent", second[0]: "pending"} and len(smtp.messages) == 3
+
+
 def test_a_sent_folder_that_refuses_the_copy_does_not_stop_the_batch(pipeline, caplog):
     user, smtp = pipeline["user"], pipeline["smtp"]
     config = pipeline["config"]
