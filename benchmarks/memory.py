@@ -4,8 +4,8 @@
 
 Each size gets a fresh mailbox (old requests, other mail and decoys, as in benchmarks.backfill) and a
 fresh SQLite database; the worker runs in its own process. Two figures: the worker process's own peak
-resident set size (the kernel's VmHWM), and the peak of the memory it and its helper processes (the
-parser, multiprocessing's resource tracker) hold together, as proportional set sizes
+resident set size (the kernel's VmHWM), and the peak of the memory it and its helper process (the
+parser) hold together, as proportional set sizes
 (Pss: a page shared by two processes counts half in each), sampled every 20 ms. The last run adds one
 25 MB message to the largest mailbox.
 """

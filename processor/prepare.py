@@ -250,7 +250,7 @@ class Preparer:
         if self.processes < 1 or len(messages) < POOL_MIN_GROUP:
             results = prepare_all(messages, self.rules)
             return lambda: results
-        self._helpers_up()
+        self._start_helpers_once()
         group = _Waiting(messages)
         with self._lock:
             self._unsent.append(group)
@@ -315,14 +315,11 @@ class Preparer:
                 self._starting = None
         helper.close()
 
-    def _helpers_up(self) -> bool:
-        """Whether the helpers run; the first call starts them, in the background."""
-        if self._helpers:
-            return True
-        if self._starting is None:
+    def _start_helpers_once(self) -> None:
+        """Start the helpers in the background, unless they run or are starting."""
+        if not self._helpers and self._starting is None:
             self._starting = threading.Thread(target=self._start_helpers, name="start-helpers", daemon=True)
             self._starting.start()
-        return False
 
     def _start_helpers(self) -> None:
         helpers = []
