@@ -19,10 +19,10 @@ from sqlalchemy import delete, insert
 
 from benchmarks.mail import scratch_database
 from models import Story
-from processor.catalog import import_articles, parse_source, stories_named
+from processor.catalog.stories import import_articles, parse_source, stories_named
 from tests.servers import postgres_url
-from processor.classify import story_refs, title_key
-from processor.parse import parse_message
+from processor.pipeline.classify import story_refs, title_key
+from processor.pipeline.parse import parse_message
 from tests.helpers import request_message
 
 ALLOWED = ("riversideledger.example",)

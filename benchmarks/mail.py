@@ -9,8 +9,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-from processor import db
-from processor.catalog import import_articles, parse_source
+from processor.records import db
+from processor.catalog.stories import import_articles, parse_source
 from tests.servers import Dovecot, dovecot_binary
 
 SAMPLES = Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories"

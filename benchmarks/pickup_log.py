@@ -21,8 +21,8 @@ from sqlalchemy import insert
 
 from benchmarks.mail import scratch_database
 from models import Story
-from processor.store import list_pickups
-from processor.web.app import build_app
+from processor.records.store import list_pickups
+from processor.desk.web.app import build_app
 from tests.servers import postgres_url
 from tests.web_fixtures import add_pickups, log_in, story_ids
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import partial
 
 from models import make_engine, make_session_factory
-from processor.claims import claims_for
+from processor.records.claims import claims_for
 from processor.config import Config
-from processor.fetch import fetch_page
-from processor.imap import ImapSource
-from processor.maildir import MaildirSource
-from processor.transport import OutboxSender, SmtpSender
-from processor.worker import Edges, Worker
+from processor.catalog.fetch import fetch_page
+from processor.mail.imap import ImapSource
+from processor.mail.maildir import MaildirSource
+from processor.mail.smtp import OutboxSender, SmtpSender
+from processor.pipeline.worker import Edges, Worker
 
 
 def build_worker(config: Config) -> tuple[Worker, object]:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import click
 
-from processor import db, logs
+from processor import logs
+from processor.records import db
 from processor.config import Config, ConfigError, config_path, load_config
 from processor.urls import url_key
 
@@ -89,8 +90,8 @@ def stories(ctx: click.Context, search: str | None, output: str) -> None:
     """The story catalog, with how often each story was granted and declined."""
     if ctx.invoked_subcommand is not None:
         return
-    from processor.listings import format_stories
-    from processor.story_stats import story_counts
+    from processor.desk.listings import format_stories
+    from processor.desk.story_stats import story_counts
 
     with _session(ctx.obj.config) as session:
         rows = story_counts(session, search=search)
@@ -102,7 +103,7 @@ def stories(ctx: click.Context, search: str | None, output: str) -> None:
 @click.pass_obj
 def import_(obj: Context, sources: tuple[str, ...]) -> None:
     """Import article pages and RSS/Atom feeds, by URL (publication hosts only) or file."""
-    from processor.catalog import ImportFailed, import_articles, parse_source, read_source
+    from processor.catalog.stories import ImportFailed, import_articles, parse_source, read_source
 
     config = obj.config
     engine = _ready_engine(config)
@@ -135,9 +136,9 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
 def run(obj: Context, once: bool) -> None:
     """The worker: watch the mailbox (IDLE where the server has it, else polling) and answer requests."""
     from processor.app import build_worker
-    from processor.claims import AnotherWorkerRunning
-    from processor.imap import MailboxError
-    from processor.database_errors import DatabaseUnavailable
+    from processor.records.claims import AnotherWorkerRunning
+    from processor.mail.imap import MailboxError
+    from processor.records.errors import DatabaseUnavailable
 
     config = obj.config
     stop = threading.Event()
@@ -174,8 +175,8 @@ def run(obj: Context, once: bool) -> None:
 def pickups(obj: Context, output: str, outlet: str | None, story: str | None, since: datetime | None,
             until: datetime | None, decision: str | None, limit: int | None) -> None:
     """The pickup log: which outlet took which story, when, and what was sent."""
-    from processor.pickup_log import format_pickups
-    from processor.store import list_pickups
+    from processor.desk.pickup_log import format_pickups
+    from processor.records.store import list_pickups
 
     engine = _ready_engine(obj.config)
     sessions = db.make_session_factory(engine)
@@ -197,7 +198,7 @@ def serve(obj: Context, host: str, port: int) -> None:
     import uvicorn
 
     from processor.config import is_loopback
-    from processor.web.app import build_app
+    from processor.desk.web.app import build_app
 
     config = obj.config
     if config.web is None:
@@ -219,8 +220,8 @@ def outlets(ctx: click.Context) -> None:
     """Partner outlets: pickups per outlet, blocked ones marked; rename, merge, block, unblock."""
     if ctx.invoked_subcommand is not None:
         return
-    from processor.listings import format_outlets
-    from processor.outlets import list_outlets
+    from processor.desk.listings import format_outlets
+    from processor.desk.outlets import list_outlets
 
     with _session(ctx.obj.config) as session:
         rows = list_outlets(session)
@@ -233,7 +234,7 @@ def outlets(ctx: click.Context) -> None:
 @click.pass_obj
 def outlets_rename(obj: Context, key: str, display_name: str) -> None:
     """Show outlet KEY as DISPLAY_NAME."""
-    from processor.outlets import rename
+    from processor.desk.outlets import rename
 
     click.echo(_outlet_change(obj.config, rename, key, display_name))
 
@@ -244,7 +245,7 @@ def outlets_rename(obj: Context, key: str, display_name: str) -> None:
 @click.pass_obj
 def outlets_merge(obj: Context, from_key: str, into_key: str) -> None:
     """Move FROM_KEY's pickups and requests to INTO_KEY; FROM_KEY's later requests count for INTO_KEY."""
-    from processor.outlets import merge
+    from processor.desk.outlets import merge
 
     click.echo(_outlet_change(obj.config, merge, from_key, into_key))
 
@@ -255,7 +256,7 @@ def outlets_merge(obj: Context, from_key: str, into_key: str) -> None:
 @click.pass_obj
 def outlets_block(obj: Context, key: str, reason: str) -> None:
     """Send every later request from KEY to a person instead of answering it."""
-    from processor.outlets import block
+    from processor.desk.outlets import block
 
     click.echo(_outlet_change(obj.config, block, key, reason))
 
@@ -265,13 +266,13 @@ def outlets_block(obj: Context, key: str, reason: str) -> None:
 @click.pass_obj
 def outlets_unblock(obj: Context, key: str) -> None:
     """Answer KEY's requests automatically again."""
-    from processor.outlets import unblock
+    from processor.desk.outlets import unblock
 
     click.echo(_outlet_change(obj.config, unblock, key))
 
 
 def _outlet_change(config: Config, change, *args: str) -> str:
-    from processor.outlets import OutletError
+    from processor.desk.outlets import OutletError
 
     with _session(config) as session:
         try:
@@ -292,8 +293,8 @@ def requests(ctx: click.Context, outcome: str | None, outlet: str | None, since:
     """The inbound log: every request, its outcome and why; `requests show ID` for one in full."""
     if ctx.invoked_subcommand is not None:
         return
-    from processor.inbound_log import list_requests
-    from processor.listings import format_requests
+    from processor.desk.inbound_log import list_requests
+    from processor.desk.listings import format_requests
 
     with _session(ctx.obj.config) as session:
         rows = list_requests(session, outcome=outcome, outlet=outlet, since=_day_start(since))
@@ -305,8 +306,8 @@ def requests(ctx: click.Context, outcome: str | None, outlet: str | None, since:
 @click.pass_obj
 def requests_show(obj: Context, request_id: int) -> None:
     """One request: its headers, outcome, reason, pickups and the reply exactly as sent."""
-    from processor.inbound_log import request_detail
-    from processor.listings import format_request_detail
+    from processor.desk.inbound_log import request_detail
+    from processor.desk.listings import format_request_detail
 
     with _session(obj.config) as session:
         detail = request_detail(session, request_id)
@@ -321,8 +322,8 @@ def review(ctx: click.Context) -> None:
     """Requests waiting for a person, oldest first; grant, decline or dismiss them."""
     if ctx.invoked_subcommand is not None:
         return
-    from processor.listings import format_review_queue
-    from processor.review import review_queue
+    from processor.desk.listings import format_review_queue
+    from processor.desk.review import review_queue
 
     with _session(ctx.obj.config) as session:
         items = review_queue(session)
@@ -365,7 +366,7 @@ def review_dismiss(obj: Context, request_id: int, editor: str) -> None:
 
 
 def _resolve(config: Config, request_id: int, action: str, editor: str, story_urls: tuple[str, ...]) -> None:
-    from processor.review import ReviewError, reply_status, resolve, send_queued
+    from processor.desk.review import ReviewError, reply_status, resolve, send_queued
 
     if not editor:
         raise click.ClickException("say who decides with --editor NAME ($USER is not set)")
@@ -394,10 +395,10 @@ def verify(obj: Context, pickup_id: int | None, check_all: bool, url: str | None
     """Check republished copies against the guidelines; copies with violations go to the review queue."""
     from functools import partial
 
-    from processor.fetch import FetchError
-    from processor.live_fetch import fetch_live
-    from processor.listings import format_verified
-    from processor.verify import copies_to_verify, copy_for_url, verify_copy
+    from processor.catalog.fetch import FetchError
+    from processor.desk.live_fetch import fetch_live
+    from processor.desk.listings import format_verified
+    from processor.desk.verify import copies_to_verify, copy_for_url, verify_copy
 
     if sum((pickup_id is not None, check_all, url is not None)) != 1 or bool(url) != bool(story_url):
         raise click.UsageError("give one of: PICKUP_ID, --all, or --url URL --story URL")
@@ -434,7 +435,7 @@ def web() -> None:
 @web.command(name="hash-password")
 def hash_password_command() -> None:
     """Read the dashboard password (prompt or stdin) and print the [web] password_hash line for config.toml."""
-    from processor.web.passwords import hash_password
+    from processor.passwords import hash_password
 
     if sys.stdin.isatty():
         password = click.prompt("Dashboard password", hide_input=True, confirmation_prompt=True)
@@ -477,7 +478,7 @@ def _ready_engine(config: Config):
         current_rev = db.current_revision(engine)
     except Exception as exc:
         engine.dispose()
-        from processor.database_errors import describe_database_error
+        from processor.records.errors import describe_database_error
 
         raise click.ClickException(f"cannot open the database ([database] url): {describe_database_error(exc)}") from None
     if current_rev != db.head_revision():
@@ -487,7 +488,7 @@ def _ready_engine(config: Config):
 
 def _wait_for_database(config: Config, stop: threading.Event):
     """A worker started before its database (a reboot, a failover) waits for it instead of exiting."""
-    from processor.backoff import Outage, retry_delay
+    from processor.pipeline.backoff import Outage, retry_delay
 
     outage = Outage("database", log)
     while not stop.is_set():

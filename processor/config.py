@@ -523,7 +523,7 @@ def _http_url(reader: _Reader, key: str) -> str:
 
 
 def _web(reader: _Reader) -> WebConfig:
-    from processor.web.passwords import is_password_hash
+    from processor.passwords import is_password_hash
 
     reader.table("web")
     password_hash = reader.text("web", "password_hash", "") or None

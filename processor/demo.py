@@ -14,12 +14,12 @@ from email.utils import format_datetime
 from importlib.resources import files
 from pathlib import Path
 
-from processor import db
+from processor.records import db
 from processor.app import build_worker
-from processor.catalog import import_articles, parse_source
+from processor.catalog.stories import import_articles, parse_source
 from processor.config import load_config
-from processor.pickup_log import format_pickups
-from processor.store import list_pickups
+from processor.desk.pickup_log import format_pickups
+from processor.records.store import list_pickups
 
 DEMO_CONFIG = """\
 # Written by `republish demo`. A real installation starts from config.example.toml.

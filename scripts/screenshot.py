@@ -27,8 +27,8 @@ from selenium.webdriver.common.by import By
 
 from processor.config import load_config
 from processor.demo import run_demo
-from processor.web.app import build_app
-from processor.web.passwords import hash_password
+from processor.desk.web.app import build_app
+from processor.passwords import hash_password
 
 READER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 READERS_PAGES = {"valleynews.example": 3, "harborgazette.example": 2}

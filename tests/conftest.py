@@ -13,8 +13,8 @@ import pytest
 
 from datetime import datetime, timezone
 
-from processor import db
-from processor.catalog import import_articles, parse_source
+from processor.records import db
+from processor.catalog.stories import import_articles, parse_source
 from tests.helpers import import_pages, load, run_once, write_config
 from tests.servers import Dovecot, OAuthServer, SmtpServer, dovecot_binary, postgres_url
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 import imapclient
 
 from processor.app import build_worker
-from processor.catalog import import_articles, parse_source
+from processor.catalog.stories import import_articles, parse_source
 from processor.config import load_config
 
 SITE = "https://riversideledger.example"

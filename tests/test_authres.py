@@ -2,7 +2,7 @@ from sqlalchemy import select
 
 from models import Request
 from processor.app import build_worker
-from processor.authres import sender_check
+from processor.pipeline.authres import sender_check
 from tests.helpers import request_message
 
 OURS = "mx.riversideledger.example"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from models import Request
 from processor.app import build_worker
-from processor.fetch import FetchError
+from processor.catalog.fetch import FetchError
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 HEAD = b"From: Priya <priya@valleynews.example>\r\nTo: republish@riversideledger.example\r\nSubject: republish\r\n"

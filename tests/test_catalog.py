@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from processor import db
-from processor.catalog import ImportFailed, import_articles, parse_source, stories_by_url_keys
+from processor.records import db
+from processor.catalog.stories import ImportFailed, import_articles, parse_source, stories_by_url_keys
 from processor.config import load_config
-from processor.extract import extract_article
+from processor.catalog.extract import extract_article
 from processor.urls import url_key
 from tests.helpers import write_config
 
@@ -90,8 +90,8 @@ def test_stories_are_found_by_link_and_by_title_in_one_lookup_on_both_databases(
     from sqlalchemy import insert
 
     from models import Story
-    from processor.catalog import stories_named
-    from processor.classify import title_key
+    from processor.catalog.stories import stories_named
+    from processor.pipeline.classify import title_key
 
     engine = db.make_engine(database_url)
     db.upgrade(engine)

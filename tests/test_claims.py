@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from processor import db
-from processor.claims import PostgresClaims
+from processor.records import db
+from processor.records.claims import PostgresClaims
 from tests.servers import postgres_url
 
 

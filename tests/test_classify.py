@@ -1,7 +1,7 @@
 import pytest
 
-from processor.classify import automation_reason, is_delivery_report, is_republish_subject, outlet_key, question_reason, title_key, title_spans
-from processor.parse import parse_message
+from processor.pipeline.classify import automation_reason, is_delivery_report, is_republish_subject, outlet_key, question_reason, title_key, title_spans
+from processor.pipeline.parse import parse_message
 from tests.helpers import request_message
 
 

@@ -140,7 +140,7 @@ def test_review_grant_while_a_worker_runs_leaves_the_reply_to_it(cli, maildir_pi
 
 
 def test_tables_fit_the_terminal():
-    from processor.listings import render
+    from processor.desk.listings import render
 
     records = [{"id": 1, "outlet": "valleynews.example", "reason": "no story could be identified " * 4, "url": BIKE}]
     text = render(records, ["id", "outlet", "reason", "url"], "table", empty="", width=60)

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import select
 
 from models import Request
-from processor import db
+from processor.records import db
 from processor.app import build_worker
-from processor.catalog import ImportFailed, parse_source
+from processor.catalog.stories import ImportFailed, parse_source
 from processor.config import DEFAULT_WIRE_SOURCES
-from processor.extract import NotAnArticle, extract_article
-from processor.parse import UnreadableMessage, message_key, parse_message
+from processor.catalog.extract import NotAnArticle, extract_article
+from processor.pipeline.parse import UnreadableMessage, message_key, parse_message
 from tests.article_corpus import SHARED_ARTICLES, page_cases, same_byline, same_title, same_url
 from tests.helpers import load, write_config
 

@@ -1,8 +1,8 @@
 from datetime import datetime, timedelta, timezone
 
 from models import Decision, Outcome
-from processor.catalog import StoryView
-from processor.decide import Facts, decide
+from processor.catalog.stories import StoryView
+from processor.pipeline.decide import Facts, decide
 
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
 OWN = StoryView(1, "https://s.example/a/", "A", "a", "", None, "", None, "")

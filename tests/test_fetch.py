@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from processor.fetch import FetchError, fetch_page
+from processor.catalog.fetch import FetchError, fetch_page
 
 ARTICLE = (Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories" / "bike-lanes.html").read_bytes()
 
@@ -80,7 +80,7 @@ def test_non_http_is_refused():
 
 def test_worker_imports_an_unknown_story_linked_on_our_site(site, tmp_path):
     """A link on the publication's host that is not in the catalog is fetched, imported, then granted."""
-    from processor import db
+    from processor.records import db
     from processor.app import build_worker
     from tests.helpers import load, request_message, write_config
 

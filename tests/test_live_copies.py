@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from models import LiveCopy, Pickup
 from processor.app import build_worker
-from processor.classify import live_copy_links
-from processor.parse import parse_message
-from processor.web.hits import Hit, write_hits
+from processor.pipeline.classify import live_copy_links
+from processor.pipeline.parse import parse_message
+from processor.desk.web.hits import Hit, write_hits
 from tests.helpers import request_message
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from alembic import command
 
-from processor import db
+from processor.records import db
 
 REPLY = b"From: republish@riversideledger.example\r\nSubject: Re: republish\r\n\r\n" + b"x" * 20_000
 

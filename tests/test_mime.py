@@ -7,7 +7,7 @@ from email import policy
 
 import pytest
 
-from processor.mime import Multipart, Part, UnsafeHeader, header_line, message_bytes
+from processor.pipeline.mime import Multipart, Part, UnsafeHeader, header_line, message_bytes
 
 HEADERS = [("From", "Desk <desk@riversideledger.example>"), ("To", "priya@valleynews.example"),
            ("Subject", "Re: republish")]

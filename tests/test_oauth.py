@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from processor.config import OAuth2Config, Secret
-from processor.oauth import (
+from processor.mail.oauth import (
     BearerAuth,
     OAuthError,
     TokenProvider,
@@ -185,7 +185,7 @@ def test_unsaved_rotation_does_not_fall_back_to_the_older_token_in_the_file(toke
     def unwritable(path, text):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("processor.oauth._write_private", unwritable)  # e.g. a directory the worker cannot write
+    monkeypatch.setattr("processor.mail.oauth._write_private", unwritable)  # e.g. a directory the worker cannot write
     token_server.rotate = True
     client_id = token_server.register_client()
     token_file = tmp_path / "refresh-token"

@@ -11,12 +11,12 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from processor import db
+from processor.records import db
 from processor.app import build_worker
-from processor.catalog import import_articles, parse_source
+from processor.catalog.stories import import_articles, parse_source
 from processor.config import load_config
-from processor.imap import ImapSource, MailboxError
-from processor.transport import SendError, SmtpSender
+from processor.mail.imap import ImapSource, MailboxError
+from processor.mail.smtp import SendError, SmtpSender
 from tests.helpers import request_message, write_config
 
 SAMPLES = Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories"

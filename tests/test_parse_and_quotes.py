@@ -1,5 +1,5 @@
-from processor.parse import normalise_message_id, parse_message
-from processor.quotes import strip_quoted_html, strip_quoted_text
+from processor.pipeline.parse import normalise_message_id, parse_message
+from processor.pipeline.quotes import strip_quoted_html, strip_quoted_text
 from tests.helpers import request_message
 
 

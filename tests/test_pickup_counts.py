@@ -18,15 +18,15 @@ from sqlalchemy import Boolean, column, exists, func, select, table
 
 from models import Decision, Outlet, Pickup, PickupWeek, PixelHit, Request, Story
 from models.base import UTCDateTime
-from processor import db
-from processor.catalog import view
-from processor.decide import Plan, StoryDecision
-from processor.outlets import merge
-from processor.pickup_counts import recount
-from processor.review import resolve
-from processor.store import NewRows, RequestRef, pickups_for
-from processor.web import queries
-from processor.web.hits import Hit, write_hits
+from processor.records import db
+from processor.catalog.stories import view
+from processor.pipeline.decide import Plan, StoryDecision
+from processor.desk.outlets import merge
+from processor.records.pickup_counts import recount
+from processor.desk.review import resolve
+from processor.records.store import NewRows, RequestRef, pickups_for
+from processor.desk.web import queries
+from processor.desk.web.hits import Hit, write_hits
 from tests.conftest import SAMPLES
 from tests.helpers import import_pages, load, request_message, run_once, write_config
 

@@ -10,8 +10,8 @@ import sys
 import textwrap
 import time
 
-from processor.mailbox import RawMessage
-from processor.prepare import Kind, Preparer, Rules, prepare_all
+from processor.mail.mailbox import RawMessage
+from processor.pipeline.prepare import Kind, Preparer, Rules, prepare_all
 from tests.helpers import request_message
 
 RULES = Rules(allowed_hosts=("riversideledger.example",), own_addresses=("republish@riversideledger.example",),
@@ -73,7 +73,7 @@ def test_helpers_end_when_the_worker_is_killed(tmp_path):
         import sys, time
         sys.path.insert(0, {str(os.getcwd())!r})
         from tests.test_prepare import RULES, _messages, started
-        from processor.prepare import Preparer
+        from processor.pipeline.prepare import Preparer
 
         if __name__ == "__main__":
             preparer = started(Preparer(RULES, processes=1), _messages(20))

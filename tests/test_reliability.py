@@ -16,10 +16,10 @@ from sqlalchemy import select, update
 
 from models import OutboxMessage, Request
 from processor.app import build_worker
-from processor.claims import AnotherWorkerRunning
-from processor.imap import ImapSource
-from processor.sending import Outgoing
-from processor.worker import RunStats
+from processor.records.claims import AnotherWorkerRunning
+from processor.mail.imap import ImapSource
+from processor.pipeline.sending import Outgoing
+from processor.pipeline.worker import RunStats
 from tests.helpers import (deliver, folder_flags, imap_client, load, request_message, running_worker,
                            sent_folder_count, start_worker_process, wait_for_replies, wait_until, write_config)
 

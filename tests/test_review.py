@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from models import Pickup, Request
-from processor.review import ReviewError, resolve, review_queue, send_queued
+from processor.desk.review import ReviewError, resolve, review_queue, send_queued
 from tests.helpers import deliver, request_message
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"

@@ -4,12 +4,12 @@ from email import message_from_bytes, policy
 import pytest
 
 from models import Decision, Outcome
-from processor.catalog import StoryView
+from processor.catalog.stories import StoryView
 from processor.config import load_config
-from processor.decide import Plan, StoryDecision
-from processor.parse import parse_message
-from processor.reply import ReplyContext, UnsafeHeader, build_reply, reply_address, safe_address
-from processor.snippet import build_snippet
+from processor.pipeline.decide import Plan, StoryDecision
+from processor.pipeline.parse import parse_message
+from processor.pipeline.reply import ReplyContext, UnsafeHeader, build_reply, reply_address, safe_address
+from processor.pipeline.snippet import build_snippet
 from tests.helpers import request_message, write_config
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)

@@ -13,13 +13,13 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from models import LiveCopy, Pickup, Story
-from processor.catalog import view
+from processor.catalog.stories import view
 from processor.cli import main
-from processor.fetch import FetchError
-from processor.live_fetch import checked_address, fetch_live, public_address
-from processor.review import review_queue
-from processor.snippet import build_snippet
-from processor.verify import check_copy, copy_for_url, verify_copy
+from processor.catalog.fetch import FetchError
+from processor.desk.live_fetch import checked_address, fetch_live, public_address
+from processor.desk.review import review_queue
+from processor.pipeline.snippet import build_snippet
+from processor.desk.verify import check_copy, copy_for_url, verify_copy
 from tests.helpers import load, request_message, run_once
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from models import Pickup
 from processor.config import load_config
-from processor.web.app import build_app
+from processor.desk.web.app import build_app
 from tests.helpers import deliver, request_message, wait_until
 from tests.web_fixtures import PASSWORD, SECRET, add_web_table
 

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from models import Outlet, Pickup, PixelHit
-from processor import db
-from processor.pickup_counts import recount
-from processor.web.app import build_app
+from processor.records import db
+from processor.records.pickup_counts import recount
+from processor.desk.web.app import build_app
 from tests.conftest import SAMPLES
 from tests.helpers import import_pages, write_config
 from tests.web_fixtures import add_pickups, add_web_table, csrf_of, log_in, story_ids
@@ -104,7 +104,7 @@ def test_the_log_filters_pages_and_exports(site):
 
 
 def test_paging_walks_the_whole_log_once(site):
-    from processor.web import queries
+    from processor.desk.web import queries
 
     with site["sessions"]() as session:
         seen, after = [], ""
@@ -164,7 +164,7 @@ def test_pixel_missing_lists_old_granted_pickups_without_a_view(tmp_path):
         add_pickups(session, ids, ["old.example"], start=datetime.now(timezone.utc) - timedelta(days=3), count=1)
         add_pickups(session, ids, ["new.example"], start=datetime.now(timezone.utc), count=1)
         session.commit()
-    from processor.web import queries
+    from processor.desk.web import queries
 
     with sessions() as session:
         total, rows = queries.pixel_missing(session, datetime.now(timezone.utc))

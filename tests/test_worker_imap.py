@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from models import OutboxMessage, Pickup, PickupRequest, Request
-from processor import db
+from processor.records import db
 from processor.app import build_worker
-from processor.imap import MailboxError
+from processor.mail.imap import MailboxError
 from tests.helpers import (deliver, inbox_state, load, request_message, running_worker,
                            sent_folder_count, wait_for_replies, write_config)
 

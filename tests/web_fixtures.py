@@ -11,8 +11,8 @@ from sqlalchemy import insert, select
 
 from models import Outlet, Pickup, Story
 from processor.config import load_config
-from processor.pickup_counts import recount
-from processor.web.passwords import hash_password
+from processor.records.pickup_counts import recount
+from processor.passwords import hash_password
 
 PASSWORD = "correct horse battery staple"
 # Cheap scrypt parameters: the tests hash and check many times; the command uses the real cost.

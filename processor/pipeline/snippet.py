@@ -17,10 +17,10 @@ import lxml.html
 import nh3
 from markupsafe import Markup
 
-from processor.catalog import StoryView
+from processor.catalog.stories import StoryView
 from processor.config import PublicationConfig
-from processor.extract import BODY_TAGS
-from processor.templating import render
+from processor.catalog.extract import BODY_TAGS
+from processor.pipeline.templating import render
 
 
 @dataclass(frozen=True)

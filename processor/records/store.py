@@ -10,9 +10,9 @@ from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from models import LiveCopy, OutboxContent, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
-from processor.decide import Plan
-from processor.parse import Inbound
-from processor.pickup_counts import PickupCounts
+from processor.pipeline.decide import Plan
+from processor.pipeline.parse import Inbound
+from processor.records.pickup_counts import PickupCounts
 from processor.urls import url_key
 
 

@@ -18,10 +18,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models import Pickup, PixelHit, Story
-from processor.pickup_counts import mark_viewed
-from processor.store import record_live_copy
+from processor.records.pickup_counts import mark_viewed
+from processor.records.store import record_live_copy
 
-log = logging.getLogger("processor.web")
+log = logging.getLogger("processor.desk.web")
 
 BATCH_SIZE = 200
 FLUSH_SECONDS = 1.0

@@ -17,11 +17,11 @@ from sqlalchemy import Text, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Story
-from processor.classify import title_key
+from processor.pipeline.classify import title_key
 from processor.config import PublicationConfig
-from processor.extract import Article, NotAnArticle, decode_html, extract_article
-from processor.feeds import NotAFeed, looks_like_feed, parse_feed
-from processor.fetch import FetchError, fetch_page
+from processor.catalog.extract import Article, NotAnArticle, decode_html, extract_article
+from processor.catalog.feeds import NotAFeed, looks_like_feed, parse_feed
+from processor.catalog.fetch import FetchError, fetch_page
 from processor.urls import url_key
 
 

@@ -19,12 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Decision, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
-from processor import catalog, store
-from processor.classify import outlet_key
+from processor.catalog import stories as catalog
+from processor.records import store
+from processor.pipeline.classify import outlet_key
 from processor.config import Config
-from processor.decide import Plan, StoryDecision
-from processor.reply import ReplyContext, StoredMessage, build_reply, reply_address
-from processor.snippet import build_snippet
+from processor.pipeline.decide import Plan, StoryDecision
+from processor.pipeline.reply import ReplyContext, StoredMessage, build_reply, reply_address
+from processor.pipeline.snippet import build_snippet
 from processor.urls import url_key
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,8 @@ def send_queued(config: Config) -> int:
     sends the reply on its next round, and this returns 0.
     """
     from processor.app import build_worker
-    from processor.claims import AnotherWorkerRunning
-    from processor.worker import RunStats
+    from processor.records.claims import AnotherWorkerRunning
+    from processor.pipeline.worker import RunStats
 
     try:
         worker, engine = build_worker(config)

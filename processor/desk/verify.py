@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import LiveCopy, Outcome, Pickup, Request, Story
-from processor.catalog import StoryView, view
+from processor.catalog.stories import StoryView, view
 from processor.config import PublicationConfig
-from processor.extract import decode_html
-from processor.fetch import FetchError, FetchedPage
-from processor.snippet import pixel_url
-from processor.store import record_live_copy
+from processor.catalog.extract import decode_html
+from processor.catalog.fetch import FetchError, FetchedPage
+from processor.pipeline.snippet import pixel_url
+from processor.records.store import record_live_copy
 from processor.urls import url_key
 
 MIN_VERBATIM_SHARE = 0.9  # below this share of our paragraphs found word for word, the text was edited

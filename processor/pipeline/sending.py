@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from models import OutboxMessage, SendStatus
-from processor import store
-from processor.backoff import Outage, retry_delay
-from processor.database_errors import database_needed
-from processor.transport import Connection, Sender, SendError
+from processor.records import store
+from processor.pipeline.backoff import Outage, retry_delay
+from processor.records.errors import database_needed
+from processor.mail.smtp import Connection, Sender, SendError
 
 log = logging.getLogger(__name__)
 REPLIES_PER_ROUND = 8   # replies handed to one connection together

@@ -25,13 +25,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from processor import db
+from processor.records import db
 from processor.config import Config, WebConfig
-from processor.web import charts, counting, queries, sessions
-from processor.web.hits import BATCH_SIZE, FLUSH_SECONDS, Hit, HitQueue, write_hits
-from processor.web.passwords import verify_password
+from processor.desk.web import charts, counting, queries, sessions
+from processor.desk.web.hits import BATCH_SIZE, FLUSH_SECONDS, Hit, HitQueue, write_hits
+from processor.passwords import verify_password
 
-log = logging.getLogger("processor.web")
+log = logging.getLogger("processor.desk.web")
 
 # A 1x1 transparent GIF.
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -243,7 +243,7 @@ class Dashboard:
         auth = self.authenticate(request)
         if isinstance(auth, Response):
             return auth
-        from processor.review import review_queue
+        from processor.desk.review import review_queue
 
         def load():
             with self.sessions() as session:
@@ -260,7 +260,7 @@ class Dashboard:
         fields = await self.form(request, auth)
         if isinstance(fields, Response):
             return fields
-        from processor.review import ReviewError, resolve, send_queued
+        from processor.desk.review import ReviewError, resolve, send_queued
 
         action = fields.get("action", "")
         story_urls = tuple(u for u in fields.get("story_url", "").split() if u)

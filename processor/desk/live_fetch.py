@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from processor.fetch import MAX_REDIRECTS, FetchError, FetchedPage, read_response
+from processor.catalog.fetch import MAX_REDIRECTS, FetchError, FetchedPage, read_response
 
 USER_AGENT = "republish-processor/0.1 (+checking a republished copy)"
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Protocol
 
 from processor.config import SmtpConfig
-from processor.oauth import OAuthError, TokenProvider, bearer_auth
-from processor.tls import client_context
+from processor.mail.oauth import OAuthError, TokenProvider, bearer_auth
+from processor.mail.tls import client_context
 
 log = logging.getLogger(__name__)
 

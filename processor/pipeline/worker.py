@@ -26,23 +26,24 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Decision, Outcome, Outlet, Request, SendStatus
-from processor import catalog, store
-from processor.authres import sender_check
-from processor.backoff import Outage, retry_delay
-from processor.claims import Claims
-from processor.classify import StoryRefs, live_copy_links, outlet_key
+from processor.catalog import stories as catalog
+from processor.records import store
+from processor.pipeline.authres import sender_check
+from processor.pipeline.backoff import Outage, retry_delay
+from processor.records.claims import Claims
+from processor.pipeline.classify import StoryRefs, live_copy_links, outlet_key
 from processor.config import Config
-from processor.decide import Facts, Plan, decide, decide_report
-from processor.database_errors import DatabaseUnavailable, database_needed, describe_database_error, unavailable
-from processor.fetch import FetchError, FetchedPage
-from processor.imap import MailboxError
-from processor.mailbox import MailSource, Mark, RawMessage
-from processor.parse import Inbound
-from processor.prepare import Kind, Prepared, Preparer, Rules
-from processor.reply import ReplyContext, build_reply, reply_address
-from processor.snippet import build_snippet
-from processor.sending import Outgoing
-from processor.transport import Sender
+from processor.pipeline.decide import Facts, Plan, decide, decide_report
+from processor.records.errors import DatabaseUnavailable, database_needed, describe_database_error, unavailable
+from processor.catalog.fetch import FetchError, FetchedPage
+from processor.mail.imap import MailboxError
+from processor.mail.mailbox import MailSource, Mark, RawMessage
+from processor.pipeline.parse import Inbound
+from processor.pipeline.prepare import Kind, Prepared, Preparer, Rules
+from processor.pipeline.reply import ReplyContext, build_reply, reply_address
+from processor.pipeline.snippet import build_snippet
+from processor.pipeline.sending import Outgoing
+from processor.mail.smtp import Sender
 from processor.urls import url_key
 
 log = logging.getLogger(__name__)

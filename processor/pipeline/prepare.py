@@ -31,10 +31,10 @@ from enum import Enum
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from processor.classify import (StoryRefs, automation_reason, is_delivery_report, is_republish_subject,
+from processor.pipeline.classify import (StoryRefs, automation_reason, is_delivery_report, is_republish_subject,
                                 question_reason, story_refs)
-from processor.mailbox import RawMessage
-from processor.parse import (Inbound, UnreadableMessage, clean_header, is_usable_message_id, message_key,
+from processor.mail.mailbox import RawMessage
+from processor.pipeline.parse import (Inbound, UnreadableMessage, clean_header, is_usable_message_id, message_key,
                              normalise_message_id, parse_message)
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class HelperGone(OSError):
 
 
 READY = "ready"
-_SOURCE_ROOT = str(Path(__file__).resolve().parent.parent)  # where `processor` is imported from
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])  # where `processor` is imported from
 
 
 def serve() -> None:
@@ -145,7 +145,7 @@ class _Helper:
     def __init__(self) -> None:
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": _SOURCE_ROOT + (os.pathsep + path if path else "")}
-        self.process = subprocess.Popen([sys.executable, "-c", "from processor.prepare import serve; serve()"],
+        self.process = subprocess.Popen([sys.executable, "-c", "from processor.pipeline.prepare import serve; serve()"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._to = Connection(os.dup(self.process.stdin.fileno()), readable=False)
         self._from = Connection(os.dup(self.process.stdout.fileno()), writable=False)

@@ -13,8 +13,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from models import LiveCopy, Outlet, Pickup, PickupRequest, PixelHit, Request
-from processor.pickup_counts import PickupCounts
-from processor.store import merge_target
+from processor.records.pickup_counts import PickupCounts
+from processor.records.store import merge_target
 
 
 class OutletError(Exception):

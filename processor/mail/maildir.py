@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from processor.mailbox import BATCH_BYTES, Mark, RawMessage
+from processor.mail.mailbox import BATCH_BYTES, Mark, RawMessage
 
 log = logging.getLogger(__name__)
 _FLAGS = {Mark.DONE: "R", Mark.PERSON: "F", Mark.IGNORED: ""}

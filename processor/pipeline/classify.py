@@ -9,7 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from processor.parse import Inbound
+from processor.pipeline.parse import Inbound
 from processor.urls import host_matches, strip_host_prefixes, unique, url_host, url_key
 
 _SUBJECT_PREFIX = re.compile(

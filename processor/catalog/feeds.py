@@ -16,8 +16,8 @@ import feedparser
 import lxml.html
 from lxml import etree
 
-from processor.extract import BODY_BLOCKS, Article, sanitise_body
-from processor.origin import find_origin
+from processor.catalog.extract import BODY_BLOCKS, Article, sanitise_body
+from processor.catalog.origin import find_origin
 
 _FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)\b", re.I)
 _HTML_ROOT = re.compile(rb"<(?:!doctype\s+html|html)\b", re.I)

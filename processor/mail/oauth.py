@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from processor.config import OAuth2Config, Secret, ServerConfig
-from processor.tls import client_context
+from processor.mail.tls import client_context
 
 log = logging.getLogger(__name__)
 

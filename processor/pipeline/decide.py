@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from models import Decision, Outcome
-from processor.catalog import StoryView
+from processor.catalog.stories import StoryView
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 import mailparser
 from lxml import etree
 
-from processor.quotes import parse_html_fragment, strip_quoted_text, strip_quoted_tree
+from processor.pipeline.quotes import parse_html_fragment, strip_quoted_text, strip_quoted_tree
 from processor.urls import links_in_text, unique
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

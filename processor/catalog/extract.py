@@ -21,7 +21,7 @@ import lxml.html
 import nh3
 from lxml import etree
 
-from processor.origin import Origin, find_origin
+from processor.catalog.origin import Origin, find_origin
 
 BODY_TAGS = {"p", "a", "em", "strong", "i", "b", "h2", "h3", "h4", "ul", "ol", "li", "blockquote", "br", "sup", "sub"}
 BODY_BLOCKS = ("p", "h2", "h3", "h4", "ul", "ol", "blockquote")

@@ -18,11 +18,11 @@ from email.utils import format_datetime, formataddr, parseaddr
 
 from models import Decision
 from processor.config import PublicationConfig
-from processor.decide import Plan
-from processor.mime import Multipart, Part, UnsafeHeader, message_bytes
-from processor.parse import Inbound
-from processor.snippet import Snippet
-from processor.templating import render
+from processor.pipeline.decide import Plan
+from processor.pipeline.mime import Multipart, Part, UnsafeHeader, message_bytes
+from processor.pipeline.parse import Inbound
+from processor.pipeline.snippet import Snippet
+from processor.pipeline.templating import render
 
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
 _MESSAGE_ID = re.compile(r"^[\x21-\x3b\x3d\x3f-\x7e]+$")  # printable ASCII, no < > or spaces

@@ -15,9 +15,9 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.imapclient import SENT
 
 from processor.config import ImapConfig
-from processor.mailbox import BATCH_BYTES, Mark, RawMessage
-from processor.oauth import OAuthError, TokenProvider, bearer_auth
-from processor.tls import client_context
+from processor.mail.mailbox import BATCH_BYTES, Mark, RawMessage
+from processor.mail.oauth import OAuthError, TokenProvider, bearer_auth
+from processor.mail.tls import client_context
 
 log = logging.getLogger(__name__)
 

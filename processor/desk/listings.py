@@ -13,11 +13,11 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
-from processor.inbound_log import RequestDetail, RequestRow
-from processor.outlets import OutletRow
-from processor.review import ReviewItem
-from processor.story_stats import StoryRow
-from processor.verify import Verified
+from processor.desk.inbound_log import RequestDetail, RequestRow
+from processor.desk.outlets import OutletRow
+from processor.desk.review import ReviewItem
+from processor.desk.story_stats import StoryRow
+from processor.desk.verify import Verified
 
 # Columns that may be folded onto several lines; the others stay whole.
 _FOLDABLE = {"story", "url", "title", "reason", "subject", "from", "stories", "display_name"}
