@@ -21,7 +21,7 @@ from sqlalchemy import insert
 
 from benchmarks.mail import scratch_database
 from models import Story
-from processor.records.store import list_pickups
+from processor.records.pickups import list_pickups
 from processor.desk.web.app import build_app
 from tests.servers import postgres_url
 from tests.web_fixtures import add_pickups, log_in, story_ids

@@ -1,34 +1,75 @@
-"""Wiring: a validated Config -> the worker's edges (database, mailbox, sender, fetcher)."""
+"""Wiring: a validated Config -> the pipeline's edges (database, mailbox, sender, fetcher)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from functools import partial
 
+from sqlalchemy import Engine
+
 from models import make_engine, make_session_factory
-from processor.records.claims import claims_for
-from processor.config import Config
 from processor.catalog.fetch import fetch_page
+from processor.config import Config
 from processor.mail.imap import ImapSource
 from processor.mail.maildir import MaildirSource
 from processor.mail.smtp import OutboxSender, SmtpSender
-from processor.pipeline.worker import Edges, Worker
+from processor.pipeline.edges import Edges
+from processor.pipeline.sending import Sending, save_copies
+from processor.pipeline.worker import Worker
+from processor.records.claims import AnotherWorkerRunning, claims_for
+
+log = logging.getLogger(__name__)
 
 
-def build_worker(config: Config) -> tuple[Worker, object]:
+def build_edges(config: Config, engine: Engine) -> Edges:
+    """Raises `AnotherWorkerRunning` when the database allows only one worker and one is running."""
+    claims = claims_for(engine)
+    worker_config = config.worker
+    if worker_config.source == "maildir":
+        source = MaildirSource(worker_config.maildir_path)
+    else:
+        source = ImapSource(config.imap)
+    sender = OutboxSender(worker_config.outbox_path) if worker_config.sink == "outbox" else SmtpSender(config.smtp)
+    fetch = partial(fetch_page, allowed_hosts=config.publication.allowed_hosts,
+                    timeout=worker_config.fetch_timeout, max_bytes=worker_config.fetch_max_bytes)
+    return Edges(config=config, sessions=make_session_factory(engine), source=source, sender=sender, fetch=fetch,
+                 claims=claims)
+
+
+def build_worker(config: Config) -> tuple[Worker, Engine]:
     """The worker and its engine (for the caller to dispose of, after `worker.close()`).
 
     Raises `AnotherWorkerRunning` when the database allows only one worker and one is running.
     """
     engine = make_engine(config.database_url)
-    claims = claims_for(engine)
-    worker_config = config.worker
-    if worker_config.source == "maildir":
-        source = archive = MaildirSource(worker_config.maildir_path)
-    else:
-        source, archive = ImapSource(config.imap), ImapSource(config.imap)
-    sender = OutboxSender(worker_config.outbox_path) if worker_config.sink == "outbox" else SmtpSender(config.smtp)
-    fetch = partial(fetch_page, allowed_hosts=config.publication.allowed_hosts,
-                    timeout=worker_config.fetch_timeout, max_bytes=worker_config.fetch_max_bytes)
-    edges = Edges(config=config, sessions=make_session_factory(engine), source=source, sender=sender, fetch=fetch,
-                  claims=claims, archive=archive)
-    return Worker(edges), engine
+    try:
+        return Worker(build_edges(config, engine)), engine
+    except BaseException:
+        engine.dispose()
+        raise
+
+
+def reply_sender(config: Config) -> Callable[[int], bool | None]:
+    """What the review desk sends one reply with: outbox id -> True when the server accepted it now, False when
+    it was not sent (it waits in the outbox, with the reason), None when a worker holding the SQLite database
+    sends it on its next round."""
+
+    def send(outbox_id: int) -> bool | None:
+        engine = make_engine(config.database_url)
+        try:
+            edges = build_edges(config, engine)
+        except AnotherWorkerRunning:
+            engine.dispose()
+            log.info("a worker is running on this database: it sends reply %d", outbox_id)
+            return None
+        try:
+            sent = Sending(edges).send_due(only=[outbox_id])
+            save_copies(edges.source, sent)
+            return bool(sent)
+        finally:
+            edges.source.close()
+            edges.claims.close()
+            engine.dispose()
+
+    return send

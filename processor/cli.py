@@ -176,7 +176,7 @@ def pickups(obj: Context, output: str, outlet: str | None, story: str | None, si
             until: datetime | None, decision: str | None, limit: int | None) -> None:
     """The pickup log: which outlet took which story, when, and what was sent."""
     from processor.desk.pickup_log import format_pickups
-    from processor.records.store import list_pickups
+    from processor.records.pickups import list_pickups
 
     engine = _ready_engine(obj.config)
     sessions = db.make_session_factory(engine)
@@ -197,6 +197,7 @@ def serve(obj: Context, host: str, port: int) -> None:
     """The dashboard: pickup log, charts, outlets, stories, the review queue, and the tracking pixel."""
     import uvicorn
 
+    from processor.app import reply_sender
     from processor.config import is_loopback
     from processor.desk.web.app import build_app
 
@@ -208,7 +209,7 @@ def serve(obj: Context, host: str, port: int) -> None:
                    "only the login proxy must be able to", err=True)
     engine = _ready_engine(config)
     try:
-        uvicorn.run(build_app(config, engine), host=host, port=port, proxy_headers=False, server_header=False,
+        uvicorn.run(build_app(config, engine, send_reply=reply_sender(config)), host=host, port=port, proxy_headers=False, server_header=False,
                     log_level="info" if log.isEnabledFor(logging.INFO) else "warning")
     finally:
         engine.dispose()
@@ -366,7 +367,8 @@ def review_dismiss(obj: Context, request_id: int, editor: str) -> None:
 
 
 def _resolve(config: Config, request_id: int, action: str, editor: str, story_urls: tuple[str, ...]) -> None:
-    from processor.desk.review import ReviewError, reply_status, resolve, send_queued
+    from processor.app import reply_sender
+    from processor.desk.review import ReviewError, resolve, send_now
 
     if not editor:
         raise click.ClickException("say who decides with --editor NAME ($USER is not set)")
@@ -380,9 +382,11 @@ def _resolve(config: Config, request_id: int, action: str, editor: str, story_ur
     click.echo(summary)
     if action == "dismiss":
         return
-    send_queued(config)
-    with _session(config) as session:
-        click.echo(reply_status(session, request_id))
+    engine = _ready_engine(config)
+    try:
+        click.echo(send_now(db.make_session_factory(engine), request_id, reply_sender(config)))
+    finally:
+        engine.dispose()
 
 
 @main.command()

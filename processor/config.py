@@ -136,9 +136,7 @@ class WorkerConfig:
     retry_give_up_hours: float = 48.0
     max_replies_per_sender_per_day: int = 5
     max_stories_per_request: int = 10
-    # Helper processes that parse mail while the worker records (0: parse in the worker itself).
-    prepare_processes: int = 1
-    # Parallel SMTP connections for a round of replies (worth it when the server is far away).
+    # SMTP connections sending side by side, each one reply at a time (worth it when the server is far away).
     smtp_connections: int = 4
     # Trust DMARC/DKIM verdicts only from the Authentication-Results header our own server adds.
     require_authenticated_sender: bool = False
@@ -302,7 +300,14 @@ def _database_url(reader: _Reader) -> str:
     return url
 
 
+# Keys of earlier versions that mean nothing now: named, so that an old config file says what to change.
+REMOVED_KEYS = {("worker", "prepare_processes"): "messages are parsed by the worker itself now; delete the line"}
+
+
 def _worker(reader: _Reader) -> WorkerConfig:
+    for (table, key), why in REMOVED_KEYS.items():
+        if key in reader.table(table, required=False):
+            raise ConfigError(f"config key [{table}] {key} is no longer used: {why}")
     source = reader.text("worker", "source", "imap", required_table=False)
     if source not in SOURCES:
         raise ConfigError(f"config key [worker] source must be one of {', '.join(SOURCES)}, got {source!r}")
@@ -325,7 +330,6 @@ def _worker(reader: _Reader) -> WorkerConfig:
         retry_give_up_hours=float(_positive(reader, "worker", "retry_give_up_hours", 48.0, kind=float)),
         max_replies_per_sender_per_day=_positive(reader, "worker", "max_replies_per_sender_per_day", 5),
         max_stories_per_request=_positive(reader, "worker", "max_stories_per_request", 10),
-        prepare_processes=_at_least(reader, "worker", "prepare_processes", 1, minimum=0),
         smtp_connections=_at_least(reader, "worker", "smtp_connections", 4, minimum=1),
         require_authenticated_sender=reader.get("worker", "require_authenticated_sender", bool, False,
                                                 required_table=False),

@@ -19,7 +19,7 @@ from processor.app import build_worker
 from processor.catalog.stories import import_articles, parse_source
 from processor.config import load_config
 from processor.desk.pickup_log import format_pickups
-from processor.records.store import list_pickups
+from processor.records.pickups import list_pickups
 
 DEMO_CONFIG = """\
 # Written by `republish demo`. A real installation starts from config.example.toml.

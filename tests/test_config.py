@@ -63,3 +63,9 @@ def test_example_config_is_valid(monkeypatch):
     example = Path(__file__).resolve().parents[1] / "config.example.toml"
     config = load_config(example, environ={"REPUBLISH_IMAP_PASSWORD": "x", "REPUBLISH_SMTP_PASSWORD": "y"})
     assert config.imap.security == "tls" and config.smtp.security == "starttls"
+
+
+def test_a_key_of_an_earlier_version_says_it_is_no_longer_used(tmp_path):
+    path = _with(tmp_path, lambda t: t.replace("poll_seconds = 1", "poll_seconds = 1\nprepare_processes = 1"))
+    with pytest.raises(ConfigError, match=r"\[worker\] prepare_processes is no longer used: .*delete the line"):
+        load_config(path, environ={"TEST_IMAP_PASSWORD": "pw"})

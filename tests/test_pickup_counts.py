@@ -19,12 +19,11 @@ from sqlalchemy import Boolean, column, exists, func, select, table
 from models import Decision, Outlet, Pickup, PickupWeek, PixelHit, Request, Story
 from models.base import UTCDateTime
 from processor.records import db
-from processor.catalog.stories import view
-from processor.pipeline.decide import Plan, StoryDecision
 from processor.desk.outlets import merge
 from processor.records.pickup_counts import recount
 from processor.desk.review import resolve
-from processor.records.store import NewRows, RequestRef, pickups_for
+from processor.records.pickups import pickups_for
+from processor.records.requests import NewRows, RequestRef
 from processor.desk.web import queries
 from processor.desk.web.hits import Hit, write_hits
 from tests.conftest import SAMPLES
@@ -206,10 +205,9 @@ def _record(sessions, pickup_id: int, when: datetime, decision: Decision, ready:
         request = Request(message_key=secrets.token_hex(8), processed_at=when, sent_at=when, outcome="answered")
         session.add(request)
         session.flush()
-        plan = Plan(outcome="answered", needs_person=False, reply=False, reasons=("test",),
-                    stories=(StoryDecision(view(session.get(Story, story_id)), decision, "test"),))
         rows = NewRows(pickups_for(session, [(outlet_id, story_id)]))
-        rows.add_pickups(RequestRef(None, request.id), outlet_id, plan, when=when, new_token=lambda: secrets.token_hex(8))
+        rows.add_pickups(RequestRef(None, request.id), outlet_id, [(story_id, decision, "test")], when=when,
+                         new_token=lambda: secrets.token_hex(8))
         rows.write(session)
         if ready is not None:
             ready.set()

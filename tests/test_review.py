@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from models import Pickup, Request
-from processor.desk.review import ReviewError, resolve, review_queue, send_queued
-from tests.helpers import deliver, request_message
+from processor.app import reply_sender
+from processor.desk.review import ReviewError, resolve, review_queue, send_now
+from tests.helpers import deliver, request_message, sent_folder_count
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 pytestmark = pytest.mark.integration
@@ -28,6 +29,10 @@ def _flagged_request(pipeline, message_id="<park1@valleynews.example>") -> int:
     return item.request_id
 
 
+def _send(pipeline, request_id) -> str:
+    return send_now(pipeline["sessions"], request_id, reply_sender(pipeline["config"]))
+
+
 def _resolve(pipeline, request_id, action, **options):
     with pipeline["sessions"]() as session:
         summary = resolve(session, request_id, action, editor="maria", config=pipeline["config"],
@@ -41,9 +46,10 @@ def test_grant_sends_the_snippet_once(pipeline):
     assert pipeline["smtp"].messages == []
     summary = _resolve(pipeline, request_id, "grant", story_urls=(BIKE,))
     assert "granted" in summary and "queued" in summary
-    assert send_queued(pipeline["config"]) == 1
-    assert send_queued(pipeline["config"]) == 0
+    assert _send(pipeline, request_id) == "reply sent to priya@valleynews.example"
+    assert _send(pipeline, request_id) == "reply sent to priya@valleynews.example"  # and not sent again
     assert len(pipeline["smtp"].messages) == 1
+    assert sent_folder_count(pipeline["user"]) == 1  # the desk's reply is copied to Sent like the worker's
     _, recipients, raw = pipeline["smtp"].messages[0]
     reply = message_from_bytes(raw, policy=policy.default)
     assert recipients == ["priya@valleynews.example"]
@@ -64,7 +70,7 @@ def test_grant_sends_the_snippet_once(pipeline):
 def test_decline_sends_a_polite_no(pipeline):
     request_id = _flagged_request(pipeline)
     assert "declined" in _resolve(pipeline, request_id, "decline", story_urls=(BIKE,))
-    assert send_queued(pipeline["config"]) == 1
+    assert _send(pipeline, request_id) == "reply sent to priya@valleynews.example"
     reply = message_from_bytes(pipeline["smtp"].messages[0][2], policy=policy.default)
     text = reply.get_body(("plain",)).get_content()
     assert "is not available for republishing" in text and "HTML to paste" not in text
@@ -76,7 +82,7 @@ def test_decline_sends_a_polite_no(pipeline):
 def test_dismiss_sends_nothing_and_leaves_the_queue(pipeline):
     request_id = _flagged_request(pipeline)
     assert _resolve(pipeline, request_id, "dismiss") == f"request {request_id} dismissed"
-    assert send_queued(pipeline["config"]) == 0
+    assert _send(pipeline, request_id) == "no reply queued"
     assert pipeline["smtp"].messages == []
     with pipeline["sessions"]() as session:
         assert review_queue(session) == []

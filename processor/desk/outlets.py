@@ -2,7 +2,7 @@
 
 A merge is for one newsroom writing from two domains: the pickups and requests of FROM move to
 the target (two pickups of the same story become one), and FROM stays behind as an alias, so
-its later requests count for the target (`store.outlet_for` follows `merged_into_id`).
+its later requests count for the target (`records.requests.outlet_for` follows `merged_into_id`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from models import LiveCopy, Outlet, Pickup, PickupRequest, PixelHit, Request
 from processor.records.pickup_counts import PickupCounts
-from processor.records.store import merge_target
+from processor.records.requests import merge_target
 
 
 class OutletError(Exception):

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from processor.records.store import PickupRow
+from processor.records.pickups import PickupRow
 
 
 def format_pickups(rows: list[PickupRow], output: str) -> str:

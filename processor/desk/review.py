@@ -1,9 +1,10 @@
 """The review queue: requests the worker left for a person, and what the person decides about them.
 
 A person grants, declines or dismisses a request. Granting or declining records the pickups
-and puts the reply in the outbox, built exactly as the worker builds its own, so the worker's
-send step sends it (with its retries, its Sent copy and its "never twice" bookkeeping).
-Nothing here commits: the caller owns the session.
+and puts the reply in the outbox, built by the same function as the worker's own replies. The
+caller commits, then sends that one reply through the pipeline's sending loop (`send_now`, with a
+sender handed in by the wiring), which gives it the same retries, Sent copy and "never twice"
+bookkeeping; or a running worker sends it.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from models import Decision, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
 from processor.catalog import stories as catalog
-from processor.records import store
-from processor.pipeline.classify import outlet_key
 from processor.config import Config
+from processor.pipeline.answer import compose_reply, story_decisions
+from processor.pipeline.classify import outlet_key
 from processor.pipeline.decide import Plan, StoryDecision
-from processor.pipeline.reply import ReplyContext, StoredMessage, build_reply, reply_address
-from processor.pipeline.snippet import build_snippet
+from processor.pipeline.reply import StoredMessage, reply_address
+from processor.records import outbox, pickups as pickup_rows, requests
 from processor.urls import url_key
 
 log = logging.getLogger(__name__)
@@ -115,21 +116,20 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
         catalog.view(story) for story, _ in _request_stories(session, request.id)]
     if not stories:
         raise ReviewError(f"no story was identified in request {request.id}: name it with --story URL")
-    outlet = (store.merge_target(session, request.outlet) if request.outlet is not None
-              else store.outlet_for(session, outlet_key(request.from_address), "", now))
+    outlet = (requests.merge_target(session, request.outlet) if request.outlet is not None
+              else requests.outlet_for(session, outlet_key(request.from_address), "", now))
     request.outlet = outlet
     verb = "granted" if decision == Decision.GRANTED else "declined"
     plan = Plan(Outcome.ANSWERED, needs_person=False, reply=True, reasons=(f"{verb} by {editor}",),
                 stories=tuple(StoryDecision(story, decision, f"{verb} by {editor}") for story in stories))
-    rows = store.NewRows(store.pickups_for(session, [(outlet.id, story.id) for story in stories]))
-    answered = store.RequestRef(None, request.id)
-    pickups = rows.add_pickups(answered, outlet.id, plan, when=request.sent_at or now, new_token=new_token)
-    publication = config.publication
-    snippets = {story.id: build_snippet(story, publication, outlet_id=outlet.id, token=pickups[story.id].token)
-                for story in stories if decision == Decision.GRANTED}
-    reply_from = config.smtp.from_address if config.smtp else publication.contact_email
+    rows = requests.NewRows(pickup_rows.pickups_for(session, [(outlet.id, story.id) for story in stories]))
+    answered = requests.RequestRef(None, request.id)
+    pickups = rows.add_pickups(answered, outlet.id, story_decisions(plan), when=request.sent_at or now,
+                               new_token=new_token)
+    reply_from = config.smtp.from_address if config.smtp else config.publication.contact_email
     message_id = new_message_id(reply_from.rsplit("@", 1)[-1])
-    reply = build_reply(plan, message, snippets, ReplyContext(publication, reply_from, message_id, now))
+    reply = compose_reply(plan, message, outlet_id=outlet.id, pickups=pickups, publication=config.publication,
+                          reply_from=reply_from, message_id=message_id, now=now)
     rows.add_reply(answered, raw=reply, message_id=message_id, recipient=recipient, now=now)
     rows.write(session)
     request.reply_message_id = message_id
@@ -138,28 +138,15 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
     return f"request {request.id} {verb} ({titles}): reply to {recipient} queued"
 
 
-def send_queued(config: Config) -> int:
-    """Send the replies now due, once, through the worker's own send step. Returns how many were sent.
-
-    With SQLite only one worker may run per database: if `republish run` holds it, that worker
-    sends the reply on its next round, and this returns 0.
-    """
-    from processor.app import build_worker
-    from processor.records.claims import AnotherWorkerRunning
-    from processor.pipeline.worker import RunStats
-
-    try:
-        worker, engine = build_worker(config)
-    except AnotherWorkerRunning:
-        log.info("a worker is running on this database: it sends the queued replies")
-        return 0
-    stats = RunStats()
-    try:
-        worker.send_due(stats)
-    finally:
-        worker.close()
-        engine.dispose()
-    return stats.replies_sent
+def send_now(sessions, request_id: int, send_reply: Callable[[int], bool | None]) -> str:
+    """Send the reply just queued (and committed) for a resolved request with `send_reply` (outbox id -> sent
+    now?, None when a running worker sends it); what became of it, in one line for the editor."""
+    with sessions() as session:
+        outbox_id = outbox.reply_of(session, request_id)
+    if outbox_id is not None:
+        send_reply(outbox_id)
+    with sessions() as session:
+        return reply_status(session, request_id)
 
 
 def _request_stories(session: Session, request_id: int) -> list[tuple[Story, str]]:

@@ -23,7 +23,7 @@ from processor.config import PublicationConfig
 from processor.catalog.extract import decode_html
 from processor.catalog.fetch import FetchError, FetchedPage
 from processor.pipeline.snippet import pixel_url
-from processor.records.store import record_live_copy
+from processor.records.pickups import record_live_copy
 from processor.urls import url_key
 
 MIN_VERBATIM_SHARE = 0.9  # below this share of our paragraphs found word for word, the text was edited

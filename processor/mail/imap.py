@@ -8,7 +8,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -46,17 +45,12 @@ class ImapSource:
         self._uidnext_searched: int | None = None
         self._searched_validity: int | None = None
         self._tokens = TokenProvider.for_server(config) if config.oauth2 else None
-        # Marks go out on a connection of their own, from a thread of their own: a server renaming a
-        # file per keyword (Dovecot's Maildir) then works while the worker goes on with the next batch.
-        self._marker: ImapSource | None = None
-        self._marking: ThreadPoolExecutor | None = None
-        self._marks: list[Future] = []
 
     # -- connection -------------------------------------------------------
     def connect(self) -> imapclient.IMAPClient:
         if self.client is not None and time.monotonic() - self._used_at > STALE_SECONDS:
-            # The connections that save to Sent and mark may wait hours between passes, and a server
-            # logs an idle session out after 30 minutes (RFC 3501): find out now, not from a lost copy.
+            # A connection may wait hours between uses (a review's Sent copy), and a server logs an
+            # idle session out after 30 minutes (RFC 3501): find out now, not from a failed command.
             try:
                 self.client.noop()
             except (OSError, IMAPClientError):
@@ -110,10 +104,6 @@ class ImapSource:
         client.sasl_login(mechanism, bearer_auth(self.config, self._tokens.access_token()))
 
     def close(self) -> None:
-        if self._marking is not None:
-            self._marking.shutdown(wait=True)
-            self._marking, self._marks = None, []
-            self._marker.close()
         if self.client is not None:
             try:
                 self.client.logout()
@@ -140,8 +130,8 @@ class ImapSource:
             # subject is checked on our side after decoding. Delivery reports are fetched too,
             # since one may be returning a reply of ours.
             wanted = ["OR", "SUBJECT", "republish", "OR", "HEADER", "Content-Type", "report", "FROM", "mailer-daemon"]
-            # Marks are made on another connection: see them (and new mail) before searching, or the
-            # search answers from this session's older view of the folder.
+            # See mail delivered since this session last looked before searching: a search may answer
+            # from the session's older view of the folder.
             client.noop()
             self._uidnext_searched = self._uidnext(client)  # before the search: anything newer is new mail
             uids = [uid for uid in client.search(criteria + wanted) if uid not in self._skipped]
@@ -187,25 +177,11 @@ class ImapSource:
 
     # -- writing ----------------------------------------------------------
     def mark(self, refs: list[str], mark: Mark) -> None:
+        """Mark the messages with the UIDs `refs` found by the last search, as UID sets."""
         if not refs:
             return
-        if self._marking is None:
-            self._marker = ImapSource(self.config, self.idle_renew_seconds)
-            self._marking = ThreadPoolExecutor(1, thread_name_prefix="imap-marks")
-        self._marks.append(self._marking.submit(self._marker.mark_now, refs, mark, self._searched_validity))
-
-    def marked(self) -> None:
-        marks, self._marks = self._marks, []
-        errors = [future.exception() for future in marks if future.exception() is not None]
-        if errors:
-            raise errors[0]
-
-    def mark_now(self, refs: list[str], mark: Mark, validity: int | None) -> None:
-        """Mark the messages with the UIDs `refs` found under UIDVALIDITY `validity`, on this connection."""
+        validity = self._searched_validity
         client = self.connect()
-        if self._uidvalidity != validity:  # this session may have been opened before a renumbering: look again
-            self._drop_connection()
-            client = self.connect()
         if self._uidvalidity != validity:
             # The folder was renumbered since these UIDs were found: they may name other messages now.
             # The next round searches again and finds these already recorded.
@@ -214,7 +190,6 @@ class ImapSource:
         uids = [int(ref) for ref in refs]
         flags = [KEYWORDS[mark]] + ([imapclient.FLAGGED] if mark is Mark.PERSON else [])
         try:
-            client.noop()  # this connection may not have seen the newest messages yet: a STORE would skip them
             for part in message_sets(uids):
                 client.add_flags(part, flags, silent=True)
                 if self.config.processed_folder and mark is not Mark.PERSON:

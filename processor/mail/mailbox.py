@@ -35,10 +35,7 @@ class MailSource(Protocol):
         """Not a request: leave it exactly as it is and do not fetch it again."""
 
     def mark(self, refs: list[str], mark: Mark) -> None:
-        """Mark these messages, all at once (one round trip for a whole batch); possibly in the background."""
-
-    def marked(self) -> None:
-        """Wait until every mark asked for so far is done; raise MailboxError if one could not be made."""
+        """Mark these messages, all at once (a command per few thousand messages)."""
 
     def save_sent(self, raws: list[bytes]) -> None:
         """Keep copies of sent replies in the mailbox's Sent folder, all at once where the server allows."""

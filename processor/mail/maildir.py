@@ -63,9 +63,6 @@ class MaildirSource:
                 message.add_flag(_FLAGS[mark])
             self.maildir[ref] = message
 
-    def marked(self) -> None:
-        pass  # marks are made at once
-
     def save_sent(self, raws: list[bytes]) -> None:
         return None  # the outbox folder (or the SMTP server) keeps the copy
 

@@ -1,347 +1,227 @@
-"""Sending stored replies: rounds handed to SMTP courier threads, settled by the worker's own thread.
+"""Sending stored replies: per SMTP connection, one loop of claim -> send -> record.
 
-The worker's thread does everything that touches the database, the claims and the mailbox: it
-picks the replies that are due, claims them, commits them as "sending" (so a crash inside an SMTP
-transaction is never resent blindly), hands each round to a connection with room for it, and, when
-the round comes back, records what the server said and saves the copies to Sent (one commit records
-the rounds that came back and marks the next ones). The courier threads only
-talk SMTP, each on a connection of its own (SMTP has no pipelining across messages, so at a high
-round-trip time parallel connections are what keeps replies flowing; the cap is the operator's,
-`[worker] smtp_connections`, as servers limit connections per client). Meanwhile the worker's
-thread goes on recording the next requests: sending and recording overlap.
+A reply is claimed (its claim taken, committed "sending") only when its own SMTP transaction is
+about to start, and what the server said is committed as soon as it has said it. So a worker that
+dies leaves at most one reply per SMTP connection in doubt; the next worker finds it "sending" and
+hands it to a person rather than resending blindly (see `records.outbox`).
+
+`[worker] smtp_connections` loops run side by side, each a plain thread with a connection of its
+own: SMTP has no pipelining across messages, so with a distant server parallel connections are
+what keeps replies flowing. They share the claims (one database connection) and the choice of the
+next reply under one lock; the SMTP transactions run in parallel.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
-from models import OutboxMessage, SendStatus
-from processor.records import store
+from models import SendStatus
+from processor.mail.imap import MailboxError
+from processor.mail.smtp import SendError
 from processor.pipeline.backoff import Outage, retry_delay
+from processor.pipeline.edges import Edges
+from processor.records import outbox
 from processor.records.errors import database_needed
-from processor.mail.smtp import Connection, Sender, SendError
 
 log = logging.getLogger(__name__)
-REPLIES_PER_ROUND = 8   # replies handed to one connection together
-ROUNDS_AHEAD = 2        # rounds handed to a connection at once: the next one waits there, not for the worker
-DUE_PAGE = 200          # replies looked at (and claimed) at once
-RECORDED_KEPT = 400     # replies just recorded, kept in memory to be sent without reading them back
+DUE_PAGE = 20        # due replies looked at per query, to claim the first one free
+COPIES_PER_APPEND = 50  # Sent copies saved in one command (MULTIAPPEND where the server has it)
 
-_Ready = tuple[int, bytes, str]  # a reply to send: (outbox id, message, recipient)
+
+@dataclass(frozen=True)
+class SentReply:
+    message_id: str
+    raw: bytes
 
 
 @dataclass
-class _Round:
-    outbox_ids: list[int]
-    raws: list[bytes]
-    names: list[str]                      # their claims, held until the round is settled
-    delivery: _Delivery
-    future: Future                        # -> [SendError or None per reply]
+class _Pass:
+    """One call of `send_due`: what its loops share."""
+
+    stop: threading.Event
+    only: set[int] | None
+    passed: set[int] = field(default_factory=set)   # looked at and not ours to send now
+    sent: list[SentReply] = field(default_factory=list)
+    error: BaseException | None = None               # the first loop that failed ends the others too
+    reported: bool = False
 
 
-class Outgoing:
-    """Replies on their way, for one pass of the worker's loop (a `with` block)."""
-
-    def __init__(self, edges, *, reply_from: str, accepted: dict[int, datetime], outage: Outage, stats) -> None:
+class Sending:
+    def __init__(self, edges: Edges, outage: Outage | None = None) -> None:
         self.edges = edges
         self.worker = edges.config.worker
-        self.reply_from = reply_from
-        self.accepted = accepted          # replies the server took that the database has not recorded yet
-        self.outage = outage
-        self.stats = stats                # counts replies_sent
-        connections = self.worker.smtp_connections
-        self.deliveries = [_Delivery(edges.sender, f"smtp-{number}") for number in range(connections)]
-        self.rounds: list[_Round] = []
-        self.recorded: list[_Ready] = []
-        self.reported = False
-        # Copies to Sent go out on the archive's own connection, from a thread of their own, in order.
-        self._archiving = ThreadPoolExecutor(1, thread_name_prefix="sent-copies")
-        self._nothing_due = False
+        self.outage = outage or Outage("SMTP server", log)
+        # Replies the server accepted whose "sent" could not be committed (the database went away):
+        # the next attempt records them as sent instead of flagging them as maybe delivered.
+        self.accepted: dict[int, datetime] = {}
+        self.resume_at: datetime | None = None      # the server could not be reached: not before then
+        self._lock = threading.Lock()
+        self._in_flight: set[int] = set()
 
-    def __enter__(self) -> Outgoing:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        """Wait for the rounds still out; what the server took is remembered in `accepted`, so the next
-        pass records it as sent rather than flagging it for a person."""
-        for round_ in self.rounds:
-            self._collect(round_)
-        self._archiving.shutdown(wait=True)
-        for delivery in self.deliveries:
-            delivery.stop()
-        _release_quietly(self.edges.claims, [name for round_ in self.rounds for name in round_.names])
-        self.rounds.clear()
-
-    def pump(self, stop: threading.Event | None, *, finish: bool) -> None:
-        """Settle the rounds that came back and start new ones on free connections; with `finish`, keep
-        at it until nothing due is left and nothing is on its way."""
-        self._nothing_due = False
-        while True:
-            self._turn([round_ for round_ in self.rounds if round_.future.done()],
-                       start=not (stop is not None and stop.is_set()))
-            if not finish or not self.rounds:
-                return
-            wait([round_.future for round_ in self.rounds], return_when=FIRST_COMPLETED)
-
-    def add_recorded(self, replies: list[_Ready]) -> None:
-        """Replies this worker has just recorded and committed, (id, message, recipient): sent first, and
-        without reading them back. Past RECORDED_KEPT, the rest wait in the outbox for `replies_due`."""
-        self.recorded += replies[:max(0, RECORDED_KEPT - len(self.recorded))]
-
-    def _turn(self, done: list[_Round], *, start: bool) -> None:
-        """Record how the finished rounds went and commit the next ones "sending", in one transaction."""
-        if done:
-            self._nothing_due = False  # a settled round may leave more due
-        free = sum(ROUNDS_AHEAD - delivery.rounds for delivery in self.deliveries) + len(done)
-        start = start and free > 0 and bool(self.recorded or not self._nothing_due)
-        if not done and not start:
-            return
-        results: dict[int, SendError | None] = {}
-        for round_ in done:
-            results.update(self._collect(round_))
-        taken: set[str] = set()  # claims taken in this turn: released below unless their reply goes out
-        ready: list[_Ready] = []
-        failure: BaseException | None = None
-        try:
-            with database_needed(), self.edges.sessions() as session:
-                message_ids = self._settle(session, results)
-                if start:
-                    ready = self._choose(session, free * REPLIES_PER_ROUND, taken)
-                # Committed before the SMTP transactions: a crash inside them leaves "sending", which is
-                # then never resent blindly (see _settle_stale).
-                session.commit()
-        except BaseException as exc:
-            _release_quietly(self.edges.claims, taken)  # else this process would never send those again
-            if not results:
-                raise
-            # Choosing the next rounds failed: still record how the finished ones went (else they would
-            # be left "sending" and flagged as unknown), then report the failure.
-            failure, taken, ready = exc, set(), []
-            with database_needed(), self.edges.sessions() as session:
-                message_ids = self._settle(session, results)
-                session.commit()
-        for outbox_id in results:
-            self.accepted.pop(outbox_id, None)
-        for round_ in done:
-            self.rounds.remove(round_)
-            round_.delivery.rounds -= 1
-        chosen = {f"outbox:{outbox_id}" for outbox_id, _, _ in ready}
-        while ready:  # handed over before anything else can fail: they are committed "sending"
-            share, ready = ready[:REPLIES_PER_ROUND], ready[REPLIES_PER_ROUND:]
-            # A connection with room, a reachable one first (one refused fails its rounds at once).
-            delivery = min(self.deliveries, key=lambda delivery: (delivery.rounds >= ROUNDS_AHEAD,
-                                                                  delivery.unreachable, delivery.rounds))
-            messages = [(raw, self.reply_from, recipients) for _, raw, recipients in share]
-            self.rounds.append(_Round([outbox_id for outbox_id, _, _ in share], [raw for _, raw, _ in share],
-                                      [f"outbox:{outbox_id}" for outbox_id, _, _ in share], delivery,
-                                      delivery.submit(messages)))
-        _release_quietly(self.edges.claims, [name for round_ in done for name in round_.names]
-                         + [name for name in taken if name not in chosen])
-        raws = {outbox_id: raw for round_ in done for outbox_id, raw in zip(round_.outbox_ids, round_.raws)}
-        copies = [(raws[outbox_id], message_id) for outbox_id, message_id in message_ids.items()]
-        if copies:
-            self.outage.recovered()
-            self.stats.replies_sent += len(copies)
-            self._archiving.submit(self._save_copies, copies)
-        if failure is not None:
-            raise failure
-
-    # -- starting ---------------------------------------------------------
-    def _choose(self, session: Session, capacity: int, taken: set[str]) -> list[_Ready]:
-        """Claim replies to send (the ones just recorded first, else the ones due; the claims go into
-        `taken`) and mark up to `capacity` of them "sending"."""
-        if self.recorded:
-            batch, self.recorded = self.recorded[:capacity], self.recorded[capacity:]
-            self._take([outbox_id for outbox_id, _, _ in batch], taken)
-            sending = store.mark_replies_sending(session, [outbox_id for outbox_id, _, _ in batch
-                                                           if f"outbox:{outbox_id}" in taken], due_by=self.edges.clock())
-            return [reply for reply in batch if reply[0] in sending]
-        in_flight = [outbox_id for round_ in self.rounds for outbox_id in round_.outbox_ids]
-        due = store.replies_due(session, self.edges.clock(), DUE_PAGE, exclude=in_flight)
-        if not due:
-            self._nothing_due = True  # until something is recorded or settled: the next pump looks again
+    def send_due(self, stop: threading.Event | None = None, *, only: list[int] | None = None) -> list[SentReply]:
+        """Send the replies that are due (or only those of `only` that are), until none is left or `stop`
+        is set; the replies the server accepted."""
+        if only is None and self.resume_at is not None and self.edges.clock() < self.resume_at:
             return []
-        self._take(due, taken)
-        return self._mark_sending(session, [outbox_id for outbox_id in due if f"outbox:{outbox_id}" in taken], capacity)
-
-    def _take(self, outbox_ids: list[int], taken: set[str]) -> None:
-        """Add to `taken` the claims this worker could take; the others are another worker's to send."""
-        with database_needed():
-            taken |= self.edges.claims.take_all([f"outbox:{outbox_id}" for outbox_id in outbox_ids])
-
-    def _mark_sending(self, session: Session, outbox_ids: list[int], capacity: int) -> list[_Ready]:
-        """Mark "sending" up to `capacity` of the claimed replies that are still to send, settling any a
-        stopped worker left "sending" on the way.
-
-        Replies are looked at `capacity` at a time, and messages are read only for the chosen ones:
-        a page of due replies is mostly for the next rounds."""
-        chosen: list[store.OutboxState] = []
-        now = self.edges.clock()
-        give_up = timedelta(hours=self.worker.retry_give_up_hours)
-        for start in range(0, len(outbox_ids), capacity):
-            if len(chosen) >= capacity:
-                break
-            to_settle = []
-            for state in store.outbox_states(session, outbox_ids[start:start + capacity]):
-                if state.status == SendStatus.SENDING or (state.status == SendStatus.PENDING
-                                                          and now - state.created_at > give_up):
-                    to_settle.append(state.id)
-                elif state.status != SendStatus.PENDING or (state.next_attempt_at and state.next_attempt_at > now):
-                    continue  # settled or rescheduled by another worker meanwhile
-                elif len(chosen) < capacity:
-                    chosen.append(state)
-            for row in store.outbox_rows(session, to_settle):
-                self._settle_stale(session, row)
-        sending = store.mark_replies_sending(session, [state.id for state in chosen], due_by=now)
-        raws = store.outbox_raws(session, list(sending))
-        return [(state.id, raws[state.id], state.recipients) for state in chosen if state.id in sending]
-
-    # -- settling ---------------------------------------------------------
-    def _settle(self, session: Session, results: dict[int, SendError | None]) -> dict[int, str]:
-        """Record what the server said to each reply: {id: Message-ID} of the ones it accepted."""
-        accepted = {outbox_id: self.accepted[outbox_id] for outbox_id, error in results.items() if error is None}
-        # Accepted is the truth, whatever another worker assumed meanwhile: no need to look first.
-        message_ids = store.mark_replies_sent(session, accepted)
-        failed = [outbox_id for outbox_id, error in results.items() if error is not None]
-        now = self.edges.clock()
-        for row in store.outbox_rows(session, failed):
-            if self._still_sending(session, row):
-                self._send_failed(row, results[row.id], now)
-        return message_ids
-
-    def _save_copies(self, copies: list[tuple[bytes, str]]) -> None:
-        archive = self.edges.archive or self.edges.source
-        try:
-            archive.save_sent([raw for raw, _ in copies])
-        except Exception as exc:  # a missing Sent copy must not undo a sent reply
-            log.warning("replies %s sent, but their copies were not saved to Sent: %s",
-                        ", ".join(message_id for _, message_id in copies), exc)
-
-    def _collect(self, round_: _Round) -> dict[int, SendError | None]:
-        """What the server said to each reply of a finished round; the accepted ones are remembered at once."""
-        results = dict(zip(round_.outbox_ids, round_.future.result()))
-        accepted_at = self.edges.clock()
-        for outbox_id, error in results.items():
-            if error is None:
-                self.accepted[outbox_id] = accepted_at
-        return results
-
-    @staticmethod
-    def _still_sending(session: Session, row: OutboxMessage) -> bool:
-        """Re-read the row under a row lock: if our claim was lost (its database connection dropped),
-        another worker may have settled it meanwhile, and a failure must not put it back in the queue."""
-        session.refresh(row, with_for_update=True)
-        return row.status == SendStatus.SENDING
-
-    def _send_failed(self, row: OutboxMessage, exc: SendError, now: datetime) -> None:
-        if exc.uncertain:  # like a crash mid-transaction: never resent blindly
-            store.mark_reply_failed(row, f"{exc}: the reply may or may not have reached {row.recipients}; check the "
-                                         f"Sent folder before answering by hand", status=SendStatus.UNKNOWN)
-            log.warning("reply %s: %s; flagged for a person", row.message_id, exc)
-            return
-        if exc.permanent:
-            store.mark_reply_failed(row, f"reply refused by the mail server: {exc}")
-            log.warning("reply %s refused permanently: %s", row.message_id, exc)
-            return
-        delay = retry_delay(row.attempts, self.worker.retry_first_seconds, self.worker.retry_max_seconds,
-                            self.edges.rand)
-        store.mark_reply_retry(row, str(exc), next_attempt_at=now + timedelta(seconds=delay))
-        if any(delivery.unreachable for delivery in self.deliveries):
-            if not self.reported:  # one outage per pass, however many replies wait
-                self.reported = True
-                self.outage.failed(str(exc), delay)
+        run = _Pass(stop or threading.Event(), set(only) if only is not None else None)
+        loops = min(self.worker.smtp_connections, len(only) if only is not None else self.worker.smtp_connections)
+        if loops <= 1:
+            self._loop(run)
         else:
-            log.warning("reply %s not accepted yet (%s); retrying in %.0f s", row.message_id, exc, delay)
+            threads = [threading.Thread(target=self._loop, args=(run,), name=f"smtp-{number}")
+                       for number in range(loops)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        if run.sent:
+            self.outage.recovered()
+        if run.error is not None:
+            raise run.error
+        return run.sent
 
-    def _settle_stale(self, session: Session, row: OutboxMessage) -> None:
-        """A claimed reply that cannot simply be sent: left "sending" (its sender stopped in the middle),
-        or waiting longer than retrying is allowed to take."""
-        if row.status == SendStatus.PENDING:
-            store.mark_reply_failed(row, f"the mail server did not take the reply within "
-                                         f"{self.worker.retry_give_up_hours:g} hours (last error: {row.last_error})")
-            log.warning("reply %s given up: %s", row.message_id, row.last_error)
-            return
-        accepted_at = self.accepted.pop(row.id, None)
-        if accepted_at is not None:  # this process saw it accepted, then could not record it
-            store.mark_replies_sent(session, {row.id: accepted_at})
-            return
-        # Resending could give the partner a second copy; not sending could leave them without one.
-        # Neither is safe to guess, so a person looks (the Sent folder tells).
-        store.mark_reply_failed(row, f"the worker stopped while this reply was being sent to {row.recipients}: it "
-                                     f"may or may not have arrived; check the Sent folder before answering by hand",
-                                status=SendStatus.UNKNOWN)
-        log.warning("reply %s was interrupted while sending; flagged for a person", row.message_id)
-
-
-def _release_quietly(claims, names) -> None:
-    try:
-        with database_needed():
-            claims.release_all(list(names))
-    except Exception:
-        pass  # a lost claims connection has released them anyway
-
-
-class _Delivery:
-    """One SMTP connection, opened on first use and reopened after a failure, with a thread of its own that
-    sends the rounds handed to it one after another."""
-
-    def __init__(self, sender: Sender, name: str) -> None:
-        self.sender = sender
-        self.rounds = 0                   # handed to it and not settled yet
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=name)
-        self._context = None
-        self._connection: Connection | None = None
-        self._unreachable: SendError | None = None
-
-    @property
-    def unreachable(self) -> bool:
-        return self._unreachable is not None
-
-    def submit(self, messages: list[tuple[bytes, str, str]]) -> Future:
-        self.rounds += 1
-        return self._thread.submit(self.send_all, messages)
-
-    def send_all(self, messages: list[tuple[bytes, str, str]]) -> list[SendError | None]:
-        """Send each (raw, sender, recipient) in turn; the error of each one not accepted, in order."""
-        errors: list[SendError | None] = []
-        for message in messages:
-            try:
-                self.send(*message)
-                errors.append(None)
-            except SendError as exc:
-                errors.append(exc)
-        return errors
-
-    def send(self, raw: bytes, sender: str, recipient: str) -> None:
-        if self._unreachable is not None:
-            raise self._unreachable  # the server was down a moment ago: do not hammer it within one pass
-        if self._connection is None:
-            try:
-                self._context = self.sender.connect()
-                self._connection = self._context.__enter__()
-            except SendError as exc:
-                self._context = None
-                self._unreachable = exc
-                raise
+    def _loop(self, run: _Pass) -> None:
+        context = connection = None
         try:
-            self._connection.send(raw, sender, recipient)
-        except SendError as exc:
-            if not exc.permanent:
-                self.close()  # a 4xx or a dropped connection: start the next reply on a fresh one
-            raise
+            while not run.stop.is_set() and run.error is None:
+                claimed = self._claim_next(run)
+                if claimed is None:
+                    return
+                error: SendError | None = None
+                unreachable = False
+                if connection is None:
+                    try:
+                        context = self.edges.sender.connect()
+                        connection = context.__enter__()
+                    except SendError as exc:  # nothing was handed over: a retry is safe
+                        context, error, unreachable = None, exc, True
+                if not unreachable:
+                    try:
+                        connection.send(claimed.raw, self.edges.reply_from, claimed.recipient)
+                    except SendError as exc:
+                        error = exc
+                        if not exc.permanent:  # a 4xx or a dropped connection: the next reply on a fresh one
+                            _close(context)
+                            context = connection = None
+                self._record(run, claimed, error, unreachable=unreachable)
+                if unreachable:
+                    return  # the server is away: do not hammer it with the other replies of this pass
+        except BaseException as exc:
+            run.error = run.error or exc
+        finally:
+            _close(context)
 
-    def stop(self) -> None:
-        """Once the rounds handed to it are done: close the connection, end the thread."""
-        self._thread.shutdown(wait=True)
-        self.close()
+    def _claim_next(self, run: _Pass) -> outbox.Claimed | None:
+        """Claim the next reply to send and commit it "sending"; settle on the way the ones that must not be
+        sent (left "sending" by a worker that stopped, or past retrying)."""
+        give_up = timedelta(hours=self.worker.retry_give_up_hours)
+        with self._lock:
+            while True:
+                with database_needed(), self.edges.sessions() as session:
+                    if run.only is not None:
+                        due = sorted(run.only - run.passed - self._in_flight)
+                    else:
+                        due = outbox.replies_due(session, self.edges.clock(), DUE_PAGE,
+                                                 exclude=run.passed | self._in_flight)
+                    if not due:
+                        return None
+                    for outbox_id in due:
+                        name = f"outbox:{outbox_id}"
+                        taken = self.edges.claims.take(name)
+                        if run.only is not None or not taken:
+                            run.passed.add(outbox_id)  # looked at once (a reply sent is due no more)
+                        if not taken:
+                            continue  # another worker's to send
+                        try:
+                            result = outbox.start_sending(session, outbox_id, now=self.edges.clock(),
+                                                          give_up_after=give_up,
+                                                          accepted_at=self.accepted.get(outbox_id))
+                            session.commit()
+                        except BaseException:
+                            self._release([name])
+                            raise
+                        if isinstance(result, outbox.Claimed):
+                            self._in_flight.add(outbox_id)
+                            return result
+                        self._release([name])
+                        run.passed.add(outbox_id)
+                        self.accepted.pop(outbox_id, None)
+                        if isinstance(result, outbox.Settled):
+                            log.warning("reply %s: %s", result.message_id, result.reason)
 
-    def close(self) -> None:
-        context, self._context, self._connection = self._context, None, None
-        if context is not None:
-            context.__exit__(None, None, None)
+    def _record(self, run: _Pass, claimed: outbox.Claimed, error: SendError | None, *, unreachable: bool) -> None:
+        """Commit what the server said, then give the claim back."""
+        now = self.edges.clock()
+        try:
+            if error is None:
+                self.accepted[claimed.id] = now
+            with database_needed(), self.edges.sessions() as session:
+                if error is None:
+                    outbox.record_sent(session, {claimed.id: now})
+                else:
+                    delay = self._failed(session, run, claimed, error, now, unreachable=unreachable)
+                session.commit()
+            if error is None:
+                self.accepted.pop(claimed.id, None)
+                with self._lock:
+                    run.sent.append(SentReply(claimed.message_id, claimed.raw))
+            elif unreachable:
+                self.resume_at = now + timedelta(seconds=delay)
+        finally:
+            with self._lock:
+                self._in_flight.discard(claimed.id)
+                self._release([f"outbox:{claimed.id}"])
+
+    def _failed(self, session, run: _Pass, claimed: outbox.Claimed, error: SendError, now: datetime, *,
+                unreachable: bool) -> float:
+        """Record a reply the server did not accept; the retry delay it was given."""
+        if error.uncertain:  # like a crash mid-transaction: never resent blindly
+            outbox.record_not_sent(session, claimed.id, f"{error}: the reply may or may not have reached "
+                                   f"{claimed.recipient}; check the Sent folder before answering by hand",
+                                   status=SendStatus.UNKNOWN)
+            log.warning("reply %s: %s; flagged for a person", claimed.message_id, error)
+            return 0.0
+        if error.permanent:
+            outbox.record_not_sent(session, claimed.id, f"reply refused by the mail server: {error}",
+                                   status=SendStatus.FAILED)
+            log.warning("reply %s refused permanently: %s", claimed.message_id, error)
+            return 0.0
+        delay = retry_delay(claimed.attempts, self.worker.retry_first_seconds, self.worker.retry_max_seconds,
+                            self.edges.rand)
+        outbox.record_not_sent(session, claimed.id, str(error), status=SendStatus.PENDING,
+                               next_attempt_at=now + timedelta(seconds=delay))
+        if not unreachable:
+            log.warning("reply %s not accepted yet (%s); retrying in %.0f s", claimed.message_id, error, delay)
+        elif not run.reported:  # one outage per pass, however many connections find it
+            run.reported = True
+            self.outage.failed(str(error), delay)
+        return delay
+
+    def _release(self, names: list[str]) -> None:
+        try:
+            with database_needed():
+                self.edges.claims.release_all(names)
+        except Exception as exc:  # logged, not raised: a claims connection that broke has released them
+            log.warning("could not give back claims %s (%s: %s); a broken claims connection has released them",
+                        ", ".join(names), type(exc).__name__, exc)
+
+
+def save_copies(source, sent: list[SentReply]) -> None:
+    """Keep copies of the sent replies in the mailbox's Sent folder. A copy that cannot be saved is logged,
+    naming the replies: they were sent all the same."""
+    for start in range(0, len(sent), COPIES_PER_APPEND):
+        part = sent[start:start + COPIES_PER_APPEND]
+        try:
+            source.save_sent([reply.raw for reply in part])
+        except MailboxError as exc:
+            log.warning("replies %s sent, but their copies were not saved to Sent: %s",
+                        ", ".join(reply.message_id for reply in part), exc)
+
+
+def _close(context) -> None:
+    if context is not None:
+        context.__exit__(None, None, None)
+

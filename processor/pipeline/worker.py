@@ -8,84 +8,42 @@ mailbox only once its reply was accepted. Requests are keyed by Message-ID, so a
 reconnect or a copy of the message finds the stored request and never redoes it; `claims`
 keep several workers off the same message and reply. A message that breaks a step is
 recorded and flagged for a person; the worker itself never dies on one.
+
+One pass, in one thread (only the SMTP loops run side by side, see `sending`): for each fetched
+batch, its messages are prepared and recorded a group at a time, then the replies due are sent
+and their copies saved to Sent; at the end of the pass the handled messages are marked.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import secrets
 import threading
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from email.utils import make_msgid
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from models import Decision, Outcome, Outlet, Request, SendStatus
-from processor.catalog import stories as catalog
-from processor.records import store
-from processor.pipeline.authres import sender_check
-from processor.pipeline.backoff import Outage, retry_delay
-from processor.records.claims import Claims
-from processor.pipeline.classify import StoryRefs, live_copy_links, outlet_key
-from processor.config import Config
-from processor.pipeline.decide import Facts, Plan, decide, decide_report
-from processor.records.errors import DatabaseUnavailable, database_needed, describe_database_error, unavailable
-from processor.catalog.fetch import FetchError, FetchedPage
+from models import Outcome, SendStatus
 from processor.mail.imap import MailboxError
-from processor.mail.mailbox import MailSource, Mark, RawMessage
-from processor.pipeline.parse import Inbound
-from processor.pipeline.prepare import Kind, Prepared, Preparer, Rules
-from processor.pipeline.reply import ReplyContext, build_reply, reply_address
-from processor.pipeline.snippet import build_snippet
-from processor.pipeline.sending import Outgoing
-from processor.mail.smtp import Sender
-from processor.urls import url_key
+from processor.mail.mailbox import Mark, RawMessage
+from processor.pipeline.backoff import Outage, retry_delay
+from processor.pipeline.edges import Edges
+from processor.pipeline.links import LinkImports
+from processor.pipeline.prepare import Kind, Prepared, Rules, prepare
+from processor.pipeline.recording import Handled, Item, Recorder
+from processor.pipeline.sending import Sending, save_copies
+from processor.records import outbox, requests
+from processor.records.errors import DatabaseUnavailable, database_needed, describe_database_error, unavailable
 
 log = logging.getLogger(__name__)
-MAX_FETCHES_PER_MESSAGE = 5
-MAX_STORIES_BY_TITLE = 5
 RECONNECT_FIRST_DELAY = 1.0
 RECONNECT_MAX_DELAY = 300.0
 GROUP_SIZE = 80           # messages recorded in one transaction, with a few queries for the whole group
-GROUPS_AHEAD = 4          # groups being prepared while one is recorded (bounds the memory they hold)
 CONFLICT_ATTEMPTS = 3
-MARK_EVERY = 2000         # messages handled between marks in the mailbox (each mark a round trip per kind)
 MIN_WAIT = 2.0           # seconds: a reply due sooner is not worth a busier loop
 
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass
-class Edges:
-    """Everything the worker touches outside itself."""
-
-    config: Config
-    sessions: sessionmaker
-    source: MailSource
-    sender: Sender
-    fetch: Callable[[str], FetchedPage]
-    claims: Claims
-    # Where copies of sent replies go (a Sent folder): its own connection, used by a thread of its own.
-    archive: MailSource | None = None
-    clock: Callable[[], datetime] = utc_now
-    new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16)
-    new_message_id: Callable[[str], str] = lambda domain: make_msgid(domain=domain).strip("<>")
-    rand: Callable[[], float] = random.random
-
-
-@dataclass
-class Handled:
-    ref: str
-    mark: Mark | None          # None: leave the message as it is (not a request, or retry later)
-    outbox_id: int | None = None
-    outcome: str = ""
+_Step = Callable[[Session, list[Item]], list[Handled]]  # records a group in the session, commits, says what to mark
 
 
 @dataclass
@@ -94,6 +52,8 @@ class RunStats:
     requests: int = 0
     replies_sent: int = 0
     by_outcome: dict[str, int] = field(default_factory=dict)
+    groups_failed: int = 0    # groups that could not be recorded together (then recorded one by one)
+    errors: int = 0           # unexpected exceptions, each logged with its traceback
 
     def add(self, handled: Handled) -> None:
         if handled.outcome:
@@ -101,47 +61,19 @@ class RunStats:
             self.by_outcome[handled.outcome] = self.by_outcome.get(handled.outcome, 0) + 1
 
 
-_Item = tuple[RawMessage, Prepared]
-_Step = Callable[[Session, list[_Item]], list[Handled]]  # records a group in the session, commits, says what to mark
-
-
-@dataclass
-class _Group:
-    """Messages of one fetched batch, handled together; `last` closes the batch (send, then mark)."""
-
-    messages: list[RawMessage]
-    prepared: Callable[[], list[Prepared]]
-    handled: list[Handled]
-    last: bool
-
-
-@dataclass
-class _GroupFacts:
-    stories: dict[str, tuple[tuple, tuple[str, ...]]]   # {message key: (stories named, own links not found)}
-    outlets: dict[str, Outlet]
-    recipients: dict[str, str | None]                  # {message key: where its reply would go}
-    pickups: dict[tuple[int, int], store.PickupState]
-    replies_today: dict[str, int]
-
-
 class Worker:
     def __init__(self, edges: Edges) -> None:
         self.edges = edges
         self.config = edges.config
         publication = self.config.publication
-        self.reply_from = self.config.smtp.from_address if self.config.smtp else publication.contact_email
-        self.own_addresses = tuple({self.reply_from.lower(), publication.contact_email.lower()})
-        self.preparer = Preparer(Rules(publication.allowed_hosts, self.own_addresses, self.reply_from,
-                                       edges.source.name), self.config.worker.prepare_processes)
-        self._smtp = Outage("SMTP server", log)
-        self._accepted: dict[int, datetime] = {}  # replies the SMTP server took but the database has not recorded yet
-        self._unmarked: list[Handled] = []        # handled messages whose reply is still on its way
-        self._recorded_replies: list[tuple[int, bytes, str]] = []  # committed since the last hand-over to sending
+        self.reply_from = edges.reply_from
+        own_addresses = tuple({self.reply_from.lower(), publication.contact_email.lower()})
+        self.rules = Rules(publication.allowed_hosts, own_addresses, self.reply_from, edges.source.name)
+        self.recorder = Recorder(edges)
+        self.links = LinkImports(edges)
+        self.sending = Sending(edges)
 
     def close(self) -> None:
-        self.preparer.close()
-        if self.edges.archive is not None:
-            self.edges.archive.close()
         self.edges.source.close()
         self.edges.claims.close()
 
@@ -154,9 +86,7 @@ class Worker:
         failures = 0
         while not stop.is_set():
             try:
-                with self._outgoing(total) as outgoing:
-                    outgoing.pump(stop, finish=True)  # what was left due (retries, a reply queued by an editor)
-                    self.drain(total, stop, outgoing)
+                self.drain(total, stop)
                 for outage in outages.values():
                     outage.recovered()
                 failures = 0
@@ -173,92 +103,64 @@ class Worker:
                 if isinstance(exc, (MailboxError, DatabaseUnavailable)):
                     outages[type(exc)].failed(str(exc), delay)
                 else:  # a bug or a surprise from a library: the worker still must not die of it
+                    total.errors += 1
                     log.exception("unexpected error; retrying in %.0f s", delay)
                 self.edges.source.close()
                 stop.wait(delay)
         return total
 
-    def _mark_ready(self, *, final: bool) -> None:
-        """Mark the messages whose work is finished. One whose reply is on its way waits for a later call;
-        at the `final` call, one whose reply waits for a retry is left as it is (found again next round)."""
-        results, self._unmarked = self._unmarked, []
-        with database_needed(), self.edges.sessions() as session:
-            states = store.reply_states(session, [h.outbox_id for h in results if h.outbox_id])
-        by_mark: dict[Mark, list[str]] = {}
-        for handled in results:
-            mark = handled.mark
-            if handled.outbox_id:
-                status, needs_person = states.get(handled.outbox_id, (SendStatus.PENDING, False))
-                mark = _mark_after_reply(status, needs_person)
-                if mark is None and not final:
-                    self._unmarked.append(handled)
-            if mark is not None:
-                by_mark.setdefault(mark, []).append(handled.ref)
-        for mark, refs in by_mark.items():
-            self.edges.source.mark(refs, mark)
-        if final:
-            self.edges.source.marked()
-
     def _wait_seconds(self) -> float:
         with database_needed(), self.edges.sessions() as session:
-            due = store.next_attempt_at(session)
+            due = outbox.next_attempt_at(session)
+        if self.sending.resume_at is not None:
+            due = max(due, self.sending.resume_at) if due is not None else None
         wait = self.config.worker.poll_seconds
         if due is not None:
             wait = min(wait, (due - self.edges.clock()).total_seconds())
         return max(MIN_WAIT, wait)
 
-    # -- groups of messages -------------------------------------------------
-    def send_due(self, stats: RunStats, stop: threading.Event | None = None) -> None:
-        """Send every stored reply whose time has come (until asked to stop)."""
-        with self._outgoing(stats) as outgoing:
-            outgoing.pump(stop, finish=True)
-
-    def _outgoing(self, stats: RunStats) -> Outgoing:
-        return Outgoing(self.edges, reply_from=self.reply_from, accepted=self._accepted, outage=self._smtp, stats=stats)
-
-    def drain(self, stats: RunStats, stop: threading.Event, outgoing: Outgoing) -> None:
-        """Handle everything waiting, a fetched batch at a time, in groups: while one group is recorded,
-        the next ones are being prepared (parsed and classified) by the helper process, and the replies
-        recorded so far are being sent."""
+    def drain(self, stats: RunStats, stop: threading.Event) -> None:
+        """One pass: what was left due first (retries, a reply queued by an editor); then each fetched batch
+        recorded a group at a time and its replies sent; then the marks, on the reading connection."""
         worker = self.config.worker
-        waiting: deque[_Group] = deque()
-        self._unmarked = []
-        self._recorded_replies = []  # an aborted pass may have left some: they are due in the outbox anyway
+        handled: list[Handled] = []
+        self.send_due(stats, stop)
         for batch in self.edges.source.batches(worker.batch_size, worker.max_message_bytes):
-            handled: list[Handled] = []
-            groups = [batch[start:start + GROUP_SIZE] for start in range(0, len(batch), GROUP_SIZE)]
-            for index, messages in enumerate(groups):
-                waiting.append(_Group(messages, self.preparer.start(messages), handled, last=index == len(groups) - 1))
-                while len(waiting) > GROUPS_AHEAD:
-                    self._finish(waiting.popleft(), stats, stop, outgoing)
+            for start in range(0, len(batch), GROUP_SIZE):
+                if stop.is_set():  # asked to stop: what is recorded already is still marked
+                    break
+                messages = batch[start:start + GROUP_SIZE]
+                handled += self.handle_group(messages, [prepare(message, self.rules) for message in messages], stats)
+            self.send_due(stats, stop)
             if stop.is_set():
                 break
-        while waiting:
-            self._finish(waiting.popleft(), stats, stop, outgoing)
-        outgoing.pump(stop, finish=True)
-        self._mark_ready(final=True)
+        self._mark(handled)
 
-    def _finish(self, group: _Group, stats: RunStats, stop: threading.Event, outgoing: Outgoing) -> None:
-        if stop.is_set():  # asked to stop: what is recorded already is still sent and marked
-            outgoing.pump(stop, finish=False)
-        else:
-            prepared = group.prepared()
-            # While replies are on their way, a group is recorded in halves: the connections that
-            # finished their round are given the next one sooner (rounds start only between transactions).
-            size = GROUP_SIZE // 2 if outgoing.rounds else GROUP_SIZE
-            for start in range(0, len(prepared), size):
-                group.handled += self.handle_group(group.messages[start:start + size], prepared[start:start + size],
-                                                   stats)
-                outgoing.add_recorded(self._recorded_replies)
-                self._recorded_replies = []
-                outgoing.pump(stop, finish=False)  # start sending what was just recorded; settle what came back
-        if group.last:  # a whole fetched batch is recorded: mark what is finished every few batches
-            self._unmarked += group.handled
-            if len(self._unmarked) >= MARK_EVERY:
-                self._mark_ready(final=False)
+    def send_due(self, stats: RunStats, stop: threading.Event | None = None) -> None:
+        """Send every stored reply whose time has come (until asked to stop), then save their Sent copies."""
+        sent = self.sending.send_due(stop)
+        stats.replies_sent += len(sent)
+        save_copies(self.edges.source, sent)
 
+    def _mark(self, handled: list[Handled]) -> None:
+        """Mark the messages whose work is finished, a command per kind of mark (UID sets). One whose reply
+        waits for a retry is left as it is: the next pass finds it again."""
+        with database_needed(), self.edges.sessions() as session:
+            states = outbox.reply_states(session, [h.outbox_id for h in handled if h.outbox_id])
+        by_mark: dict[Mark, list[str]] = {}
+        for item in handled:
+            mark = item.mark
+            if item.outbox_id:
+                status, needs_person = states.get(item.outbox_id, (SendStatus.PENDING, False))
+                mark = _mark_after_reply(status, needs_person)
+            if mark is not None:
+                by_mark.setdefault(mark, []).append(item.ref)
+        for mark, refs in by_mark.items():
+            self.edges.source.mark(refs, mark)
+
+    # -- groups of messages -------------------------------------------------
     def handle_group(self, messages: list[RawMessage], prepared: list[Prepared], stats: RunStats) -> list[Handled]:
-        by_kind: dict[Kind, list[_Item]] = {}
+        by_kind: dict[Kind, list[Item]] = {}
         for message, ready in zip(messages, prepared):
             stats.seen += 1
             by_kind.setdefault(ready.kind, []).append((message, ready))
@@ -269,15 +171,33 @@ class Worker:
         for message, ready in by_kind.pop(Kind.OVERSIZED, []) + by_kind.pop(Kind.UNREADABLE, []):
             reason = ready.error or (f"message of {message.size} bytes is over the "
                                      f"{self.config.worker.max_message_bytes}-byte limit: not downloaded")
-            results += self._claimed([(message, ready)], lambda items: [self._park(items[0][0], reason, key=ready.key)])
-        steps = {Kind.REQUEST: self._record_requests, Kind.REPORT: self._record_reports}
-        for kind, items in by_kind.items():
-            results += self._claimed(items, lambda mine: self._recorded(mine, steps[kind]))
-        for handled in results:
-            stats.add(handled)
+            results += self._claimed([(message, ready)],
+                                     lambda items, reason=reason: [self._park(items[0][0], reason, key=items[0][1].key)])
+        reports = by_kind.pop(Kind.REPORT, [])
+        if reports:
+            results += self._claimed(reports, lambda mine: self._recorded(mine, self.recorder.reports, stats))
+        asked = by_kind.pop(Kind.REQUEST, [])
+        if asked:
+            results += self._claimed(asked, lambda mine: self._recorded(
+                mine, self._requests_step(mine, stats), stats))
+        for item in results:
+            stats.add(item)
         return results
 
-    def _claimed(self, items: list[_Item], work: Callable[[list[_Item]], list[Handled]]) -> list[Handled]:
+    def _requests_step(self, items: list[Item], stats: RunStats) -> _Step:
+        """Import the unknown links first, outside the group's transaction and once for the group, however
+        often the group is then tried."""
+        try:
+            imported = self.links.import_unknown([ready for _, ready in items])
+        except DatabaseUnavailable:
+            raise
+        except Exception:  # the requests are still recorded: a story not imported goes to a person
+            stats.errors += 1
+            log.exception("the links of %d messages could not be imported", len(items))
+            imported = {}
+        return lambda session, group: self.recorder.requests(session, group, imported)
+
+    def _claimed(self, items: list[Item], work: Callable[[list[Item]], list[Handled]]) -> list[Handled]:
         """Run `work` on the items no other worker is on right now; the others are left for later."""
         names = {id(ready): "request:" + ready.key for _, ready in items}
         with database_needed():
@@ -294,7 +214,7 @@ class Worker:
             with database_needed():
                 self.edges.claims.release_all(list(taken))
 
-    def _recorded(self, items: list[_Item], step: _Step) -> list[Handled]:
+    def _recorded(self, items: list[Item], step: _Step, stats: RunStats) -> list[Handled]:
         """Record a group in one transaction. Copies of one message go in a later transaction (they find
         the first one recorded); if the group fails as a whole, its messages are recorded one by one."""
         results = []
@@ -312,12 +232,14 @@ class Worker:
                 except DatabaseUnavailable:
                     raise
                 except Exception as exc:  # a conflict with another worker, or one message the steps choke on
-                    log.info("a group of %d messages could not be recorded together (%s); recording them one "
-                             "by one", len(first), describe_database_error(exc))
-            results += [self._guarded(item, step) for item in first]
+                    stats.groups_failed += 1
+                    level = logging.WARNING if isinstance(exc, IntegrityError) else logging.ERROR
+                    log.log(level, "a group of %d messages could not be recorded together (%s); recording them "
+                            "one by one", len(first), describe_database_error(exc), exc_info=True)
+            results += [self._guarded(item, step, stats) for item in first]
         return results
 
-    def _guarded(self, item: _Item, step: _Step) -> Handled:
+    def _guarded(self, item: Item, step: _Step, stats: RunStats) -> Handled:
         message, ready = item
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
@@ -333,202 +255,20 @@ class Worker:
             except Exception as exc:  # the worker never dies on a message: park it for a person instead
                 if isinstance(exc, SQLAlchemyError) and unavailable(exc):
                     raise DatabaseUnavailable("database unavailable: " + describe_database_error(exc)) from None
+                stats.errors += 1
                 log.exception("message %s could not be handled", message.ref)
                 return self._park(message, f"internal error while handling: {type(exc).__name__}: {exc}",
                                   key=ready.key)
         raise AssertionError("unreachable")
-
-    def _unseen(self, session: Session, items: list[_Item]) -> tuple[list[_Item], list[Handled]]:
-        """The items not recorded before, and what is left to do for the others (never redone)."""
-        keys = [key for _, ready in items for key in (ready.inbound.message_key, ready.inbound.digest_key)]
-        existing = store.requests_by_keys(session, keys)
-        fresh, done = [], []
-        for message, ready in items:
-            inbound = ready.inbound
-            request = existing.get(inbound.message_key)
-            if request is not None and request.content_digest not in ("", inbound.content_digest):
-                # A different message reusing a Message-ID: it is a request of its own.
-                ready = replace(ready, inbound=replace(inbound, message_key=inbound.digest_key))
-                request = existing.get(inbound.digest_key)
-            if request is None:
-                fresh.append((message, ready))
-            else:
-                done.append(self._already_handled(message, request))
-        return fresh, done
-
-    def _record_requests(self, session: Session, items: list[_Item]) -> list[Handled]:
-        now = self.edges.clock()
-        fresh, results = self._unseen(session, items)
-        facts = self._group_facts(session, fresh, now)
-        rows = store.NewRows(facts.pickups)
-        recorded = [(message, ready, *self._record_request(rows, ready, facts, now)) for message, ready in fresh]
-        rows.write(session)
-        for _, ready, _, pickups, _ in recorded:
-            self._record_live_copy(session, ready.inbound, pickups, now)
-        session.commit()
-        self._recorded_replies += [(reply.id, reply.raw, reply.values["recipients"])
-                                   for _, _, _, _, reply in recorded if reply is not None]
-        for message, ready, plan, _, reply in recorded:
-            log.info("request %s from %r: %s (%s)", message.ref, ready.inbound.from_address, plan.outcome, plan.reason)
-            results.append(Handled(message.ref, _mark_for(plan), reply.id if reply else None, str(plan.outcome)))
-        return results
-
-    def _group_facts(self, session: Session, items: list[_Item], now: datetime) -> _GroupFacts:
-        """What deciding on a group of requests needs from the database, in a few queries for the group."""
-        answerable = [ready for _, ready in items if not ready.automated]
-        named = catalog.stories_named(session, [key for ready in answerable for key in ready.refs.own_keys],
-                                      [key for ready in answerable for key in ready.refs.title_keys])
-        stories = {ready.key: self._stories(session, ready.refs, named, now) for ready in answerable}
-        senders: dict[str, str] = {}
-        for ready in answerable:
-            if ready.inbound.from_address:
-                senders.setdefault(outlet_key(ready.inbound.from_address), ready.inbound.from_name)
-        outlets = store.outlets_for(session, senders, now) if senders else {}
-        pairs = [(outlets[outlet_key(ready.inbound.from_address)].id, story.id) for ready in answerable
-                 if ready.inbound.from_address for story in stories[ready.key][0]]
-        recipients = {ready.key: reply_address(ready.inbound) for _, ready in items}
-        wanted = {address for address in recipients.values() if address}
-        return _GroupFacts(
-            stories=stories,
-            outlets=outlets,
-            recipients=recipients,
-            pickups=store.pickups_for(session, pairs) if pairs else {},
-            replies_today=store.replies_to_recipients_since(session, wanted, now - timedelta(days=1)) if wanted else {},
-        )
-
-    def _record_request(self, rows: store.NewRows, ready: Prepared, facts: _GroupFacts,
-                        now: datetime) -> tuple[Plan, dict[int, store.PickupState], store.ReplyRow | None]:
-        publication = self.config.publication
-        worker = self.config.worker
-        inbound = ready.inbound
-        stories, unmatched = facts.stories.get(ready.key, ((), ()))
-        recipient = facts.recipients[ready.key]
-        outlet = facts.outlets.get(outlet_key(inbound.from_address)) if inbound.from_address else None
-        plan = decide(Facts(
-            automated=ready.automated,
-            sent_at=inbound.date,
-            stories=stories,
-            unmatched_links=unmatched,
-            question=ready.question,
-            recipient=recipient,
-            now=now,
-            max_age=timedelta(days=worker.max_age_days),
-            unauthenticated=(sender_check(inbound.headers, worker.authserv_id, inbound.from_address)
-                             if worker.require_authenticated_sender else None),
-            replies_to_recipient_today=facts.replies_today.get(recipient, 0) if recipient else 0,
-            max_replies_per_day=worker.max_replies_per_sender_per_day,
-            max_stories=worker.max_stories_per_request,
-            blocked=(f"outlet {outlet.key} is blocked: {outlet.blocked_reason or 'no reason given'}"
-                     if outlet is not None and outlet.blocked else None),
-        ))
-        request = rows.add_request(store.request_values(inbound, plan, outlet_id=outlet.id if outlet else None,
-                                                        mailbox=self.edges.source.name, now=now))
-        pickups = (rows.add_pickups(request, outlet.id, plan, when=inbound.date or now, new_token=self.edges.new_token)
-                   if outlet else {})
-        if not plan.reply:
-            return plan, pickups, None
-        facts.replies_today[recipient] = facts.replies_today.get(recipient, 0) + 1
-        snippets = {
-            d.story.id: build_snippet(d.story, publication, outlet_id=outlet.id, token=pickups[d.story.id].token)
-            for d in plan.stories if d.decision == Decision.GRANTED
-        }
-        message_id = self.edges.new_message_id(self.reply_from.rsplit("@", 1)[-1])
-        reply = build_reply(plan, inbound, snippets, ReplyContext(publication, self.reply_from, message_id, now))
-        return plan, pickups, rows.add_reply(request, raw=reply, message_id=message_id,
-                                             recipient=recipient, now=now)
-
-    def _record_live_copy(self, session: Session, inbound: Inbound, pickups: dict[int, store.PickupState],
-                          now: datetime) -> None:
-        """With one story named, a link to the outlet's own site is where it went live."""
-        if len(pickups) != 1:
-            return
-        (story_id, pickup), = pickups.items()
-        outlet = session.get(Outlet, pickup.outlet_id)
-        for link in live_copy_links(inbound, outlet.key, self.config.publication.allowed_hosts):
-            store.record_live_copy(session, story_id=story_id, url=link, source="email", now=now, pickup_id=pickup.id)
-
-    def _record_reports(self, session: Session, items: list[_Item]) -> list[Handled]:
-        """Bounces and delay notices: one that returns one of our replies means that reply failed; a person is told."""
-        fresh, results = self._unseen(session, items)
-        rows = store.NewRows({})
-        reports = []
-        for message, ready in fresh:
-            inbound = ready.inbound
-            outbox = store.outbox_by_message_ids(session, (*inbound.embedded_message_ids, inbound.in_reply_to,
-                                                           *inbound.references))
-            if outbox is None:
-                self.edges.source.skip(message.ref)  # someone else's bounce: not ours to touch
-                results.append(Handled(message.ref, None))
-                continue
-            plan = decide_report(outbox.message_id, outbox.recipients, inbound.report_diagnostic)
-            rows.add_request(store.request_values(inbound, plan, outlet_id=None, mailbox=self.edges.source.name,
-                                                  now=self.edges.clock()))
-            if plan.needs_person and outbox.status == SendStatus.SENT:
-                store.mark_reply_failed(outbox, f"the reply bounced: {inbound.report_diagnostic or 'no diagnostic given'}",
-                                        status=SendStatus.BOUNCED)
-            reports.append((message, plan))
-        rows.write(session)
-        session.commit()
-        for message, plan in reports:
-            log.warning("message %s: %s", message.ref, plan.reason)
-            results.append(Handled(message.ref, _mark_for(plan), outcome=str(plan.outcome)))
-        return results
-
-    def _already_handled(self, message: RawMessage, request: Request) -> Handled:
-        """Seen before (a restart, a copy in another folder): finish what is left, never redo it."""
-        if request.outbox is not None:
-            return Handled(message.ref, None, request.outbox.id)  # marked once its reply is sent
-        log.info("message %s was already handled as request %s (%s)", message.ref, request.id, request.outcome)
-        if request.needs_person:
-            return Handled(message.ref, Mark.PERSON)
-        return Handled(message.ref, Mark.IGNORED if request.outcome == Outcome.IGNORED else Mark.DONE)
-
-    def _stories(self, session: Session, refs: StoryRefs, named: catalog.Named,
-                 now: datetime) -> tuple[tuple, tuple[str, ...]]:
-        found, by_title = named.for_refs(refs.own_keys, refs.title_keys)
-        unmatched = []
-        fetches = 0
-        for link in refs.own_links:
-            key = url_key(link)
-            if key in found:
-                continue
-            story = None
-            if fetches < MAX_FETCHES_PER_MESSAGE:
-                fetches += 1
-                story = self._import_linked_page(session, link, now)
-            if story is not None:
-                found[key] = story
-            else:
-                unmatched.append(link)
-        by_id = {story.id: story for story in found.values()}
-        for story in by_title[:MAX_STORIES_BY_TITLE]:
-            by_id.setdefault(story.id, story)
-        return tuple(by_id.values()), tuple(unmatched)
-
-    def _import_linked_page(self, session: Session, link: str, now: datetime):
-        """A link on our own site that is not in the catalog yet: fetch it, import it, match it."""
-        publication = self.config.publication
-        try:
-            page = self.edges.fetch(link)
-            articles = catalog.parse_source(page.content, url=page.url, publication=publication, charset=page.charset)
-        except (FetchError, catalog.ImportFailed) as exc:
-            log.info("link %r could not be imported: %s", link[:200], exc)
-            return None
-        report = catalog.import_articles(session, articles[:1], source=link, now=now)
-        if not (report.created or report.updated):
-            return None
-        imported = catalog.stories_by_url_keys(session, (url_key(articles[0].canonical_url),))
-        return next(iter(imported.values()), None)
 
     def _park(self, message: RawMessage, reason: str, *, key: str) -> Handled:
         """Keep the message for a person, with the reason logged and recorded; never drop it."""
         log.warning("message %s needs a person: %s", message.ref, reason)
         try:
             with self.edges.sessions() as session:
-                existing = store.find_request(session, key)
-                if existing is None:
-                    store.record_unreadable(session, message_key=key, mailbox=self.edges.source.name,
-                                            size=message.size, reason=reason, now=self.edges.clock())
+                if requests.find_request(session, key) is None:
+                    requests.record_unreadable(session, message_key=key, mailbox=self.edges.source.name,
+                                               size=message.size, reason=reason, now=self.edges.clock())
                     session.commit()
         except SQLAlchemyError as exc:
             if unavailable(exc):
@@ -538,16 +278,9 @@ class Worker:
         return Handled(message.ref, Mark.PERSON, outcome=str(Outcome.NEEDS_PERSON))
 
 
-def _mark_for(plan: Plan) -> Mark:
-    if plan.needs_person:
-        return Mark.PERSON
-    return Mark.IGNORED if plan.outcome == Outcome.IGNORED else Mark.DONE
-
-
 def _mark_after_reply(status: str, needs_person: bool) -> Mark | None:
     if status in (SendStatus.PENDING, SendStatus.SENDING):
         return None
     if status == SendStatus.SENT and not needs_person:
         return Mark.DONE
     return Mark.PERSON
-

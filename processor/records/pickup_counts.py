@@ -39,7 +39,7 @@ class PickupCounts:
         self.stories: Counter[int] = Counter()
 
     def add(self, pickup, sign: int = 1) -> None:
-        """A pickup (or a row, or a store.PickupState: its outlet_id, story_id, first_requested_at,
+        """A pickup (or a row, or a PickupState: its outlet_id, story_id, first_requested_at,
         decision and viewed) into the counts."""
         key = (week_of(pickup.first_requested_at), pickup.decision)
         self.weeks[key] += sign

@@ -14,6 +14,7 @@ import io
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, urlencode
 
@@ -72,7 +73,8 @@ class Authenticated:
 
 
 class Dashboard:
-    def __init__(self, config: Config, engine: Engine, *, clock=time.time) -> None:
+    def __init__(self, config: Config, engine: Engine, *, clock=time.time,
+                 send_reply: Callable[[int], bool | None] | None = None) -> None:
         if config.web is None:
             raise ValueError("the [web] table is missing from the config")
         self.config = config
@@ -80,6 +82,7 @@ class Dashboard:
         self.engine = engine
         self.sessions = db.make_session_factory(engine)
         self.clock = clock
+        self.send_reply = send_reply  # sends one queued reply (outbox id); None: the worker sends them all
         # Behind a login proxy without a configured secret, a per-process one signs the CSRF cookie.
         secret = self.web.session_secret.reveal() if self.web.session_secret else secrets.token_urlsafe(32)
         self.secret = secret.encode("utf-8")
@@ -260,7 +263,7 @@ class Dashboard:
         fields = await self.form(request, auth)
         if isinstance(fields, Response):
             return fields
-        from processor.desk.review import ReviewError, resolve, send_queued
+        from processor.desk.review import ReviewError, reply_status, resolve, send_now
 
         action = fields.get("action", "")
         story_urls = tuple(u for u in fields.get("story_url", "").split() if u)
@@ -273,9 +276,10 @@ class Dashboard:
                 session.commit()
             if action == "dismiss":
                 return summary
-            sent = send_queued(self.config)
-            return f"{summary}; {sent} repl{'y' if sent == 1 else 'ies'} sent now" if sent else \
-                f"{summary}; it goes out with the worker's next round"
+            if self.send_reply is None:
+                with self.sessions() as session:
+                    return f"{summary}; {reply_status(session, request_id)}"
+            return f"{summary}; {send_now(self.sessions, request_id, self.send_reply)}"
 
         try:
             outcome = await run_in_threadpool(act)
@@ -349,8 +353,10 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
-def build_app(config: Config, engine: Engine | None = None) -> Starlette:
-    dashboard = Dashboard(config, engine or db.make_engine(config.database_url))
+def build_app(config: Config, engine: Engine | None = None, *,
+              send_reply: Callable[[int], bool | None] | None = None) -> Starlette:
+    """The dashboard; `send_reply` sends a reply an editor queued at once (else a running worker sends it)."""
+    dashboard = Dashboard(config, engine or db.make_engine(config.database_url), send_reply=send_reply)
     routes = [
         Route("/", dashboard.overview),
         Route("/login", dashboard.login_form, methods=["GET"]),

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from models import Pickup, PixelHit, Story
 from processor.records.pickup_counts import mark_viewed
-from processor.records.store import record_live_copy
+from processor.records.pickups import record_live_copy
 
 log = logging.getLogger("processor.desk.web")
 

@@ -1,0 +1,56 @@
+"""From a plan to rows and a reply: what the worker and the review desk both record.
+
+The records wing takes plain data, so the mapping of an inbound message and its plan to row values
+lives here, as does the one place a reply is built (snippets for the granted stories, then the
+message), for a request the worker answers and for one an editor answers later alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from models import Decision, Outcome
+from processor.config import PublicationConfig
+from processor.pipeline.decide import Plan
+from processor.pipeline.parse import Inbound
+from processor.pipeline.reply import ReplyContext, StoredMessage, build_reply
+from processor.pipeline.snippet import build_snippet
+from processor.records.pickups import PickupState
+
+
+def request_values(inbound: Inbound, plan: Plan, *, outlet_id: int | None, mailbox: str, now: datetime) -> dict:
+    """The row a request is logged as."""
+    return {
+        "message_key": inbound.message_key,
+        "content_digest": inbound.content_digest,
+        "message_id": inbound.message_id[:998],
+        "mailbox": mailbox[:255],
+        "outlet_id": outlet_id,
+        "from_address": inbound.from_address[:320],
+        "reply_to": inbound.reply_to_address[:320],
+        "subject": inbound.subject[:998],
+        "sent_at": inbound.date,
+        "processed_at": now,
+        "outcome": Outcome.PENDING if plan.reply else plan.outcome,
+        "needs_person": plan.needs_person,
+        "reason": plan.reason,
+        "size": inbound.size,
+        "reply_message_id": None,
+    }
+
+
+def story_decisions(plan: Plan) -> list[tuple[int, str, str]]:
+    """(story id, decision, reason) for each story of the plan: what its pickups record."""
+    return [(decision.story.id, decision.decision, decision.reason) for decision in plan.stories]
+
+
+def compose_reply(plan: Plan, message: Inbound | StoredMessage, *, outlet_id: int, pickups: dict[int, PickupState],
+                  publication: PublicationConfig, reply_from: str, message_id: str, now: datetime) -> bytes:
+    """The reply to a request, as it goes on the wire: a snippet (with its pickup's tracking token) for
+    each granted story, a polite no for each declined one."""
+    snippets = {
+        decision.story.id: build_snippet(decision.story, publication, outlet_id=outlet_id,
+                                         token=pickups[decision.story.id].token)
+        for decision in plan.stories if decision.decision == Decision.GRANTED
+    }
+    return build_reply(plan, message, snippets, ReplyContext(publication, reply_from, message_id, now))

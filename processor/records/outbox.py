@@ -1,0 +1,194 @@
+"""The outbox: every reply is a row that goes through these states, and only this module moves it.
+
+    pending --(claimed; committed before its SMTP transaction starts)--> sending
+    sending --(the server accepted it)--> sent
+    sending --(4xx, or refused before DATA)--> pending again, due after a backoff ("retry")
+    sending --(5xx)--> failed                                   } the request goes to a person
+    pending, not accepted within retry_give_up_hours --> failed  }
+    sending, connection lost during DATA --> unknown            } it may or may not have arrived:
+    sending, found by a worker that did not start it --> unknown } never resent blindly
+    sent, then a delivery failure report comes back --> bounced
+
+A reply is "sending" only while one SMTP transaction carries it, so a worker that dies leaves at
+most one reply per SMTP connection in doubt. The caller owns the session and commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from models import OutboxContent, OutboxMessage, Outcome, Request, SendStatus
+
+ERROR_CHARS = 2000
+
+
+def new_reply(*, message_id: str, recipient: str, now: datetime) -> dict:
+    """The row of a reply just built: pending, due at once."""
+    return {"message_id": message_id, "recipients": recipient, "status": SendStatus.PENDING, "attempts": 0,
+            "last_error": "", "created_at": now, "next_attempt_at": now}
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A reply now "sending", with what its SMTP transaction needs."""
+
+    id: int
+    message_id: str
+    recipient: str
+    raw: bytes
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A claimed reply that was not to be sent: why (for the log)."""
+
+    id: int
+    message_id: str
+    status: str
+    reason: str
+
+
+def start_sending(session: Session, outbox_id: int, *, now: datetime, give_up_after: timedelta,
+                  accepted_at: datetime | None = None) -> Claimed | Settled | None:
+    """Take a reply this worker holds the claim on: pending and due -> "sending" (returned with its message).
+
+    Found "sending", nobody is sending it (whoever did holds the claim): this process saw it accepted
+    (`accepted_at`) and could not record it -> sent; else -> unknown. Pending past `give_up_after` -> failed.
+    None when it is not this worker's to send now (sent meanwhile, or not due)."""
+    row = session.scalars(select(OutboxMessage).where(OutboxMessage.id == outbox_id)
+                          .options(selectinload(OutboxMessage.request)).with_for_update()).first()
+    if row is None:
+        return None
+    if row.status == SendStatus.SENDING:
+        if accepted_at is not None:
+            record_sent(session, {row.id: accepted_at})
+            return Settled(row.id, row.message_id, SendStatus.SENT, "accepted before, recorded now")
+        reason = (f"the worker stopped while this reply was being sent to {row.recipients}: it may or may not "
+                  f"have arrived; check the Sent folder before answering by hand")
+        _not_delivered(row, reason, SendStatus.UNKNOWN)
+        return Settled(row.id, row.message_id, SendStatus.UNKNOWN, reason)
+    if row.status != SendStatus.PENDING:
+        return None
+    if now - row.created_at > give_up_after:
+        reason = (f"the mail server did not take the reply within {give_up_after.total_seconds() / 3600:g} hours "
+                  f"(last error: {row.last_error})")
+        _not_delivered(row, reason, SendStatus.FAILED)
+        return Settled(row.id, row.message_id, SendStatus.FAILED, reason)
+    if row.next_attempt_at is not None and row.next_attempt_at > now:
+        return None
+    row.status = SendStatus.SENDING
+    row.attempts += 1
+    raw = session.scalar(select(OutboxContent.raw).where(OutboxContent.outbox_id == row.id))
+    return Claimed(row.id, row.message_id, row.recipients, raw, row.attempts)
+
+
+def record_sent(session: Session, accepted: dict[int, datetime]) -> dict[int, str]:
+    """The server took these replies (at these times): sent, and their requests answered. -> {id: Message-ID}
+
+    Accepted is the truth, whatever another worker assumed meanwhile: no need to look first."""
+    if not accepted:
+        return {}
+    outbox, requests = OutboxMessage.__table__, Request.__table__
+    for accepted_at in set(accepted.values()):
+        session.execute(update(outbox).where(outbox.c.id.in_([i for i, at in accepted.items() if at == accepted_at]))
+                        .values(status=SendStatus.SENT, sent_at=accepted_at, next_attempt_at=None))
+    rows = session.execute(select(outbox.c.id, outbox.c.request_id, outbox.c.message_id)
+                           .where(outbox.c.id.in_(list(accepted)))).all()
+    session.execute(update(requests).where(requests.c.id.in_([request_id for _, request_id, _ in rows]))
+                    .values(outcome=Outcome.ANSWERED))
+    return {outbox_id: message_id for outbox_id, _, message_id in rows}
+
+
+def record_not_sent(session: Session, outbox_id: int, error: str, *, status: SendStatus,
+                    next_attempt_at: datetime | None = None) -> bool:
+    """A reply this worker was sending was not accepted: back to pending, due at `next_attempt_at` (a retry),
+    or failed / unknown for a person. False when the reply is no longer "sending": if our claim was lost
+    (its database connection dropped), another worker may have settled it, and a failure must not put it
+    back in the queue."""
+    row = session.scalars(select(OutboxMessage).where(OutboxMessage.id == outbox_id)
+                          .options(selectinload(OutboxMessage.request)).with_for_update()).first()
+    if row is None or row.status != SendStatus.SENDING:
+        return False
+    if status == SendStatus.PENDING:
+        row.status = SendStatus.PENDING
+        row.last_error = error[:ERROR_CHARS]
+        row.next_attempt_at = next_attempt_at
+    else:
+        _not_delivered(row, error, status)
+    return True
+
+
+def record_bounced(row: OutboxMessage, diagnostic: str) -> None:
+    """A delivery failure report returned this sent reply."""
+    if row.status == SendStatus.SENT:
+        _not_delivered(row, f"the reply bounced: {diagnostic or 'no diagnostic given'}", SendStatus.BOUNCED)
+
+
+def _not_delivered(row: OutboxMessage, error: str, status: SendStatus) -> None:
+    """The reply did not (or may not have) reached the partner: the request goes to a person for good."""
+    row.status = status
+    row.last_error = error[:ERROR_CHARS]
+    row.next_attempt_at = None
+    request = row.request
+    if status in (SendStatus.FAILED, SendStatus.UNKNOWN):
+        request.outcome = Outcome.NEEDS_PERSON
+    request.needs_person = True
+    request.reason += f"; {error}"
+
+
+def replies_due(session: Session, now: datetime, limit: int, exclude=()) -> list[int]:
+    """Replies whose (next) attempt is due, then any left "sending" (by a worker that may have died, or
+    that is sending them right now), leaving out `exclude`."""
+    due = or_(and_(OutboxMessage.status == SendStatus.PENDING, OutboxMessage.next_attempt_at <= now),
+              OutboxMessage.status == SendStatus.SENDING)
+    if exclude:
+        due = and_(due, OutboxMessage.id.notin_(list(exclude)))
+    sending_last = case((OutboxMessage.status == SendStatus.SENDING, 1), else_=0)
+    return list(session.scalars(select(OutboxMessage.id).where(due)
+                                .order_by(sending_last, OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)))
+
+
+def next_attempt_at(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(OutboxMessage.next_attempt_at))
+                          .where(OutboxMessage.status == SendStatus.PENDING))
+
+
+def reply_states(session: Session, outbox_ids: list[int]) -> dict[int, tuple[str, bool]]:
+    """{outbox id: (send status, whether its request needs a person)}"""
+    states = {}
+    for start in range(0, len(outbox_ids), 5000):
+        rows = session.execute(select(OutboxMessage.id, OutboxMessage.status, Request.needs_person)
+                               .join(Request, OutboxMessage.request_id == Request.id)
+                               .where(OutboxMessage.id.in_(outbox_ids[start:start + 5000]))).all()
+        states.update((row_id, (status, needs_person)) for row_id, status, needs_person in rows)
+    return states
+
+
+def by_message_ids(session: Session, message_ids: tuple[str, ...]) -> OutboxMessage | None:
+    """The reply with one of these Message-IDs (a delivery report names the message it returns)."""
+    if not message_ids:
+        return None
+    return session.scalars(select(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids))
+                           .options(selectinload(OutboxMessage.request))).first()
+
+
+def replies_to_recipients_since(session: Session, recipients, since: datetime) -> dict[str, int]:
+    """{address: replies queued or sent to it since then} (the per-sender daily cap); refused ones do not count."""
+    counts: dict[str, int] = {}
+    wanted = list(dict.fromkeys(recipients))
+    for start in range(0, len(wanted), 5000):
+        counts.update(session.execute(
+            select(OutboxMessage.recipients, func.count()).where(
+                OutboxMessage.recipients.in_(wanted[start:start + 5000]), OutboxMessage.created_at >= since,
+                OutboxMessage.status != SendStatus.FAILED).group_by(OutboxMessage.recipients)).all())
+    return counts
+
+
+def reply_of(session: Session, request_id: int) -> int | None:
+    """The outbox id of a request's reply, if it has one."""
+    return session.scalar(select(OutboxMessage.id).where(OutboxMessage.request_id == request_id))
