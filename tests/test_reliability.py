@@ -9,17 +9,19 @@ import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
-from models import OutboxMessage, Request
-from processor.app import build_worker
-from processor.records.claims import AnotherWorkerRunning
+from models import OutboxMessage, Request, make_engine
+from processor.app import build_edges, build_worker
 from processor.mail.imap import ImapSource
-from processor.pipeline.sending import Outgoing
-from processor.pipeline.worker import RunStats
+from processor.pipeline.sending import Sending
+from processor.records.claims import AnotherWorkerRunning
+from processor.records.errors import DatabaseUnavailable
 from tests.helpers import (deliver, folder_flags, imap_client, load, request_message, running_worker,
                            sent_folder_count, start_worker_process, wait_for_replies, wait_until, write_config)
 
@@ -27,6 +29,21 @@ BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-
 LIBRARY = "https://riversideledger.example/news/2026/11/library-launches-free-tutoring-for-teens/"
 OURS = "republish@riversideledger.example"
 pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def sending_edges(config):
+    """The edges a sending loop needs, as the wiring builds them, closed afterwards; one SMTP connection, so
+    that the loop's transactions come in a known order."""
+    config = replace(config, worker=replace(config.worker, smtp_connections=1))
+    engine = make_engine(config.database_url)
+    edges = build_edges(config, engine)
+    try:
+        yield edges
+    finally:
+        edges.source.close()
+        edges.claims.close()
+        engine.dispose()
 
 
 def delivery_report(returned_message_id: str, *, report_id: str, action: str = "failed",
@@ -314,122 +331,91 @@ def test_a_reply_left_sending_goes_to_a_person_and_one_past_retrying_is_given_up
     assert rows["stale2@x.example"][0] == "sent" and rows["stale2@x.example"][2] == "answered"
 
 
-def test_a_just_recorded_reply_that_was_settled_meanwhile_is_not_sent_again(pipeline):
-    """Replies the worker has just recorded are sent from memory, without reading them back: one that another
-    worker (or an editor) settled in between must still be left alone."""
+def test_a_reply_settled_by_someone_else_is_not_sent_again(pipeline):
+    """Sending looks at each reply's state when it claims it: one sent meanwhile (by another worker, or the
+    desk) is left alone, one due again is sent."""
     user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
     deliver(user, *(request_message(sender=f"desk@outlet{i}.example", body=BIKE, message_id=f"<mem{i}@x.example>")
                     for i in range(2)))
     pipeline["run"]()
     assert len(smtp.messages) == 2
     with sessions() as session:
-        rows = {request.message_key: request.outbox for request in session.scalars(select(Request))}
+        rows = {request.message_key: request.outbox.id for request in session.scalars(select(Request))}
         again, settled = rows["mem0@x.example"], rows["mem1@x.example"]
-        recorded = [(row.id, row.content.raw, row.recipients) for row in (again, settled)]
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == again.id).values(status="pending"))
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == again).values(status="pending"))
         session.commit()
-    worker, engine = build_worker(pipeline["config"])
-    try:
-        stats = RunStats()
-        with Outgoing(worker.edges, reply_from=worker.reply_from, accepted={}, outage=worker._smtp,
-                      stats=stats) as outgoing:
-            outgoing.add_recorded(recorded)
-            outgoing.pump(None, finish=True)
-    finally:
-        worker.close()
-        engine.dispose()
-    assert stats.replies_sent == 1 and len(smtp.messages) == 3
+    with sending_edges(pipeline["config"]) as edges:
+        sent = Sending(edges).send_due(only=[again, settled])
+    assert len(sent) == 1 and len(smtp.messages) == 3
     with sessions() as session:
         attempts = dict(session.execute(select(OutboxMessage.id, OutboxMessage.attempts)).all())
-    assert attempts == {again.id: 2, settled.id: 1}
+    assert attempts == {again: 2, settled: 1}
 
 
-def test_a_turn_whose_commit_fails_leaves_no_reply_claimed(pipeline):
-    """The claims a sending turn takes are given back when its transaction fails: kept, they would stop this
-    worker from ever sending those replies (it would take them for another worker's)."""
+def _due_again(sessions) -> list[int]:
+    """Every reply back to pending and due: as if the server had asked to try again later."""
+    with sessions() as session:
+        ids = session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id)).all()
+        session.execute(update(OutboxMessage).values(status="pending", next_attempt_at=datetime.now(timezone.utc)))
+        session.commit()
+    return list(ids)
+
+
+def _failing_commits(sessions, failing: set[int], error: Exception):
+    """A session factory whose n-th sessions (counted from 1) fail to commit."""
+    opened = [0]
+
+    def factory():
+        opened[0] += 1
+        session = sessions()
+        if opened[0] in failing:
+            session.commit = lambda: (_ for _ in ()).throw(error)
+        return session
+
+    return factory
+
+
+def test_a_claim_whose_commit_fails_is_given_back(pipeline):
+    """Kept, the claim would stop this worker from ever sending that reply (it would take it for another
+    worker's)."""
     user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
     deliver(user, request_message(body=BIKE, message_id="<claim@valleynews.example>"))
     pipeline["run"]()
-    with sessions() as session:
-        row = session.scalars(select(OutboxMessage)).one()
-        recorded = [(row.id, row.content.raw, row.recipients)]
-        session.execute(update(OutboxMessage).values(status="pending", next_attempt_at=row.created_at))
-        session.commit()
-    worker, engine = build_worker(pipeline["config"])
-    working_sessions = worker.edges.sessions
-
-    def failing_sessions():
-        session = working_sessions()
-        session.commit = lambda: (_ for _ in ()).throw(RuntimeError("commit failed"))
-        return session
-
-    try:
-        stats = RunStats()
-        with Outgoing(worker.edges, reply_from=worker.reply_from, accepted={}, outage=worker._smtp,
-                      stats=stats) as outgoing:
-            worker.edges.sessions = failing_sessions
-            outgoing.add_recorded(recorded)
-            with pytest.raises(RuntimeError):
-                outgoing.pump(None, finish=True)
-            worker.edges.sessions = working_sessions
-            outgoing.pump(None, finish=True)  # found again as due, and sent
-    finally:
-        worker.close()
-        engine.dispose()
-    assert stats.replies_sent == 1 and len(smtp.messages) == 2
-
-
-def test_a_connection_the_server_closed_while_idle_is_replaced_before_saving_to_sent(pipeline, caplog):
-    """Between passes the Sent connection may wait for hours, and servers log idle sessions out: the next copy
-    must still be saved, not lost with a warning."""
-    user, smtp = pipeline["user"], pipeline["smtp"]
-    worker, engine = build_worker(pipeline["config"])
-    caplog.set_level(logging.WARNING, logger="processor")
-    try:
-        deliver(user, request_message(body=BIKE, message_id="<idle1@valleynews.example>"))
-        worker.run(once=True)
-        archive = worker.edges.archive
-        archive.client.socket().shutdown(socket.SHUT_RDWR)  # as if the server had logged it out
-        archive._used_at -= 3600
-        deliver(user, request_message(sender="desk@harborgazette.example", body=BIKE,
-                                      message_id="<idle2@harborgazette.example>"))
-        worker.run(once=True)
-    finally:
-        worker.close()
-        engine.dispose()
+    _due_again(sessions)
+    with sending_edges(pipeline["config"]) as edges:
+        working = edges.sessions
+        edges.sessions = _failing_commits(working, {1}, RuntimeError("commit failed"))
+        sending = Sending(edges)
+        with pytest.raises(RuntimeError):
+            sending.send_due()
+        edges.sessions = working
+        assert len(sending.send_due()) == 1  # found again as due, and sent
     assert len(smtp.messages) == 2
-    assert not [r for r in caplog.records if "not saved to Sent" in r.getMessage()]
-    assert sent_folder_count(user) == 2
 
 
-def test_a_turn_that_cannot_choose_the_next_rounds_still_records_the_finished_ones(pipeline):
-    """Left "sending", a reply the server took would later be flagged as "may or may not have arrived"."""
+def test_a_reply_accepted_while_the_database_was_away_is_recorded_as_sent(pipeline):
+    """The server took the reply, then "sent" could not be committed: the next attempt records it as sent,
+    rather than flagging it as maybe delivered or sending it again."""
     user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
-    deliver(user, *(request_message(sender=f"desk@outlet{i}.example", body=BIKE, message_id=f"<turn{i}@x.example>")
-                    for i in range(2)))
+    deliver(user, request_message(body=BIKE, message_id="<away@valleynews.example>"))
     pipeline["run"]()
+    outbox_id, = _due_again(sessions)
+    lost = OperationalError("UPDATE outbox", {}, Exception("server closed the connection unexpectedly"))
+    with sending_edges(pipeline["config"]) as edges:
+        working = edges.sessions
+        edges.sessions = _failing_commits(working, {2}, lost)  # 1: the claim, 2: recording what the server said
+        sending = Sending(edges)
+        with pytest.raises(DatabaseUnavailable):
+            sending.send_due()
+        assert len(smtp.messages) == 2
+        with sessions() as session:
+            assert session.get(OutboxMessage, outbox_id).status == "sending"
+        edges.sessions = working
+        assert sending.send_due() == []
+    assert len(smtp.messages) == 2
     with sessions() as session:
-        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-        first, second = [(row.id, row.content.raw, row.recipients) for row in rows]
-        session.execute(update(OutboxMessage).values(status="pending", next_attempt_at=rows[0].created_at))
-        session.commit()
-    worker, engine = build_worker(pipeline["config"])
-    try:
-        with Outgoing(worker.edges, reply_from=worker.reply_from, accepted={}, outage=worker._smtp,
-                      stats=RunStats()) as outgoing:
-            outgoing.add_recorded([first])
-            outgoing.pump(None, finish=False)
-            wait_until(lambda: all(round_.future.done() for round_ in outgoing.rounds), 10)
-            outgoing.add_recorded([second])
-            outgoing._take = lambda outbox_ids, taken: (_ for _ in ()).throw(RuntimeError("claims lost"))
-            with pytest.raises(RuntimeError):
-                outgoing.pump(None, finish=False)
-    finally:
-        worker.close()
-        engine.dispose()
-    with sessions() as session:
-        status = dict(session.execute(select(OutboxMessage.id, OutboxMessage.status)).all())
-    assert status == {first[0]: "sent", second[0]: "pending"} and len(smtp.messages) == 3
+        row = session.get(OutboxMessage, outbox_id)
+        assert (row.status, row.request.outcome, row.request.needs_person) == ("sent", "answered", False)
 
 
 def test_a_sent_folder_that_refuses_the_copy_does_not_stop_the_batch(pipeline, caplog):
