@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from models import Pickup
 from processor.config import load_config
+from processor.app import reply_sender
 from processor.desk.web.app import build_app
 from tests.helpers import deliver, request_message, wait_until
 from tests.web_fixtures import PASSWORD, SECRET, add_web_table
@@ -70,7 +71,8 @@ def dashboard(pipeline):
                     + text[end:], encoding="utf-8")
     add_web_table(path, environ=pipeline["env"])
     config = load_config(path, environ={**pipeline["env"], "TEST_WEB_SECRET": SECRET})
-    server = uvicorn.Server(uvicorn.Config(build_app(config), log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(build_app(config, send_reply=reply_sender(config)), log_level="warning",
+                                          lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     assert wait_until(lambda: server.started, 15)
