@@ -1,6 +1,7 @@
 """A batch of fresh requests, answered: replies per second against the SMTP server's own accept rate.
 
-    .venv/bin/python -m benchmarks.answer [--requests 1000] [--runs 3] [--rtt 0 --rtt 0.04] [--profile FILE]
+    .venv/bin/python -m benchmarks.answer [--requests 1000] [--runs 3] [--rtt 0 --rtt 0.04] [--smtp-connections N]
+                                          [--profile FILE]
 
 A private Dovecot and an aiosmtpd server, both behind the latency proxy (server and proxies in a
 process of their own, see sidecar.py), SQLite; the worker runs here. Baselines measured in the same run: the SMTP server's accept rate on one connection (smtplib sending reply-sized messages
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--rtt", type=float, action="append", help="round-trip time in seconds (default: 0 and 0.04)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--smtp-connections", type=int, help="[worker] smtp_connections (default: the config's default)")
     parser.add_argument("--profile", type=Path, help="write a pyinstrument profile of the worker's last run here")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="republish-bench-"))
@@ -90,7 +92,9 @@ def main() -> None:
                 folder = root / f"run-{uuid.uuid4().hex[:6]}"
                 folder.mkdir()
                 config = load(write_config(folder, f"sqlite:///{folder / 'bench.sqlite3'}",
-                                           imap={**user, "port": imap_port}, smtp_port=smtp_proxy, batch_size=None),
+                                           imap={**user, "port": imap_port}, smtp_port=smtp_proxy, batch_size=None,
+                                           extra=(f"smtp_connections = {args.smtp_connections}\n"
+                                                  if args.smtp_connections else "")),
                               user["password"])
                 prepare_database(config)
                 worker, engine = build_worker(config)

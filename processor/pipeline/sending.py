@@ -44,6 +44,7 @@ class _Pass:
     stop: threading.Event
     only: set[int] | None
     passed: set[int] = field(default_factory=set)   # looked at and not ours to send now
+    due: list[int] = field(default_factory=list)     # due replies found by the last look, next first
     sent: list[SentReply] = field(default_factory=list)
     error: BaseException | None = None               # the first loop that failed ends the others too
     reported: bool = False
@@ -122,13 +123,16 @@ class Sending:
             while True:
                 with database_needed(), self.edges.sessions() as session:
                     if run.only is not None:
-                        due = sorted(run.only - run.passed - self._in_flight)
-                    else:
-                        due = outbox.replies_due(session, self.edges.clock(), DUE_PAGE,
-                                                 exclude=run.passed | self._in_flight)
-                    if not due:
+                        run.due = sorted(run.only - run.passed - self._in_flight)
+                    elif not run.due:
+                        run.due = outbox.replies_due(session, self.edges.clock(), DUE_PAGE,
+                                                     exclude=run.passed | self._in_flight)
+                    if not run.due:
                         return None
-                    for outbox_id in due:
+                    while run.due:
+                        outbox_id = run.due.pop(0)
+                        if outbox_id in self._in_flight:
+                            continue
                         name = f"outbox:{outbox_id}"
                         taken = self.edges.claims.take(name)
                         if run.only is not None or not taken:

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 from typing import Protocol
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
+
+log = logging.getLogger(__name__)
 
 
 class AnotherWorkerRunning(Exception):
@@ -139,8 +142,8 @@ class PostgresClaims:
             try:
                 connection.invalidate()
                 connection.close()
-            except Exception:
-                pass
+            except Exception as exc:  # the server has ended the session (and its locks) already
+                log.warning("could not close a broken claims connection (%s: %s)", type(exc).__name__, exc)
 
 
 def lock_key(name: str) -> int:

@@ -60,6 +60,16 @@ def start_sending(session: Session, outbox_id: int, *, now: datetime, give_up_af
     Found "sending", nobody is sending it (whoever did holds the claim): this process saw it accepted
     (`accepted_at`) and could not record it -> sent; else -> unknown. Pending past `give_up_after` -> failed.
     None when it is not this worker's to send now (sent meanwhile, or not due)."""
+    table = OutboxMessage.__table__
+    due = or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)
+    claimed = session.execute(
+        update(table).where(table.c.id == outbox_id, table.c.status == SendStatus.PENDING, due,
+                            table.c.created_at >= now - give_up_after)
+        .values(status=SendStatus.SENDING, attempts=table.c.attempts + 1)
+        .returning(table.c.message_id, table.c.recipients, table.c.attempts)).first()
+    if claimed is not None:  # the common case, in one statement
+        raw = session.scalar(select(OutboxContent.raw).where(OutboxContent.outbox_id == outbox_id))
+        return Claimed(outbox_id, claimed.message_id, claimed.recipients, raw, claimed.attempts)
     row = session.scalars(select(OutboxMessage).where(OutboxMessage.id == outbox_id)
                           .options(selectinload(OutboxMessage.request)).with_for_update()).first()
     if row is None:
@@ -72,19 +82,12 @@ def start_sending(session: Session, outbox_id: int, *, now: datetime, give_up_af
                   f"have arrived; check the Sent folder before answering by hand")
         _not_delivered(row, reason, SendStatus.UNKNOWN)
         return Settled(row.id, row.message_id, SendStatus.UNKNOWN, reason)
-    if row.status != SendStatus.PENDING:
-        return None
-    if now - row.created_at > give_up_after:
+    if row.status == SendStatus.PENDING and now - row.created_at > give_up_after:
         reason = (f"the mail server did not take the reply within {give_up_after.total_seconds() / 3600:g} hours "
                   f"(last error: {row.last_error})")
         _not_delivered(row, reason, SendStatus.FAILED)
         return Settled(row.id, row.message_id, SendStatus.FAILED, reason)
-    if row.next_attempt_at is not None and row.next_attempt_at > now:
-        return None
-    row.status = SendStatus.SENDING
-    row.attempts += 1
-    raw = session.scalar(select(OutboxContent.raw).where(OutboxContent.outbox_id == row.id))
-    return Claimed(row.id, row.message_id, row.recipients, raw, row.attempts)
+    return None  # sent or settled meanwhile, or not due yet
 
 
 def record_sent(session: Session, accepted: dict[int, datetime]) -> dict[int, str]:
@@ -94,11 +97,11 @@ def record_sent(session: Session, accepted: dict[int, datetime]) -> dict[int, st
     if not accepted:
         return {}
     outbox, requests = OutboxMessage.__table__, Request.__table__
+    rows = []
     for accepted_at in set(accepted.values()):
-        session.execute(update(outbox).where(outbox.c.id.in_([i for i, at in accepted.items() if at == accepted_at]))
-                        .values(status=SendStatus.SENT, sent_at=accepted_at, next_attempt_at=None))
-    rows = session.execute(select(outbox.c.id, outbox.c.request_id, outbox.c.message_id)
-                           .where(outbox.c.id.in_(list(accepted)))).all()
+        rows += session.execute(update(outbox).where(outbox.c.id.in_([i for i, at in accepted.items() if at == accepted_at]))
+                                .values(status=SendStatus.SENT, sent_at=accepted_at, next_attempt_at=None)
+                                .returning(outbox.c.id, outbox.c.request_id, outbox.c.message_id)).all()
     session.execute(update(requests).where(requests.c.id.in_([request_id for _, request_id, _ in rows]))
                     .values(outcome=Outcome.ANSWERED))
     return {outbox_id: message_id for outbox_id, _, message_id in rows}
