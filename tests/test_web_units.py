@@ -10,7 +10,8 @@ from processor.config import ConfigError, parse_config
 from processor.desk.web import charts, counting, sessions
 from processor.desk.web.hits import Hit, HitQueue
 from processor.passwords import hash_password, is_password_hash, verify_password
-from processor.desk.web.queries import decode_cursor, parse_filter, week_start
+from processor.desk.pickup_log import decode_cursor
+from processor.desk.web.queries import parse_filter, week_start
 
 
 def test_password_hash_round_trip_and_format():

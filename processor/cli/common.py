@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import click
 
@@ -60,11 +60,6 @@ def session_for(config: Config):
 
 def day_start(day: datetime | None) -> datetime | None:
     return day.replace(tzinfo=timezone.utc) if day else None
-
-
-def day_after(day: datetime | None) -> datetime | None:
-    """The end of an inclusive YYYY-MM-DD: midnight of the next day."""
-    return day.replace(tzinfo=timezone.utc) + timedelta(days=1) if day else None
 
 
 def now() -> datetime:

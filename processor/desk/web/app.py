@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import csv
-import io
 import logging
 import secrets
 import time
@@ -27,6 +25,7 @@ from starlette.routing import Route
 
 from processor.records import db
 from processor.config import Config, WebConfig
+from processor.desk.csv_export import csv_chunks
 from processor.desk.web import charts, counting, queries, sessions
 from processor.desk.web.hits import BATCH_SIZE, FLUSH_SECONDS, Hit, HitQueue, write_hits
 from processor.passwords import verify_password
@@ -205,22 +204,13 @@ class Dashboard:
     def _csv_lines(self, flt: queries.LogFilter):
         columns = ["first_requested", "last_requested", "outlet", "story", "title", "decision", "requests", "views",
                    "first_view", "last_view", "hosts"]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
         with self.sessions() as session:
-            for count, (row, pixel, requests) in enumerate(queries.log_rows_for_export(session, flt), 1):
-                writer.writerow([row.first_requested_at.isoformat(timespec="seconds"),
-                                 row.last_requested_at.isoformat(timespec="seconds"), row.outlet, row.story_url,
-                                 _csv_safe(row.story_title), row.decision, requests, pixel.views,
-                                 pixel.first_hit.isoformat(timespec="seconds") if pixel.first_hit else "",
-                                 pixel.last_hit.isoformat(timespec="seconds") if pixel.last_hit else "",
-                                 " ".join(pixel.hosts)])
-                if count % 500 == 0:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue()
+            yield from csv_chunks(columns, ((
+                row.first_requested_at.isoformat(timespec="seconds"), row.last_requested_at.isoformat(timespec="seconds"),
+                row.outlet, row.story_url, row.story_title, row.decision, requests, pixel.views,
+                pixel.first_hit.isoformat(timespec="seconds") if pixel.first_hit else "",
+                pixel.last_hit.isoformat(timespec="seconds") if pixel.last_hit else "", " ".join(pixel.hosts))
+                for row, pixel, requests in queries.log_rows_for_export(session, flt)))
 
     def outlet(self, request: Request) -> Response:
         return self._detail(request, queries.outlet_page, request.path_params["outlet_id"], "outlet")
@@ -342,11 +332,6 @@ class Dashboard:
 def _local(target: str) -> str:
     """Only paths on this site: `next=https://elsewhere` must not send an editor away after login."""
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
-
-
-def _csv_safe(value: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas: a story title must not."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def build_app(config: Config, engine: Engine | None = None) -> Starlette:
