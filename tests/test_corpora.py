@@ -13,7 +13,7 @@ from processor.app import build_worker
 from processor.catalog.stories import ImportFailed, parse_source
 from processor.config import DEFAULT_WIRE_SOURCES
 from processor.catalog.extract import NotAnArticle, extract_article
-from processor.pipeline.parse import UnreadableMessage, message_key, parse_message
+from processor.pipeline.parse import UnreadableMessage, parse_message, raw_digest_key
 from tests.article_corpus import SHARED_ARTICLES, page_cases, same_byline, same_title, same_url
 from tests.helpers import load, write_config
 
@@ -69,7 +69,7 @@ def test_corpus_email_gets_an_outcome_and_a_reason_and_auto_mail_no_reply(corpus
     try:
         key = parse_message(raw).message_key
     except UnreadableMessage:
-        key = message_key("", raw)
+        key = raw_digest_key(raw)
     with corpus_worker["sessions"]() as session:
         request = session.scalars(select(Request).where(Request.message_key == key)).one()
         assert request.outcome and request.reason
