@@ -16,6 +16,7 @@ from processor.catalog.extract import NotAnArticle, extract_article
 from processor.pipeline.parse import UnreadableMessage, parse_message, raw_digest_key
 from tests.article_corpus import SHARED_ARTICLES, page_cases, same_byline, same_title, same_url
 from tests.helpers import load, write_config
+from tests.servers import missing
 
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -54,6 +55,14 @@ def corpus_worker(tmp_path_factory):
            "sessions": db.make_session_factory(engine)}
     worker.close()
     engine.dispose()
+
+
+def test_the_shared_corpora_are_beside_the_checkout():
+    """Without ../shared the corpus tests below have nothing to run: say so (and fail under CI)."""
+    if not CORPUS_FILES:
+        missing("../shared/corpus is not beside the checkout", "clone next to the project's shared folder")
+    if not SHARED_ARTICLES.is_dir():
+        missing("../shared/articles is not beside the checkout", "clone next to the project's shared folder")
 
 
 @pytest.mark.skipif(not CORPUS_FILES, reason="../shared/corpus is not beside the checkout")
