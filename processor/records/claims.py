@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 from typing import Protocol
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
 
 
 class AnotherWorkerRunning(Exception):
@@ -126,7 +130,9 @@ class PostgresClaims:
             try:
                 self.connection.execute(text("SELECT pg_advisory_unlock_all()"))
                 self.connection.close()
-            except Exception:
+            except SQLAlchemyError as exc:
+                log.info("claims: the connection could not be closed cleanly (%s); the server releases its locks",
+                         str(exc).splitlines()[0])
                 self._discard_connection()
         self.connection = None
         self.held.clear()
@@ -139,8 +145,8 @@ class PostgresClaims:
             try:
                 connection.invalidate()
                 connection.close()
-            except Exception:
-                pass
+            except SQLAlchemyError as exc:  # already broken: closing it is all that was left to do
+                log.info("claims: a broken connection could not be closed (%s)", str(exc).splitlines()[0])
 
 
 def lock_key(name: str) -> int:

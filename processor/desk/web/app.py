@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, quote, urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -298,10 +299,13 @@ class Dashboard:
             batch = self.hits.take(BATCH_SIZE)
             try:
                 await run_in_threadpool(self._write, batch)
-            except Exception as exc:  # the database is away: these hits are lost, the next batch tries again
+            except Exception as exc:  # these hits are lost; the next batch tries again
                 self.write_failures += 1
                 self.hits.dropped += len(batch)
-                log.warning("could not record %d pixel hits: %s", len(batch), str(exc).splitlines()[0])
+                if isinstance(exc, SQLAlchemyError):  # the database is away: expected now and then
+                    log.warning("could not record %d pixel hits: %s", len(batch), str(exc).splitlines()[0])
+                else:  # a bug: with its traceback
+                    log.exception("could not record %d pixel hits", len(batch))
                 return
 
     def _write(self, batch: list[Hit]) -> None:
