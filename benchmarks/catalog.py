@@ -21,7 +21,8 @@ from benchmarks.mail import scratch_database
 from models import Story
 from processor.catalog.stories import import_articles, parse_source, stories_named
 from tests.servers import postgres_url
-from processor.pipeline.classify import story_refs, title_key
+from processor.catalog.titles import title_key
+from processor.pipeline.classify import story_refs
 from processor.pipeline.parse import parse_message
 from tests.helpers import request_message
 

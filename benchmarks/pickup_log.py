@@ -21,7 +21,7 @@ from sqlalchemy import insert
 
 from benchmarks.mail import scratch_database
 from models import Story
-from processor.records.pickups import list_pickups
+from processor.desk.pickup_log import LogFilter, pickup_records
 from processor.desk.web.app import build_app
 from tests.servers import postgres_url
 from tests.web_fixtures import add_pickups, log_in, story_ids
@@ -64,9 +64,9 @@ def measure(database_url: str | None, pickups: int) -> tuple[str, dict[str, floa
     print(f"{database}: {pickups:,} pickups inserted in {time.perf_counter() - started:.0f} s", flush=True)
     figures = {}
     with sessions() as session:
-        figures["republish pickups (latest 100)"] = median_ms(lambda: list_pickups(session, limit=100))
+        figures["republish pickups (latest 100)"] = median_ms(lambda: pickup_records(session, LogFilter(), 100))
         figures["republish pickups --outlet outlet7.example"] = median_ms(
-            lambda: list_pickups(session, outlet="outlet7.example", limit=100))
+            lambda: pickup_records(session, LogFilter(outlet="outlet7.example"), 100))
     with TestClient(build_app(config, engine)) as client:
         log_in(client)
         for path in PAGES:

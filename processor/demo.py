@@ -18,8 +18,7 @@ from processor.records import db
 from processor.app import build_worker
 from processor.catalog.stories import import_articles, parse_source
 from processor.config import load_config
-from processor.desk.pickup_log import format_pickups
-from processor.records.pickups import list_pickups
+from processor.desk.pickup_log import LogFilter, format_pickups, pickup_records
 
 DEMO_CONFIG = """\
 # Written by `republish demo`. A real installation starts from config.example.toml.
@@ -72,7 +71,7 @@ def run_demo(directory: Path) -> str:
     worker_engine.dispose()
 
     with sessions() as session:
-        log = format_pickups(list_pickups(session), "table")
+        log = format_pickups(pickup_records(session, LogFilter(), None), "table")
     engine.dispose()
     replies = sorted(config.worker.outbox_path.glob("*.eml")) if config.worker.outbox_path.exists() else []
     outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(stats.by_outcome.items()))

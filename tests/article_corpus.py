@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from processor.pipeline.classify import title_key
+from processor.catalog.titles import title_key
 from processor.urls import url_key
 
 SHARED_ARTICLES = Path(__file__).resolve().parents[2] / "shared" / "articles"

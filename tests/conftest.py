@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from processor.records import db
 from processor.catalog.stories import import_articles, parse_source
 from tests.helpers import import_pages, load, run_once, write_config
-from tests.servers import Dovecot, OAuthServer, SmtpServer, dovecot_binary, postgres_url
+from tests.servers import Dovecot, OAuthServer, SmtpServer, dovecot_binary, missing, postgres_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLES = Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories"  # the demo's stories
@@ -43,9 +43,7 @@ def tls_ca(tmp_path_factory):
 def _running_dovecot(tls_ca, **options):
     binary = dovecot_binary()
     if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("dovecot is not installed: scripts/setup.sh installs it (apt package dovecot-imapd)")
-        pytest.skip("dovecot is not installed (run scripts/setup.sh)")
+        missing("dovecot is not installed", "scripts/setup.sh installs it: apt package dovecot-imapd")
     # Not under pytest's tmp dir: that is private (0700) and Dovecot's unprivileged processes must read here.
     root = Path(tempfile.mkdtemp(prefix="republish-dovecot-"))
     root.chmod(0o755)
@@ -119,7 +117,7 @@ def database_url(request, tmp_path):
         return
     url, schema, cleanup = postgres_url()
     if url is None:
-        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432 ({schema})")
+        missing(f"PostgreSQL not reachable on 127.0.0.1:5432 ({schema})", "start it with trust auth and a database `test`")
     yield url
     cleanup()
 

@@ -91,7 +91,7 @@ def test_stories_are_found_by_link_and_by_title_in_one_lookup_on_both_databases(
 
     from models import Story
     from processor.catalog.stories import stories_named
-    from processor.pipeline.classify import title_key
+    from processor.catalog.titles import title_key
 
     engine = db.make_engine(database_url)
     db.upgrade(engine)

@@ -6,14 +6,14 @@ import pytest
 
 from processor.records import db
 from processor.records.claims import PostgresClaims
-from tests.servers import postgres_url
+from tests.servers import missing, postgres_url
 
 
 @pytest.fixture
 def two_schemas():
     first, second = postgres_url(), postgres_url()
     if first[0] is None:
-        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432 ({first[1]})")
+        missing(f"PostgreSQL not reachable on 127.0.0.1:5432 ({first[1]})", "start it with trust auth and a database `test`")
     engines = [db.make_engine(first[0]), db.make_engine(first[0]), db.make_engine(second[0])]
     yield engines
     for engine in engines:

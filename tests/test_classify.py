@@ -1,6 +1,7 @@
 import pytest
 
-from processor.pipeline.classify import automation_reason, is_delivery_report, is_republish_subject, outlet_key, question_reason, title_key, title_spans
+from processor.pipeline.classify import automation_reason, is_delivery_report, is_republish_subject, outlet_key, question_reason, title_spans
+from processor.catalog.titles import title_key
 from processor.pipeline.parse import parse_message
 from tests.helpers import request_message
 

@@ -53,7 +53,7 @@ def test_import_run_and_pickup_log(tmp_path):
     assert [(r["outlet"], r["decision"], r["requests"]) for r in rows] == [("valleynews.example", "granted", 1)]
     assert rows[0]["replies"]
     csv_out = runner.invoke(main, cli + ["pickups", "--format", "csv", "--outlet", "valleynews.example"]).output
-    assert csv_out.splitlines()[0].startswith("outlet,story,title,decision")
+    assert csv_out.splitlines()[0].startswith("id,outlet,story,title,decision")
     assert "council-approves" in runner.invoke(main, cli + ["pickups", "--story",
                                                             "http://www.riversideledger.example/news/2026/11/council-approves-protected-bike-lanes"]).output
     assert "no pickups" in runner.invoke(main, cli + ["pickups", "--since", "2099-01-01"]).output

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import stat
 
+import tempfile
+
 import pytest
 
 from processor.config import OAuth2Config, Secret
@@ -182,10 +184,11 @@ def test_a_new_token_put_in_the_file_is_picked_up_without_a_restart(token_server
 
 def test_unsaved_rotation_does_not_fall_back_to_the_older_token_in_the_file(token_server, tmp_path, monkeypatch,
                                                                             caplog):
-    def unwritable(path, text):
+    def unwritable(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("processor.mail.oauth._write_private", unwritable)  # e.g. a directory the worker cannot write
+    # A directory the worker cannot write (tests run as root, whom permissions do not stop): no new file there.
+    monkeypatch.setattr(tempfile, "mkstemp", unwritable)
     token_server.rotate = True
     client_id = token_server.register_client()
     token_file = tmp_path / "refresh-token"

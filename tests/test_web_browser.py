@@ -4,7 +4,6 @@ and see the reply arrive, and load a partner's page carrying a snippet so that i
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 from email import message_from_bytes, policy
@@ -19,6 +18,7 @@ from processor.config import load_config
 from processor.app import reply_sender
 from processor.desk.web.app import build_app
 from tests.helpers import deliver, request_message, wait_until
+from tests.servers import missing
 from tests.web_fixtures import PASSWORD, SECRET, add_web_table
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -30,9 +30,7 @@ READER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like 
 @pytest.fixture(scope="module")
 def browser():
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: scripts/setup.sh installs it (apt packages chromium, chromium-driver)")
-        pytest.skip("chromium and chromium-driver are not installed (run scripts/setup.sh)")
+        missing("chromium and chromium-driver are not installed", "scripts/setup.sh installs them from Debian")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

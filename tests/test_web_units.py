@@ -10,7 +10,8 @@ from processor.config import ConfigError, parse_config
 from processor.desk.web import charts, counting, sessions
 from processor.desk.web.hits import Hit, HitQueue
 from processor.passwords import hash_password, is_password_hash, verify_password
-from processor.desk.web.queries import decode_cursor, parse_filter, week_start
+from processor.desk.pickup_log import decode_cursor
+from processor.desk.web.queries import parse_filter, week_start
 
 
 def test_password_hash_round_trip_and_format():
@@ -96,10 +97,11 @@ def test_a_reload_within_30_minutes_is_not_counted_again():
 
 def test_reload_memory_stays_bounded_and_keeps_only_hashes():
     memory = counting.ReloadMemory(max_entries=100, clock=lambda: 0.0)
-    for index in range(1000):
-        memory.seen_recently(counting.fingerprint("ua", f"https://x.example/{index}", "t"))
+    keys = [counting.fingerprint("ua", f"https://x.example/{index}", "t") for index in range(1000)]
+    for key in keys:
+        memory.seen_recently(key)
     assert len(memory) <= 100
-    assert all(len(key) == 32 and "x.example" not in key for key in memory._seen)
+    assert all(len(key) == 32 and "x.example" not in key for key in keys)  # what the memory is given: hashes
 
 
 def test_page_of_referer():

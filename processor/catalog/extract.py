@@ -1,8 +1,6 @@
-"""An article page (HTML) -> `Article`: title, byline, date, canonical URL, clean body, origin. Pure.
+"""An article page (HTML) -> `Article`: its metadata (`metadata.py`), clean body and origin. Pure.
 
-Metadata comes from what publishers declare for search engines and social cards, in order of
-trust: JSON-LD `NewsArticle` (and its kin), OpenGraph/`article:*` meta tags, `rel=canonical`,
-then the visible page (`<h1>`, byline elements, `<time>`). The body is the block of the page
+The body is the block of the page
 with the most paragraph text; from it only paragraphs, headings, lists, quotes and inline
 links survive, sanitised by nh3 (an allow-list sanitiser), with images, figures, captions,
 embeds, scripts, forms, ads, promo boxes and CMS leftovers gone.
@@ -10,22 +8,21 @@ embeds, scripts, forms, ads, promo boxes and CMS leftovers gone.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit
+from datetime import datetime
+from urllib.parse import urlsplit
 
 import lxml.html
 import nh3
 from lxml import etree
 
+from processor.catalog.metadata import (absolute_url, canonical_url, element_text, json_ld_article, ld_name,
+                                        link_href, page_byline, page_meta, page_title, published_at)
 from processor.catalog.origin import Origin, find_origin
 
 BODY_TAGS = {"p", "a", "em", "strong", "i", "b", "h2", "h3", "h4", "ul", "ol", "li", "blockquote", "br", "sup", "sub"}
 BODY_BLOCKS = ("p", "h2", "h3", "h4", "ul", "ol", "blockquote")
-_ARTICLE_TYPES = re.compile(r"(News|Reportage|Analysis|Opinion|Review|Background|Satirical|Scholarly|Tech)?Article$|BlogPosting$|Report$")
 _DROP_TAGS = (
     "script", "style", "noscript", "iframe", "form", "figure", "figcaption", "picture", "img", "video", "audio",
     "svg", "aside", "nav", "footer", "button", "input", "select", "textarea", "object", "embed", "template",
@@ -41,7 +38,6 @@ _BOILERPLATE_TOKEN = re.compile(
     re.I,
 )
 _SHORTCODE = re.compile(r"\[/?[a-z][a-z0-9_-]*(?:\s[^\]]*)?\]", re.I)
-_TITLE_SEPARATORS = re.compile(r"\s+[|–—\-:·»]\s+")
 
 
 class NotAnArticle(Exception):
@@ -69,17 +65,17 @@ def extract_article(
     own_names: tuple[str, ...] = (),
 ) -> Article:
     root = _parse(html)
-    meta = _meta(root)
-    ld = _json_ld_article(root)
-    canonical = _canonical(root, meta, ld, url)
-    site_name = meta.get("og:site_name", "") or _ld_name(ld.get("publisher"))
-    title = _title(root, meta, ld, site_name)
-    byline = _byline(root, meta, ld)
+    meta = page_meta(root)
+    ld = json_ld_article(root)
+    canonical = canonical_url(root, meta, ld, url)
+    site_name = meta.get("og:site_name", "") or ld_name(ld.get("publisher"))
+    title = page_title(root, meta, ld, site_name)
+    byline = page_byline(root, meta, ld)
     container = _body_container(root)
     if container is None:
         raise NotAnArticle("no article body found (no block of paragraphs)")
     blocks = _body_blocks(container)
-    paragraphs = tuple(_text(block) for block in blocks if _text(block))
+    paragraphs = tuple(element_text(block) for block in blocks if element_text(block))
     if not title or not paragraphs:
         raise NotAnArticle("no headline or no paragraphs found")
     body_html = sanitise_body("".join(_serialise(block, canonical) for block in blocks))
@@ -94,7 +90,7 @@ def extract_article(
         site_names=tuple(n for n in (site_name, page_host, canonical_host) if n),
         wire_sources=wire_sources,
         meta_source=meta.get("dc.source", ""),
-        syndication_source=_link_href(root, "syndication-source", canonical),
+        syndication_source=link_href(root, "syndication-source", canonical),
     )
     if origin is None and page_host and canonical_host and not _same_site(page_host, canonical_host):
         origin = Origin(canonical_host, f'<link rel="canonical" href="{canonical[:200]}"> on {page_host}')
@@ -102,7 +98,7 @@ def extract_article(
         canonical_url=canonical,
         title=title,
         byline=byline,
-        published_at=_published(root, meta, ld),
+        published_at=published_at(root, meta, ld),
         language=(root.get("lang") or meta.get("og:locale", "") or "").split("-")[0].split("_")[0].lower()[:35],
         body_html=body_html,
         paragraphs=paragraphs,
@@ -153,198 +149,13 @@ def decode_html(data: bytes, declared: str | None = None) -> str:
     return data.decode("cp1252", errors="replace")
 
 
-def _meta(root) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for element in root.iter("meta"):
-        key = (element.get("property") or element.get("name") or element.get("itemprop") or "").strip().lower()
-        value = (element.get("content") or "").strip()
-        if key and value and key not in found:
-            found[key] = value
-    return found
-
-
-def _json_ld_article(root) -> dict:
-    for script in root.xpath("//script[@type='application/ld+json']"):
-        try:
-            data = json.loads(script.text or "", strict=False)
-        except (ValueError, TypeError):
-            continue
-        for node in _walk_ld(data):
-            types = node.get("@type")
-            types = types if isinstance(types, list) else [types]
-            if any(isinstance(t, str) and _ARTICLE_TYPES.search(t) for t in types):
-                return node
-    return {}
-
-
-def _walk_ld(data):
-    if isinstance(data, list):
-        for item in data:
-            yield from _walk_ld(item)
-    elif isinstance(data, dict):
-        yield data
-        for key in ("@graph", "mainEntity", "itemListElement"):
-            if key in data:
-                yield from _walk_ld(data[key])
-
-
-def _ld_name(value) -> str:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, dict):
-        return str(value.get("name") or "").strip()
-    if isinstance(value, list):
-        return ", ".join(n for n in (_ld_name(v) for v in value) if n)
-    return ""
-
-
-def _absolute(href: str, base: str | None) -> str:
-    href = href.strip()
-    if href.startswith("//"):
-        return "https:" + href
-    return urljoin(base, href) if base else href
-
-
-def _is_front_page(url: str) -> bool:
-    try:
-        return urlsplit(url).path.strip("/") == ""
-    except ValueError:
-        return True
-
-
-def _canonical(root, meta: dict[str, str], ld: dict, url: str | None) -> str:
-    og_url = meta.get("og:url", "")
-    candidates = [
-        _link_href(root, "canonical", url or og_url),
-        _absolute(og_url, url) if og_url else "",
-        _ld_url(ld),
-        url or "",
-    ]
-    usable = [c for c in candidates if c.startswith(("http://", "https://"))]
-    for candidate in usable:
-        if not _is_front_page(candidate):
-            return candidate
-    return usable[0] if usable else ""
-
-
-def _ld_url(ld: dict) -> str:
-    entity = ld.get("mainEntityOfPage")
-    if isinstance(entity, dict):
-        entity = entity.get("@id") or entity.get("url")
-    for value in (ld.get("url"), entity):
-        if isinstance(value, str) and value.startswith("http"):
-            return value
-    return ""
-
-
-def _link_href(root, rel: str, base: str | None) -> str:
-    for element in root.xpath("//link[@href]"):
-        if rel in (element.get("rel") or "").lower().split():
-            return _absolute(element.get("href"), base)
-    return ""
-
-
-def _title(root, meta: dict[str, str], ld: dict, site_name: str) -> str:
-    h1 = next((_text(h) for h in root.iter("h1") if _text(h)), "")
-    for candidate in (ld.get("headline"), meta.get("og:title"), meta.get("twitter:title"), h1, _title_tag(root, site_name)):
-        if isinstance(candidate, str) and candidate.strip():
-            return _strip_site_suffix(" ".join(candidate.split()), site_name)
-    return ""
-
-
-def _title_tag(root, site_name: str) -> str:
-    title = root.find(".//title")
-    return _text(title) if title is not None else ""
-
-
-def _strip_site_suffix(title: str, site_name: str) -> str:
-    """ "Headline | Site" -> "Headline", when the last part is the site's own name."""
-    separators = list(_TITLE_SEPARATORS.finditer(title))
-    if site_name and separators:
-        last = separators[-1]
-        if title[last.end():].strip().lower() == site_name.lower():
-            return title[: last.start()].strip()
-    return title
-
-
-def _byline(root, meta: dict[str, str], ld: dict) -> str:
-    authors = ld.get("author") or ld.get("creator")
-    people = _ld_people(authors)
-    if people:
-        return people
-    for key in ("author", "article:author", "parsely-author", "sailthru.author", "dc.creator", "byl"):
-        value = meta.get(key, "")
-        if value and not value.startswith("http"):
-            return _clean_byline(value)
-    for xpath in (
-        "//*[@rel='author']",
-        "//*[@itemprop='author']",
-        "//*[contains(concat(' ', normalize-space(@class), ' '), ' byline ')]",
-        "//*[contains(@class, 'author-name') or contains(@class, 'byline__name') or contains(@class, 'article-author')]",
-    ):
-        for element in root.xpath(xpath):
-            text = _text(element)
-            if text and len(text) < 120:
-                return _clean_byline(text)
-    return ""
-
-
-def _ld_people(value) -> str:
-    if isinstance(value, list):
-        names = [_ld_people(v) for v in value]
-        return ", ".join(dict.fromkeys(n for n in names if n))
-    if isinstance(value, dict):
-        name = _ld_name(value)
-        return _clean_byline(name) if name and not name.startswith("http") else ""
-    if isinstance(value, str) and not value.startswith("http"):
-        return _clean_byline(value)
-    return ""
-
-
-def _clean_byline(text: str) -> str:
-    text = " ".join(text.split())
-    return re.sub(r"^(by|von|par|por|di)\s+", "", text, flags=re.I).strip()
-
-
-def _published(root, meta: dict[str, str], ld: dict) -> datetime | None:
-    candidates = [ld.get("datePublished"), ld.get("dateCreated")]
-    candidates += [meta.get(k) for k in ("article:published_time", "og:article:published_time", "pubdate", "publishdate",
-                                          "date", "dc.date.issued", "dc.date", "sailthru.date", "parsely-pub-date", "datepublished")]
-    candidates += root.xpath("//time/@datetime")[:1]
-    for value in candidates:
-        parsed = parse_date(value)
-        if parsed:
-            return parsed
-    return None
-
-
-def parse_date(value) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
-def _text(element) -> str:
-    return " ".join(element.text_content().split()) if element is not None else ""
-
-
 def _body_container(root):
     """The element holding the most paragraph text: the article body."""
     for element in root.xpath("//script | //style | //noscript | //template"):
         element.drop_tree()
     scores: dict = {}
     for paragraph in root.iter("p"):
-        length = len(_text(paragraph))
+        length = len(element_text(paragraph))
         if length < 25 or _inside_boilerplate(paragraph):
             continue
         parent = paragraph.getparent()
@@ -379,7 +190,7 @@ def _body_blocks(container) -> list:
             continue
         if _inside_boilerplate_below(element, container) or element.tag in _DROP_TAGS:
             continue
-        if not _text(element):
+        if not element_text(element):
             continue
         blocks.append(element)
     return blocks
@@ -407,7 +218,7 @@ def _serialise(block, base: str) -> str:
     for link in block.iter("a"):
         href = link.get("href")
         if href:
-            link.set("href", _absolute(href, base))
+            link.set("href", absolute_url(href, base))
     return lxml.html.tostring(block, encoding="unicode", with_tail=False)
 
 
@@ -417,7 +228,7 @@ def _page_texts(root, container) -> list[str]:
     for element in root.iter("p", "em", "i", "div", "span", "small"):
         if element.tag in ("div", "span") and len(element) > 2:
             continue
-        text = _text(element)
+        text = element_text(element)
         if 20 <= len(text) <= 400 and (not texts or texts[-1] != text):
             texts.append(text)
     return texts
@@ -433,7 +244,7 @@ def _credit_labels(root) -> list[str]:
         if any(a.tag in ("figure", "figcaption") or re.search(r"caption|photo|image|img", a.get("class") or "", re.I)
                for a in (element, *element.iterancestors())):
             continue
-        text = _text(element)
+        text = element_text(element)
         if 0 < len(text) <= 80:
             labels.append(text)
     return labels[:40]

@@ -17,7 +17,7 @@ from sqlalchemy import Text, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Story
-from processor.pipeline.classify import title_key
+from processor.catalog.titles import title_key
 from processor.config import PublicationConfig
 from processor.catalog.extract import Article, NotAnArticle, decode_html, extract_article
 from processor.catalog.feeds import NotAFeed, looks_like_feed, parse_feed

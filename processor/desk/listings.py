@@ -3,7 +3,6 @@ terminal (rich), CSV or JSON. Pure: records in, text out."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import shutil
@@ -13,6 +12,7 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
+from processor.desk.csv_export import csv_text
 from processor.desk.inbound_log import RequestDetail, RequestRow
 from processor.desk.outlets import OutletRow
 from processor.desk.review import ReviewItem
@@ -28,12 +28,8 @@ def render(records: list[dict], columns: list[str], output: str, *, empty: str, 
     if output == "json":
         return json.dumps(records, indent=2, ensure_ascii=False, default=_plain) + "\n"
     if output == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else columns)
-        writer.writeheader()
-        for record in records:
-            writer.writerow({key: _cell(value) for key, value in record.items()})
-        return buffer.getvalue()
+        fields = list(records[0]) if records else columns
+        return csv_text([{key: _cell(value) for key, value in record.items()} for record in records], fields)
     if not records:
         return empty + "\n"
     table = Table(box=None, header_style="bold", pad_edge=False)

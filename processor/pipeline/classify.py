@@ -9,11 +9,12 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from processor.pipeline.parse import Inbound
+from processor.catalog.titles import title_key
+from processor.pipeline.parse import FORWARD_PREFIXES, REPLY_PREFIXES, Inbound
 from processor.urls import host_matches, strip_host_prefixes, unique, url_host, url_key
 
 _SUBJECT_PREFIX = re.compile(
-    r"^\s*(?:(?:re|aw|sv|vs|antw|odp|ynt|res|r|fwd?|fw|wg|tr|rv|enc|i)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I
+    r"^\s*(?:(?:%s)\s*(?:\[\d+\])?\s*[:：]\s*)+" % "|".join(REPLY_PREFIXES + FORWARD_PREFIXES), re.I
 )
 _SUBJECT_TAG = re.compile(r"^\s*\[[^\]]{0,40}\]\s*|^\s*\([^)]{0,40}\)\s*")
 
@@ -27,8 +28,10 @@ FREE_MAIL_DOMAINS = frozenset(
     }
 )
 
+# Who sends delivery reports: never answered, and looked at only when they return one of our replies.
+REPORT_SENDERS = ("mailer-daemon", "postmaster")
 _NO_REPLY_LOCALPART = re.compile(
-    r"^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|auto[-_.]?reply|autoresponder|"
+    r"^(" + "|".join(REPORT_SENDERS) + r"|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|auto[-_.]?reply|autoresponder|"
     r"notifications?|listserv|majordomo|owner|.*-request|.*-bounces|owner-.*|.*-owner)([-+.].*)?$",
     re.I,
 )
@@ -102,7 +105,7 @@ def automation_reason(inbound: Inbound, own_addresses: tuple[str, ...], loop_mar
 def is_delivery_report(inbound: Inbound) -> bool:
     """A bounce or delivery/read report: worth a look only when it returns one of our replies."""
     localpart = inbound.from_address.split("@", 1)[0]
-    return inbound.content_type == "multipart/report" or localpart in ("mailer-daemon", "postmaster")
+    return inbound.content_type == "multipart/report" or localpart in REPORT_SENDERS
 
 
 def outlet_key(address: str) -> str:
@@ -130,18 +133,6 @@ def story_refs(inbound: Inbound, allowed_hosts: tuple[str, ...], max_title_spans
     own_links = unique(own_links)
     keys = unique(url_key(link) for link in own_links)
     return StoryRefs(tuple(own_links), tuple(k for k in keys if k), title_spans(inbound.text, max_title_spans))
-
-
-def title_key(title: str) -> str:
-    """Case-, accent-, quote- and punctuation-folded title, for matching titles typed in emails."""
-    text = title or ""
-    if not text.isascii():  # ASCII has no accents to take off (NFKD leaves it as it is)
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.casefold().replace("’", "'").replace("‘", "'")
-    text = text.replace("'", "")
-    text = re.sub(r"[\W_]+", " ", text)
-    return " ".join(text.split())
 
 
 def title_spans(text: str, limit: int) -> tuple[str, ...]:

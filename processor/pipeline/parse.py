@@ -23,7 +23,12 @@ from processor.urls import links_in_text, unique
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MSGID = re.compile(r"<?\s*([^<>\s]+)\s*>?")
-FORWARD_PREFIX = re.compile(r"^\s*(fwd?|fw|wg|tr|rv|enc|i)\s*:", re.I)
+# Subject prefixes mail clients add, in the languages partners write in; one list for every check.
+FORWARD_PREFIXES = ("fwd", "fw", "wg", "tr", "rv", "enc", "i")
+REPLY_PREFIXES = ("re", "aw", "sv", "vs", "antw", "odp", "ynt", "res", "r")
+FORWARD_PREFIX = re.compile(r"^\s*(?:%s)\s*:" % "|".join(FORWARD_PREFIXES), re.I)
+# Message-IDs longer than this are not used as keys (the key column holds 255, a digest key 71).
+MAX_MESSAGE_ID = 240
 
 
 class UnreadableMessage(Exception):
@@ -57,7 +62,7 @@ class Inbound:
 
     @property
     def digest_key(self) -> str:
-        return "sha256:" + self.content_digest
+        return digest_key(self.content_digest)
 
     def header(self, name: str) -> str:
         """First value of a header, '' when absent (names compare case-insensitively)."""
@@ -93,7 +98,7 @@ def parse_message(raw: bytes) -> Inbound:
     text, links = _written_text_and_links(text_parts, html_parts, keep_quotes=forwarded)
     digest = content_digest(message, raw)
     return Inbound(
-        message_key=message_id if is_usable_message_id(message_id) else "sha256:" + digest,
+        message_key=message_key(message_id, digest_key(digest)),
         message_id=message_id,
         subject=subject,
         from_name=from_name,
@@ -116,7 +121,7 @@ def parse_message(raw: bytes) -> Inbound:
     )
 
 
-_EMBEDDED_MSGID = re.compile(rb"(?im)^[ \t]*message-id:[ \t]*<?[ \t]*([^\s<>]{1,250})[ \t]*>?")
+_EMBEDDED_MSGID = re.compile(rb"(?im)^[ \t]*message-id:[ \t]*<?[ \t]*([^\s<>]{1,%d})[ \t]*>?" % MAX_MESSAGE_ID)
 _DIAGNOSTIC = re.compile(rb"(?im)^[ \t]*(action|status|diagnostic-code):[ \t]*([^\r\n]{1,300})")
 EMBEDDED_SCAN_BYTES = 256 * 1024
 
@@ -136,11 +141,19 @@ def _report_diagnostic(raw: bytes) -> str:
     return _CONTROL.sub("", "; ".join(parts))
 
 
-def message_key(message_id: str, raw: bytes) -> str:
-    """Message-ID where it has a usable one, else a digest of the whole message."""
-    if is_usable_message_id(message_id):
-        return message_id
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+def message_key(message_id: str, fallback: str) -> str:
+    """The one key a message is recorded under: its Message-ID where it has a usable one, else `fallback`
+    (a `digest_key` of its content, or of its bytes when it cannot be parsed)."""
+    return message_id if is_usable_message_id(message_id) else fallback
+
+
+def digest_key(hex_digest: str) -> str:
+    return "sha256:" + hex_digest
+
+
+def raw_digest_key(raw: bytes) -> str:
+    """The key of a message that cannot be parsed: a digest of its bytes."""
+    return digest_key(hashlib.sha256(raw).hexdigest())
 
 
 STABLE_HEADERS = ("from", "to", "cc", "subject", "date", "in-reply-to")
@@ -160,7 +173,7 @@ def content_digest(message, raw: bytes) -> str:
 
 
 def is_usable_message_id(message_id: str) -> bool:
-    return bool(message_id) and len(message_id) <= 240 and "@" in message_id
+    return bool(message_id) and len(message_id) <= MAX_MESSAGE_ID and "@" in message_id
 
 
 def clean_header(value) -> str:

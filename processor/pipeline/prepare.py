@@ -9,8 +9,8 @@ from enum import Enum
 from processor.mail.mailbox import RawMessage
 from processor.pipeline.classify import (StoryRefs, automation_reason, is_delivery_report, is_republish_subject,
                                          question_reason, story_refs)
-from processor.pipeline.parse import (Inbound, UnreadableMessage, clean_header, is_usable_message_id, message_key,
-                                      normalise_message_id, parse_message)
+from processor.pipeline.parse import (Inbound, UnreadableMessage, clean_header, message_key, normalise_message_id,
+                                      parse_message, raw_digest_key)
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +48,14 @@ def prepare(message: RawMessage, rules: Rules) -> Prepared:
     if message.raw is None:
         # Too big to download: its Message-ID alone still keys it, so it is recorded only once.
         message_id = normalise_message_id(clean_header(message.message_id))
-        usable = is_usable_message_id(message_id)
-        return Prepared(Kind.OVERSIZED, message_id if usable else f"oversized:{rules.mailbox}:{message.ref}:{message.size}")
+        return Prepared(Kind.OVERSIZED, message_key(message_id, f"oversized:{rules.mailbox}:{message.ref}:{message.size}"))
     try:
         inbound = parse_message(message.raw)
     except UnreadableMessage as exc:
-        return Prepared(Kind.UNREADABLE, message_key("", message.raw), error=str(exc))
+        return Prepared(Kind.UNREADABLE, raw_digest_key(message.raw), error=str(exc))
     except Exception as exc:  # a bug or a library surprise: the message still goes to a person, with the reason
         log.exception("message %s could not be parsed", message.ref)
-        return Prepared(Kind.UNREADABLE, message_key("", message.raw),
+        return Prepared(Kind.UNREADABLE, raw_digest_key(message.raw),
                         error=f"internal error while parsing: {type(exc).__name__}: {exc}")
     key = inbound.message_key
     if is_republish_subject(inbound.subject):

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,9 @@ class PostgresClaims:
             try:
                 self.connection.execute(text("SELECT pg_advisory_unlock_all()"))
                 self.connection.close()
-            except Exception:
+            except SQLAlchemyError as exc:
+                log.info("claims: the connection could not be closed cleanly (%s); the server releases its locks",
+                         str(exc).splitlines()[0])
                 self._discard_connection()
         self.connection = None
         self.held.clear()
@@ -142,8 +145,8 @@ class PostgresClaims:
             try:
                 connection.invalidate()
                 connection.close()
-            except Exception as exc:  # the server has ended the session (and its locks) already
-                log.warning("could not close a broken claims connection (%s: %s)", type(exc).__name__, exc)
+            except SQLAlchemyError as exc:  # already broken: closing it is all that was left to do
+                log.info("claims: a broken connection could not be closed (%s)", str(exc).splitlines()[0])
 
 
 def lock_key(name: str) -> int:

@@ -1,4 +1,4 @@
-"""Pickups (one per outlet and story), the pickup log, and where copies went live. The caller commits."""
+"""Pickups (one per outlet and story) as the worker records them, and where copies went live. The caller commits."""
 
 from __future__ import annotations
 
@@ -63,57 +63,6 @@ def pickups_for(session: Session, pairs) -> dict[tuple[int, int], PickupState]:
             if (row.outlet_id, row.story_id) in wanted:
                 found[row.outlet_id, row.story_id] = PickupState(*row)
     return found
-
-
-@dataclass(frozen=True)
-class PickupRow:
-    outlet: str
-    story_url: str
-    story_title: str
-    decision: str
-    first_requested_at: datetime
-    last_requested_at: datetime
-    requests: int
-    reply_message_ids: tuple[str, ...]
-
-
-def list_pickups(session: Session, *, outlet: str | None = None, story_key: str | None = None,
-                 since: datetime | None = None, until: datetime | None = None, decision: str | None = None,
-                 limit: int | None = None) -> list[PickupRow]:
-    """Pickups, latest first; `since`/`until` keep those requested (first or again) within that span."""
-    query = (
-        select(Pickup, Outlet, Story)
-        .join(Outlet, Pickup.outlet_id == Outlet.id)
-        .join(Story, Pickup.story_id == Story.id)
-        .order_by(Pickup.last_requested_at.desc(), Pickup.id.desc())
-    )
-    if outlet:
-        query = query.where(Outlet.key == outlet.strip().lower())
-    if story_key:
-        query = query.where(Story.url_key == story_key)
-    if since:
-        query = query.where(Pickup.last_requested_at >= since)
-    if until:
-        query = query.where(Pickup.first_requested_at < until)
-    if decision:
-        query = query.where(Pickup.decision == decision)
-    if limit:
-        query = query.limit(limit)
-    found = session.execute(query).all()
-    # The requests behind these pickups in a few queries, not one per pickup.
-    requests: dict[int, list[str | None]] = {}
-    ids = [pickup.id for pickup, _, _ in found]
-    for start in range(0, len(ids), 5000):
-        for pickup_id, reply_id in session.execute(
-                select(PickupRequest.pickup_id, Request.reply_message_id)
-                .join(Request, PickupRequest.request_id == Request.id)
-                .where(PickupRequest.pickup_id.in_(ids[start:start + 5000]))
-                .order_by(PickupRequest.request_id)):
-            requests.setdefault(pickup_id, []).append(reply_id)
-    return [PickupRow(outlet_row.key, story.canonical_url, story.title, pickup.decision, pickup.first_requested_at,
-                      pickup.last_requested_at, len(requests.get(pickup.id, ())),
-                      tuple(reply for reply in requests.get(pickup.id, ()) if reply))
-            for pickup, outlet_row, story in found]
 
 
 def record_live_copy(session: Session, *, story_id: int, url: str, source: str, now: datetime,

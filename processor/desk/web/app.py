@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import csv
-import io
 import logging
 import secrets
 import time
@@ -20,6 +18,7 @@ from urllib.parse import parse_qs, quote, urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -28,6 +27,7 @@ from starlette.routing import Route
 
 from processor.records import db
 from processor.config import Config, WebConfig
+from processor.desk.csv_export import csv_chunks
 from processor.desk.web import charts, counting, queries, sessions
 from processor.desk.web.hits import BATCH_SIZE, FLUSH_SECONDS, Hit, HitQueue, write_hits
 from processor.passwords import verify_password
@@ -208,22 +208,13 @@ class Dashboard:
     def _csv_lines(self, flt: queries.LogFilter):
         columns = ["first_requested", "last_requested", "outlet", "story", "title", "decision", "requests", "views",
                    "first_view", "last_view", "hosts"]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
         with self.sessions() as session:
-            for count, (row, pixel, requests) in enumerate(queries.log_rows_for_export(session, flt), 1):
-                writer.writerow([row.first_requested_at.isoformat(timespec="seconds"),
-                                 row.last_requested_at.isoformat(timespec="seconds"), row.outlet, row.story_url,
-                                 _csv_safe(row.story_title), row.decision, requests, pixel.views,
-                                 pixel.first_hit.isoformat(timespec="seconds") if pixel.first_hit else "",
-                                 pixel.last_hit.isoformat(timespec="seconds") if pixel.last_hit else "",
-                                 " ".join(pixel.hosts)])
-                if count % 500 == 0:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue()
+            yield from csv_chunks(columns, ((
+                row.first_requested_at.isoformat(timespec="seconds"), row.last_requested_at.isoformat(timespec="seconds"),
+                row.outlet, row.story_url, row.story_title, row.decision, requests, pixel.views,
+                pixel.first_hit.isoformat(timespec="seconds") if pixel.first_hit else "",
+                pixel.last_hit.isoformat(timespec="seconds") if pixel.last_hit else "", " ".join(pixel.hosts))
+                for row, pixel, requests in queries.log_rows_for_export(session, flt)))
 
     def outlet(self, request: Request) -> Response:
         return self._detail(request, queries.outlet_page, request.path_params["outlet_id"], "outlet")
@@ -312,10 +303,13 @@ class Dashboard:
             batch = self.hits.take(BATCH_SIZE)
             try:
                 await run_in_threadpool(self._write, batch)
-            except Exception as exc:  # the database is away: these hits are lost, the next batch tries again
+            except Exception as exc:  # these hits are lost; the next batch tries again
                 self.write_failures += 1
                 self.hits.dropped += len(batch)
-                log.warning("could not record %d pixel hits: %s", len(batch), str(exc).splitlines()[0])
+                if isinstance(exc, SQLAlchemyError):  # the database is away: expected now and then
+                    log.warning("could not record %d pixel hits: %s", len(batch), str(exc).splitlines()[0])
+                else:  # a bug: with its traceback
+                    log.exception("could not record %d pixel hits", len(batch))
                 return
 
     def _write(self, batch: list[Hit]) -> None:
@@ -346,11 +340,6 @@ class Dashboard:
 def _local(target: str) -> str:
     """Only paths on this site: `next=https://elsewhere` must not send an editor away after login."""
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
-
-
-def _csv_safe(value: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas: a story title must not."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def build_app(config: Config, engine: Engine | None = None, *,

@@ -9,31 +9,19 @@ change (processor/pickup_counts.py), not the pickups themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from itertools import islice
+from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy import Select, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from models import (Decision, LiveCopy, OutboxMessage, Outlet, Pickup, PickupRequest, PickupWeek, PixelHit, Request,
+from models import (Decision, LiveCopy, OutboxMessage, Outlet, Pickup, PickupWeek, PixelHit, Request,
                     Story)
-from processor.urls import url_key
+from processor.desk.pickup_log import (LOG_COLUMNS, NEWEST_FIRST, LogFilter, LogRow, all_log_rows, encode_cursor,
+                                       log_query, log_rows, log_total, request_counts)
 
 PAGE_SIZE = 50
 PIXEL_GRACE = timedelta(days=2)
-
-
-@dataclass(frozen=True)
-class LogFilter:
-    outlet: str = ""        # an outlet key (domain, or an address for free-mail senders)
-    story: str = ""         # a story id or any form of its URL
-    since: date | None = None
-    until: date | None = None  # inclusive
-    decision: str = ""
-
-    def as_params(self) -> dict[str, str]:
-        return {k: v for k, v in {"outlet": self.outlet, "story": self.story, "decision": self.decision,
-                                  "since": self.since.isoformat() if self.since else "",
-                                  "until": self.until.isoformat() if self.until else ""}.items() if v}
 
 
 def parse_filter(params) -> tuple[LogFilter, list[str]]:
@@ -59,19 +47,6 @@ def parse_filter(params) -> tuple[LogFilter, list[str]]:
 
 
 @dataclass(frozen=True)
-class LogRow:
-    pickup_id: int
-    outlet_id: int
-    outlet: str
-    story_id: int
-    story_title: str
-    story_url: str
-    decision: str
-    first_requested_at: datetime
-    last_requested_at: datetime
-
-
-@dataclass(frozen=True)
 class PixelStats:
     views: int = 0
     not_counted: int = 0
@@ -89,89 +64,22 @@ class LogPage:
     requests: dict[int, int]
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
-
-
-def _log_query(columns, flt: LogFilter) -> Select:
-    query = select(*columns).select_from(Pickup).join(Outlet, Pickup.outlet_id == Outlet.id).join(
-        Story, Pickup.story_id == Story.id)
-    if flt.outlet:
-        query = query.where(Outlet.key == flt.outlet)
-    if flt.story:
-        if flt.story.isdigit():
-            query = query.where(Pickup.story_id == int(flt.story))
-        else:
-            query = query.where(Story.url_key == url_key(flt.story))
-    if flt.since:
-        query = query.where(Pickup.first_requested_at >= _start_of(flt.since))
-    if flt.until:
-        query = query.where(Pickup.first_requested_at < _start_of(flt.until + timedelta(days=1)))
-    if flt.decision:
-        query = query.where(Pickup.decision == flt.decision)
-    return query
-
-
-_LOG_COLUMNS = (Pickup.id, Outlet.id, Outlet.key, Story.id, Story.title, Story.canonical_url, Pickup.decision,
-                Pickup.first_requested_at, Pickup.last_requested_at)
-
-
-def encode_cursor(row: LogRow) -> str:
-    return f"{row.first_requested_at.timestamp():.6f}_{row.pickup_id}"
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
-    try:
-        stamp, pickup_id = cursor.split("_", 1)
-        return datetime.fromtimestamp(float(stamp), timezone.utc), int(pickup_id)
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
 def log_page(session: Session, flt: LogFilter, *, after: str = "", page_size: int = PAGE_SIZE) -> LogPage:
-    query = _log_query(_LOG_COLUMNS, flt)
-    position = decode_cursor(after) if after else None
-    if position:
-        when, pickup_id = position
-        query = query.where(or_(Pickup.first_requested_at < when,
-                                and_(Pickup.first_requested_at == when, Pickup.id < pickup_id)))
-    query = query.order_by(Pickup.first_requested_at.desc(), Pickup.id.desc()).limit(page_size + 1)
-    rows = [LogRow(*r) for r in session.execute(query).all()]
+    rows = log_rows(session, flt, after=after, limit=page_size + 1)
     more = len(rows) > page_size
     rows = rows[:page_size]
-    total = log_total(session, flt)
     ids = [r.pickup_id for r in rows]
-    return LogPage(rows=rows, total=total, next_cursor=encode_cursor(rows[-1]) if more else None,
+    return LogPage(rows=rows, total=log_total(session, flt), next_cursor=encode_cursor(rows[-1]) if more else None,
                    pixels=pixel_stats(session, ids), requests=request_counts(session, ids))
 
 
-def log_total(session: Session, flt: LogFilter) -> int:
-    """How many pickups the filter keeps: from the weekly counts when it keeps every week."""
-    if flt.outlet or flt.story or flt.since or flt.until:
-        return session.scalar(_log_query((func.count(),), flt)) or 0
-    query = select(func.sum(PickupWeek.pickups))
-    if flt.decision:
-        query = query.where(PickupWeek.decision == flt.decision)
-    return int(session.scalar(query) or 0)
-
-
 def log_rows_for_export(session: Session, flt: LogFilter, batch: int = 1000):
-    """Every row of the filtered log, newest first, fetched in batches by keyset (a streaming CSV)."""
-    after = ""
-    while True:
-        page = log_page(session, flt, after=after, page_size=batch)
-        yield from ((row, page.pixels.get(row.pickup_id, PixelStats()), page.requests.get(row.pickup_id, 0))
-                    for row in page.rows)
-        if page.next_cursor is None:
-            return
-        after = page.next_cursor
-
-
-def request_counts(session: Session, pickup_ids: list[int]) -> dict[int, int]:
-    if not pickup_ids:
-        return {}
-    return dict(session.execute(select(PickupRequest.pickup_id, func.count()).where(
-        PickupRequest.pickup_id.in_(pickup_ids)).group_by(PickupRequest.pickup_id)).all())
+    """Every row of the filtered log with its pixel figures and request count, a batch at a time."""
+    rows = all_log_rows(session, flt, batch=batch)
+    while page := list(islice(rows, batch)):
+        ids = [row.pickup_id for row in page]
+        pixels, requests = pixel_stats(session, ids), request_counts(session, ids)
+        yield from ((row, pixels.get(row.pickup_id, PixelStats()), requests.get(row.pickup_id, 0)) for row in page)
 
 
 def pixel_stats(session: Session, pickup_ids: list[int]) -> dict[int, PixelStats]:
@@ -281,7 +189,7 @@ def pixel_missing(session: Session, now: datetime, limit: int = 20) -> tuple[int
     all_weeks = session.scalar(select(func.sum(PickupWeek.unviewed)).where(
         PickupWeek.decision == Decision.GRANTED)) or 0
     recent = session.scalar(_granted_without_view((func.count(),), Pickup.first_requested_at >= cutoff)) or 0
-    rows = session.execute(_granted_without_view(_LOG_COLUMNS, Pickup.first_requested_at < cutoff)
+    rows = session.execute(_granted_without_view(LOG_COLUMNS, Pickup.first_requested_at < cutoff)
                            .join(Outlet, Pickup.outlet_id == Outlet.id).join(Story, Pickup.story_id == Story.id)
                            .order_by(Pickup.first_requested_at.desc(), Pickup.id.desc()).limit(limit)).all()
     return int(all_weeks) - recent, [LogRow(*r) for r in rows]
@@ -355,8 +263,7 @@ def outlet_page(session: Session, outlet_id: int, limit: int = 200) -> OutletPag
         .where(Request.outlet_id == outlet_id, Request.from_address != "")
         .group_by(Request.from_address).order_by(func.count().desc()).limit(50)).all()]
     flt = LogFilter(outlet=outlet.key)
-    rows = [LogRow(*r) for r in session.execute(_log_query(_LOG_COLUMNS, flt).order_by(
-        Pickup.first_requested_at.desc(), Pickup.id.desc()).limit(limit)).all()]
+    rows = [LogRow(*r) for r in session.execute(log_query(LOG_COLUMNS, flt).order_by(*NEWEST_FIRST).limit(limit)).all()]
     replies_query = select(OutboxMessage.request_id, Request.subject, OutboxMessage.recipients, OutboxMessage.status,
                            OutboxMessage.created_at, OutboxMessage.sent_at).join(
         Request, OutboxMessage.request_id == Request.id).where(Request.outlet_id == outlet_id)
@@ -367,7 +274,7 @@ def outlet_page(session: Session, outlet_id: int, limit: int = 200) -> OutletPag
     views = session.scalar(select(func.count()).select_from(PixelHit).join(Pickup, PixelHit.pickup_id == Pickup.id)
                            .where(Pickup.outlet_id == outlet_id, PixelHit.counted.is_(True))) or 0
     return OutletPage(outlet=outlet, contacts=contacts, pickups=rows,
-                      pickup_total=session.scalar(_log_query((func.count(),), flt)) or 0,
+                      pickup_total=session.scalar(log_query((func.count(),), flt)) or 0,
                       pixels=pixel_stats(session, [r.pickup_id for r in rows]), replies=replies,
                       replies_sent=sent, views=views)
 
@@ -395,8 +302,7 @@ def story_page(session: Session, story_id: int, limit: int = 500) -> StoryPage |
     if story is None:
         return None
     flt = LogFilter(story=str(story_id))
-    rows = [LogRow(*r) for r in session.execute(_log_query(_LOG_COLUMNS, flt).order_by(
-        Pickup.first_requested_at.desc(), Pickup.id.desc()).limit(limit)).all()]
+    rows = [LogRow(*r) for r in session.execute(log_query(LOG_COLUMNS, flt).order_by(*NEWEST_FIRST).limit(limit)).all()]
     live = [LivePage(url, host, "pixel", n, _aware(first)) for url, host, n, first in session.execute(
         select(PixelHit.page_url, PixelHit.page_host, func.count(), func.min(PixelHit.hit_at))
         .where(PixelHit.story_id == story_id, PixelHit.counted.is_(True), PixelHit.page_url != "")
@@ -406,6 +312,6 @@ def story_page(session: Session, story_id: int, limit: int = 500) -> StoryPage |
         if copy.url not in seen:
             host = copy.url.split("/")[2] if copy.url.count("/") >= 2 else ""
             live.append(LivePage(copy.url, host, copy.source, 0, copy.first_seen_at))
-    return StoryPage(story=story, pickups=rows, pickup_total=session.scalar(_log_query((func.count(),), flt)) or 0,
+    return StoryPage(story=story, pickups=rows, pickup_total=session.scalar(log_query((func.count(),), flt)) or 0,
                      pixels=pixel_stats(session, [r.pickup_id for r in rows]), live=live)
 

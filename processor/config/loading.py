@@ -1,4 +1,4 @@
-"""TOML configuration -> frozen dataclasses, validated once at start-up.
+"""TOML configuration -> the frozen dataclasses of `settings`, validated once at start-up.
 
 Every problem is reported as one `ConfigError` that names the key (`[imap] port`), so a
 newsroom editor can fix the file without reading code. Passwords never live in the file:
@@ -12,158 +12,18 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-DEFAULT_CONFIG_NAME = "config.toml"
-SECURITY_MODES = ("tls", "starttls", "none")
-AUTH_MODES = ("password", "oauth2")
-OAUTH2_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
-SOURCES = ("imap", "maildir")
-SINKS = ("smtp", "outbox")
-DEFAULT_WIRE_SOURCES = (
-    "JTA",
-    "Jewish Telegraphic Agency",
-    "Haaretz",
-    "Associated Press",
-    "AP",
-    "Reuters",
-    "AFP",
-    "Agence France-Presse",
-    "dpa",
-    "dpa-AFX",
-    "Jiji",
-    "Kyodo",
-    "Xinhua",
-    "UPI",
-    "Bloomberg",
-    "CNN Wire",
-    "Religion News Service",
-    "Kveller",
-)
+from processor.config.settings import (AUTH_MODES, DEFAULT_CONFIG_NAME, DEFAULT_WIRE_SOURCES, OAUTH2_MECHANISMS,
+                                       SECURITY_MODES, SINKS,
+                                       SOURCES, Config, ConfigError, ImapConfig, OAuth2Config, PublicationConfig,
+                                       Secret, SmtpConfig, WebConfig, WorkerConfig)
 
-
-class ConfigError(Exception):
-    """A bad or missing configuration key; the message names the key."""
-
-
-class Secret:
-    """A password or token that must never reach a log, a repr or an error message."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class OAuth2Config:
-    """How to get access tokens for `auth = "oauth2"`: a refresh token exchanged at the provider's token URL."""
-
-    token_url: str
-    client_id: str
-    client_secret: Secret | None = field(repr=False)  # None: a public client
-    refresh_token: Secret = field(repr=False)
-    refresh_token_file: Path | None  # where a rotated refresh token is written back; None when from the environment
-    scope: str | None
-    mechanism: str  # SASL: "XOAUTH2" or "OAUTHBEARER"
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Connection settings shared by IMAP and SMTP."""
-
-    host: str
-    port: int
-    security: str
-    username: str
-    password: Secret | None = field(repr=False)
-    ca_file: Path | None
-    timeout: float
-    oauth2: OAuth2Config | None = None  # set when auth = "oauth2"; then password is None
-
-
-@dataclass(frozen=True)
-class ImapConfig(ServerConfig):
-    folder: str = "INBOX"
-    processed_folder: str | None = None
-    sent_folder: str | None = None
-    use_idle: bool = True
-
-
-@dataclass(frozen=True)
-class SmtpConfig(ServerConfig):
-    from_address: str = ""
-
-
-@dataclass(frozen=True)
-class PublicationConfig:
-    name: str
-    site_url: str
-    allowed_hosts: tuple[str, ...]
-    guidelines_url: str
-    contact_email: str
-    pixel_url: str
-    wire_sources: tuple[str, ...]
-    paragraph_style: str
-    signature: str
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    source: str
-    sink: str
-    batch_size: int
-    poll_seconds: float
-    max_age_days: int
-    max_message_bytes: int
-    fetch_timeout: float
-    fetch_max_bytes: int
-    maildir_path: Path | None
-    outbox_path: Path | None
-    retry_first_seconds: float = 60.0
-    retry_max_seconds: float = 3600.0
-    retry_give_up_hours: float = 48.0
-    max_replies_per_sender_per_day: int = 5
-    max_stories_per_request: int = 10
-    # SMTP connections sending side by side, each one reply at a time (worth it when the server is far away).
-    smtp_connections: int = 4
-    # Trust DMARC/DKIM verdicts only from the Authentication-Results header our own server adds.
-    require_authenticated_sender: bool = False
-    authserv_id: str = ""
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    """`republish serve`: who may see the dashboard. Either a password (its scrypt hash, from
-    `republish web hash-password`) with a secret to sign the session cookie, or a reverse proxy's
-    login header trusted as is (then the app must only be reachable through that proxy)."""
-
-    password_hash: str | None
-    session_secret: Secret | None = field(repr=False)
-    trusted_user_header: str | None
-    cookie_secure: bool = True
-
-
-@dataclass(frozen=True)
-class Config:
-    database_url: str
-    publication: PublicationConfig
-    worker: WorkerConfig
-    imap: ImapConfig | None
-    smtp: SmtpConfig | None
-    path: Path | None = None
-    web: WebConfig | None = None
+_WORKER = WorkerConfig()  # the defaults
+_IMAP_FOLDER, _IMAP_IDLE = ({f.name: f.default for f in fields(ImapConfig)}[name] for name in ("folder", "use_idle"))
 
 
 def config_path(explicit: str | os.PathLike[str] | None, environ: dict[str, str] | None = None) -> Path:
@@ -308,30 +168,30 @@ def _worker(reader: _Reader) -> WorkerConfig:
     for (table, key), why in REMOVED_KEYS.items():
         if key in reader.table(table, required=False):
             raise ConfigError(f"config key [{table}] {key} is no longer used: {why}")
-    source = reader.text("worker", "source", "imap", required_table=False)
+    source = reader.text("worker", "source", _WORKER.source, required_table=False)
     if source not in SOURCES:
         raise ConfigError(f"config key [worker] source must be one of {', '.join(SOURCES)}, got {source!r}")
-    sink = reader.text("worker", "sink", "smtp", required_table=False)
+    sink = reader.text("worker", "sink", _WORKER.sink, required_table=False)
     if sink not in SINKS:
         raise ConfigError(f"config key [worker] sink must be one of {', '.join(SINKS)}, got {sink!r}")
     worker = WorkerConfig(
         source=source,
         sink=sink,
-        batch_size=_positive(reader, "worker", "batch_size", 500),
-        poll_seconds=float(_positive(reader, "worker", "poll_seconds", 60.0, kind=float)),
-        max_age_days=_positive(reader, "worker", "max_age_days", 14),
-        max_message_bytes=_positive(reader, "worker", "max_message_bytes", 10 * 1024 * 1024),
-        fetch_timeout=float(_positive(reader, "worker", "fetch_timeout", 10.0, kind=float)),
-        fetch_max_bytes=_positive(reader, "worker", "fetch_max_bytes", 5 * 1024 * 1024),
+        batch_size=_positive(reader, "worker", "batch_size", _WORKER.batch_size),
+        poll_seconds=float(_positive(reader, "worker", "poll_seconds", _WORKER.poll_seconds, kind=float)),
+        max_age_days=_positive(reader, "worker", "max_age_days", _WORKER.max_age_days),
+        max_message_bytes=_positive(reader, "worker", "max_message_bytes", _WORKER.max_message_bytes),
+        fetch_timeout=float(_positive(reader, "worker", "fetch_timeout", _WORKER.fetch_timeout, kind=float)),
+        fetch_max_bytes=_positive(reader, "worker", "fetch_max_bytes", _WORKER.fetch_max_bytes),
         maildir_path=reader.path("maildir", "path"),
         outbox_path=reader.path("outbox", "path"),
-        retry_first_seconds=float(_positive(reader, "worker", "retry_first_seconds", 60.0, kind=float)),
-        retry_max_seconds=float(_positive(reader, "worker", "retry_max_seconds", 3600.0, kind=float)),
-        retry_give_up_hours=float(_positive(reader, "worker", "retry_give_up_hours", 48.0, kind=float)),
-        max_replies_per_sender_per_day=_positive(reader, "worker", "max_replies_per_sender_per_day", 5),
-        max_stories_per_request=_positive(reader, "worker", "max_stories_per_request", 10),
-        smtp_connections=_at_least(reader, "worker", "smtp_connections", 4, minimum=1),
-        require_authenticated_sender=reader.get("worker", "require_authenticated_sender", bool, False,
+        retry_first_seconds=float(_positive(reader, "worker", "retry_first_seconds", _WORKER.retry_first_seconds, kind=float)),
+        retry_max_seconds=float(_positive(reader, "worker", "retry_max_seconds", _WORKER.retry_max_seconds, kind=float)),
+        retry_give_up_hours=float(_positive(reader, "worker", "retry_give_up_hours", _WORKER.retry_give_up_hours, kind=float)),
+        max_replies_per_sender_per_day=_positive(reader, "worker", "max_replies_per_sender_per_day", _WORKER.max_replies_per_sender_per_day),
+        max_stories_per_request=_positive(reader, "worker", "max_stories_per_request", _WORKER.max_stories_per_request),
+        smtp_connections=_at_least(reader, "worker", "smtp_connections", _WORKER.smtp_connections, minimum=1),
+        require_authenticated_sender=reader.get("worker", "require_authenticated_sender", bool, _WORKER.require_authenticated_sender,
                                                 required_table=False),
         authserv_id=reader.text("worker", "authserv_id", "", required_table=False).strip().lower(),
     )
@@ -465,10 +325,10 @@ def _imap(reader: _Reader) -> ImapConfig:
         raise ConfigError("config key [imap] username is missing")
     return ImapConfig(
         **common,
-        folder=reader.text("imap", "folder", "INBOX"),
+        folder=reader.text("imap", "folder", _IMAP_FOLDER),
         processed_folder=reader.text("imap", "processed_folder", "") or None,
         sent_folder=reader.text("imap", "sent_folder", "") or None,
-        use_idle=reader.get("imap", "idle", bool, True),
+        use_idle=reader.get("imap", "idle", bool, _IMAP_IDLE),
     )
 
 

@@ -1,0 +1,199 @@
+"""What a page says about itself: canonical URL, title, byline and date, from JSON-LD `NewsArticle` (and
+its kin), OpenGraph/`article:*` meta tags, `rel=canonical`, then the visible page (`<h1>`, byline
+elements, `<time>`), in that order of trust. Pure."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
+
+_ARTICLE_TYPES = re.compile(r"(News|Reportage|Analysis|Opinion|Review|Background|Satirical|Scholarly|Tech)?Article$|BlogPosting$|Report$")
+_TITLE_SEPARATORS = re.compile(r"\s+[|–—\-:·»]\s+")
+
+
+def element_text(element) -> str:
+    return " ".join(element.text_content().split()) if element is not None else ""
+
+
+def page_meta(root) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for element in root.iter("meta"):
+        key = (element.get("property") or element.get("name") or element.get("itemprop") or "").strip().lower()
+        value = (element.get("content") or "").strip()
+        if key and value and key not in found:
+            found[key] = value
+    return found
+
+
+def json_ld_article(root) -> dict:
+    for script in root.xpath("//script[@type='application/ld+json']"):
+        try:
+            data = json.loads(script.text or "", strict=False)
+        except (ValueError, TypeError):
+            continue
+        for node in _walk_ld(data):
+            types = node.get("@type")
+            types = types if isinstance(types, list) else [types]
+            if any(isinstance(t, str) and _ARTICLE_TYPES.search(t) for t in types):
+                return node
+    return {}
+
+
+def _walk_ld(data):
+    if isinstance(data, list):
+        for item in data:
+            yield from _walk_ld(item)
+    elif isinstance(data, dict):
+        yield data
+        for key in ("@graph", "mainEntity", "itemListElement"):
+            if key in data:
+                yield from _walk_ld(data[key])
+
+
+def ld_name(value) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, dict):
+        return str(value.get("name") or "").strip()
+    if isinstance(value, list):
+        return ", ".join(n for n in (ld_name(v) for v in value) if n)
+    return ""
+
+
+def absolute_url(href: str, base: str | None) -> str:
+    href = href.strip()
+    if href.startswith("//"):
+        return "https:" + href
+    return urljoin(base, href) if base else href
+
+
+def _is_front_page(url: str) -> bool:
+    try:
+        return urlsplit(url).path.strip("/") == ""
+    except ValueError:
+        return True
+
+
+def canonical_url(root, meta: dict[str, str], ld: dict, url: str | None) -> str:
+    og_url = meta.get("og:url", "")
+    candidates = [
+        link_href(root, "canonical", url or og_url),
+        absolute_url(og_url, url) if og_url else "",
+        _ld_url(ld),
+        url or "",
+    ]
+    usable = [c for c in candidates if c.startswith(("http://", "https://"))]
+    for candidate in usable:
+        if not _is_front_page(candidate):
+            return candidate
+    return usable[0] if usable else ""
+
+
+def _ld_url(ld: dict) -> str:
+    entity = ld.get("mainEntityOfPage")
+    if isinstance(entity, dict):
+        entity = entity.get("@id") or entity.get("url")
+    for value in (ld.get("url"), entity):
+        if isinstance(value, str) and value.startswith("http"):
+            return value
+    return ""
+
+
+def link_href(root, rel: str, base: str | None) -> str:
+    for element in root.xpath("//link[@href]"):
+        if rel in (element.get("rel") or "").lower().split():
+            return absolute_url(element.get("href"), base)
+    return ""
+
+
+def page_title(root, meta: dict[str, str], ld: dict, site_name: str) -> str:
+    h1 = next((element_text(h) for h in root.iter("h1") if element_text(h)), "")
+    for candidate in (ld.get("headline"), meta.get("og:title"), meta.get("twitter:title"), h1, _title_tag(root, site_name)):
+        if isinstance(candidate, str) and candidate.strip():
+            return _strip_site_suffix(" ".join(candidate.split()), site_name)
+    return ""
+
+
+def _title_tag(root, site_name: str) -> str:
+    title = root.find(".//title")
+    return element_text(title) if title is not None else ""
+
+
+def _strip_site_suffix(title: str, site_name: str) -> str:
+    """ "Headline | Site" -> "Headline", when the last part is the site's own name."""
+    separators = list(_TITLE_SEPARATORS.finditer(title))
+    if site_name and separators:
+        last = separators[-1]
+        if title[last.end():].strip().lower() == site_name.lower():
+            return title[: last.start()].strip()
+    return title
+
+
+def page_byline(root, meta: dict[str, str], ld: dict) -> str:
+    authors = ld.get("author") or ld.get("creator")
+    people = _ld_people(authors)
+    if people:
+        return people
+    for key in ("author", "article:author", "parsely-author", "sailthru.author", "dc.creator", "byl"):
+        value = meta.get(key, "")
+        if value and not value.startswith("http"):
+            return _clean_byline(value)
+    for xpath in (
+        "//*[@rel='author']",
+        "//*[@itemprop='author']",
+        "//*[contains(concat(' ', normalize-space(@class), ' '), ' byline ')]",
+        "//*[contains(@class, 'author-name') or contains(@class, 'byline__name') or contains(@class, 'article-author')]",
+    ):
+        for element in root.xpath(xpath):
+            text = element_text(element)
+            if text and len(text) < 120:
+                return _clean_byline(text)
+    return ""
+
+
+def _ld_people(value) -> str:
+    if isinstance(value, list):
+        names = [_ld_people(v) for v in value]
+        return ", ".join(dict.fromkeys(n for n in names if n))
+    if isinstance(value, dict):
+        name = ld_name(value)
+        return _clean_byline(name) if name and not name.startswith("http") else ""
+    if isinstance(value, str) and not value.startswith("http"):
+        return _clean_byline(value)
+    return ""
+
+
+def _clean_byline(text: str) -> str:
+    text = " ".join(text.split())
+    return re.sub(r"^(by|von|par|por|di)\s+", "", text, flags=re.I).strip()
+
+
+def published_at(root, meta: dict[str, str], ld: dict) -> datetime | None:
+    candidates = [ld.get("datePublished"), ld.get("dateCreated")]
+    candidates += [meta.get(k) for k in ("article:published_time", "og:article:published_time", "pubdate", "publishdate",
+                                          "date", "dc.date.issued", "dc.date", "sailthru.date", "parsely-pub-date", "datepublished")]
+    candidates += root.xpath("//time/@datetime")[:1]
+    for value in candidates:
+        parsed = parse_date(value)
+        if parsed:
+            return parsed
+    return None
+
+
+def parse_date(value) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)

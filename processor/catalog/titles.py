@@ -1,0 +1,19 @@
+"""How titles are compared: the catalog keys each story's title this way, and the pipeline keys the
+headlines partners type the same way, so the two meet in one indexed column."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+
+def title_key(title: str) -> str:
+    """Case-, accent-, quote- and punctuation-folded title, for matching titles typed in emails."""
+    text = title or ""
+    if not text.isascii():  # ASCII has no accents to take off (NFKD leaves it as it is)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.casefold().replace("’", "'").replace("‘", "'")
+    text = text.replace("'", "")
+    text = re.sub(r"[\W_]+", " ", text)
+    return " ".join(text.split())

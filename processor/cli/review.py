@@ -1,0 +1,83 @@
+"""`republish review`: the requests left for a person; grant, decline or dismiss them."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from processor.cli.common import Context, now, ready_engine, session_for
+from processor.config import Config
+from processor.records import db
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def review(ctx: click.Context) -> None:
+    """Requests waiting for a person, oldest first; grant, decline or dismiss them."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from processor.desk.listings import format_review_queue
+    from processor.desk.review import review_queue
+
+    with session_for(ctx.obj.config) as session:
+        items = review_queue(session)
+    click.echo(format_review_queue(items), nl=False)
+
+
+_editor_option = click.option("--editor", default=lambda: os.environ.get("USER", ""), show_default="$USER",
+                              help="Who decided (recorded with the resolution).")
+_story_option = click.option("--story", "story_urls", multiple=True, metavar="URL",
+                             help="The story meant (repeatable); default: the stories the request named.")
+
+
+@review.command(name="grant")
+@click.argument("request_id", type=int)
+@_story_option
+@_editor_option
+@click.pass_obj
+def review_grant(obj: Context, request_id: int, story_urls: tuple[str, ...], editor: str) -> None:
+    """Grant the request: the reply with the snippets is sent now."""
+    _resolve(obj.config, request_id, "grant", editor, story_urls)
+
+
+@review.command(name="decline")
+@click.argument("request_id", type=int)
+@_story_option
+@_editor_option
+@click.pass_obj
+def review_decline(obj: Context, request_id: int, story_urls: tuple[str, ...], editor: str) -> None:
+    """Decline the request: a polite no is sent now."""
+    _resolve(obj.config, request_id, "decline", editor, story_urls)
+
+
+@review.command(name="dismiss")
+@click.argument("request_id", type=int)
+@_editor_option
+@click.pass_obj
+def review_dismiss(obj: Context, request_id: int, editor: str) -> None:
+    """Take the request off the queue without sending anything (answered by hand, or not a request)."""
+    _resolve(obj.config, request_id, "dismiss", editor, ())
+
+
+def _resolve(config: Config, request_id: int, action: str, editor: str, story_urls: tuple[str, ...]) -> None:
+    from processor.app import reply_sender
+    from processor.desk.review import ReviewError, resolve, send_now
+
+    if not editor:
+        raise click.ClickException("say who decides with --editor NAME ($USER is not set)")
+    with session_for(config) as session:
+        try:
+            summary = resolve(session, request_id, action, editor=editor, config=config, now=now(),
+                              story_urls=story_urls)
+        except ReviewError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+    click.echo(summary)
+    if action == "dismiss":
+        return
+    engine = ready_engine(config)
+    try:
+        click.echo(send_now(db.make_session_factory(engine), request_id, reply_sender(config)))
+    finally:
+        engine.dispose()

@@ -1,0 +1,75 @@
+"""`republish stories`: the catalog, and importing pages and feeds into it."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from processor.cli.common import Context, now, output_option, ready_engine, session_for
+from processor.records import db
+
+
+@click.group(invoke_without_command=True)
+@click.option("--search", metavar="TEXT", help="Only stories whose title or URL contains TEXT.")
+@output_option
+@click.pass_context
+def stories(ctx: click.Context, search: str | None, output: str) -> None:
+    """The story catalog, with how often each story was granted and declined."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from processor.desk.listings import format_stories
+    from processor.desk.story_stats import story_counts
+
+    with session_for(ctx.obj.config) as session:
+        rows = story_counts(session, search=search)
+    click.echo(format_stories(rows, output), nl=False)
+
+
+@stories.command(name="import")
+@click.argument("sources", nargs=-1, required=True)
+@click.pass_obj
+def import_(obj: Context, sources: tuple[str, ...]) -> None:
+    """Import article pages and RSS/Atom feeds, by URL (publication hosts only) or file."""
+    from processor.catalog.stories import ImportFailed, import_articles, parse_source, read_source
+
+    config = obj.config
+    engine = ready_engine(config)
+    sessions = db.make_session_factory(engine)
+    failures = 0
+    for source in _with_progress(sources, "importing"):
+        try:
+            data, url, charset = read_source(source, publication=config.publication,
+                                             timeout=config.worker.fetch_timeout, max_bytes=config.worker.fetch_max_bytes)
+            articles = parse_source(data, url=url, publication=config.publication, charset=charset)
+        except ImportFailed as exc:
+            failures += 1
+            click.echo(f"{source}: not imported: {exc}", err=True)
+            continue
+        with sessions() as session:
+            report = import_articles(session, articles, source=source, now=now())
+            session.commit()
+        not_free = sum(1 for a in articles if a.origin)
+        click.echo(f"{source}: {len(report.created)} new, {len(report.updated)} updated"
+                   f"{f', {not_free} not free to republish' if not_free else ''}"
+                   f"{f', {len(report.failed)} skipped' if report.failed else ''}")
+    engine.dispose()
+    if failures:
+        sys.exit(1)
+
+
+def _with_progress(items: tuple[str, ...], label: str):
+    """The items, with a progress bar on stderr while there is more than one."""
+    if len(items) < 2:
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("", total=len(items))
+        for item in items:
+            progress.update(task, description=item[-60:])
+            yield item
+            progress.advance(task)

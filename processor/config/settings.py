@@ -1,0 +1,156 @@
+"""What the configuration holds: frozen dataclasses with the one set of defaults, and `Secret`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_CONFIG_NAME = "config.toml"
+SECURITY_MODES = ("tls", "starttls", "none")
+AUTH_MODES = ("password", "oauth2")
+OAUTH2_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
+SOURCES = ("imap", "maildir")
+SINKS = ("smtp", "outbox")
+DEFAULT_WIRE_SOURCES = (
+    "JTA",
+    "Jewish Telegraphic Agency",
+    "Haaretz",
+    "Associated Press",
+    "AP",
+    "Reuters",
+    "AFP",
+    "Agence France-Presse",
+    "dpa",
+    "dpa-AFX",
+    "Jiji",
+    "Kyodo",
+    "Xinhua",
+    "UPI",
+    "Bloomberg",
+    "CNN Wire",
+    "Religion News Service",
+    "Kveller",
+)
+
+
+class ConfigError(Exception):
+    """A bad or missing configuration key; the message names the key."""
+
+
+class Secret:
+    """A password or token that must never reach a log, a repr or an error message."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class OAuth2Config:
+    """How to get access tokens for `auth = "oauth2"`: a refresh token exchanged at the provider's token URL."""
+
+    token_url: str
+    client_id: str
+    client_secret: Secret | None = field(repr=False)  # None: a public client
+    refresh_token: Secret = field(repr=False)
+    refresh_token_file: Path | None  # where a rotated refresh token is written back; None when from the environment
+    scope: str | None
+    mechanism: str  # SASL: "XOAUTH2" or "OAUTHBEARER"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Connection settings shared by IMAP and SMTP."""
+
+    host: str
+    port: int
+    security: str
+    username: str
+    password: Secret | None = field(repr=False)
+    ca_file: Path | None
+    timeout: float
+    oauth2: OAuth2Config | None = None  # set when auth = "oauth2"; then password is None
+
+
+@dataclass(frozen=True)
+class ImapConfig(ServerConfig):
+    folder: str = "INBOX"
+    processed_folder: str | None = None
+    sent_folder: str | None = None
+    use_idle: bool = True
+
+
+@dataclass(frozen=True)
+class SmtpConfig(ServerConfig):
+    from_address: str = ""
+
+
+@dataclass(frozen=True)
+class PublicationConfig:
+    name: str
+    site_url: str
+    allowed_hosts: tuple[str, ...]
+    guidelines_url: str
+    contact_email: str
+    pixel_url: str
+    wire_sources: tuple[str, ...]
+    paragraph_style: str
+    signature: str
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """[worker], [maildir] path and [outbox] path. The defaults here are the only ones: the loader reads them."""
+
+    source: str = "imap"
+    sink: str = "smtp"
+    batch_size: int = 500
+    poll_seconds: float = 60.0
+    max_age_days: int = 14
+    max_message_bytes: int = 10 * 1024 * 1024
+    fetch_timeout: float = 10.0
+    fetch_max_bytes: int = 5 * 1024 * 1024
+    maildir_path: Path | None = None
+    outbox_path: Path | None = None
+    retry_first_seconds: float = 60.0
+    retry_max_seconds: float = 3600.0
+    retry_give_up_hours: float = 48.0
+    max_replies_per_sender_per_day: int = 5
+    max_stories_per_request: int = 10
+    # SMTP connections sending side by side, each one reply at a time (worth it when the server is far away).
+    smtp_connections: int = 4
+    # Trust DMARC/DKIM verdicts only from the Authentication-Results header our own server adds.
+    require_authenticated_sender: bool = False
+    authserv_id: str = ""
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """`republish serve`: who may see the dashboard. Either a password (its scrypt hash, from
+    `republish web hash-password`) with a secret to sign the session cookie, or a reverse proxy's
+    login header trusted as is (then the app must only be reachable through that proxy)."""
+
+    password_hash: str | None
+    session_secret: Secret | None = field(repr=False)
+    trusted_user_header: str | None
+    cookie_secure: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    publication: PublicationConfig
+    worker: WorkerConfig
+    imap: ImapConfig | None
+    smtp: SmtpConfig | None
+    path: Path | None = None
+    web: WebConfig | None = None
