@@ -49,6 +49,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30})
+    else:
+        # After the server comes back, the pool still holds connections that died with it: each would
+        # cost a failed attempt (and a longer backoff) before a live one is found.
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

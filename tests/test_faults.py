@@ -203,7 +203,7 @@ def test_database_down_at_start_and_mid_run(pipeline):
         _, err = worker.communicate(timeout=30)
         proxy.stop()
     assert worker.returncode == 0, err.decode()[-2000:]
-    assert smtp.replies_by_request() == {"db1-0@outlets.example": 1, "db2-0@outlets.example": 1}
+    assert smtp.replies_by_request() == {"db1-0@outlets.example": 1, "db2-0@outlets.example": 1}, err.decode()[-3000:]
     warnings = [line for line in err.decode().splitlines() if " WARNING " in line and "database" in line]
     outages = [line for line in warnings if "retrying" in line]
     assert len(outages) == 2, warnings  # once at start, once mid-run
