@@ -9,8 +9,9 @@ setup:
 demo: setup
 	.venv/bin/republish demo
 
-# Models and migrations must not drift apart, then the whole suite.
+# Models and migrations must not drift apart, the wings must import one way, then the whole suite.
 test: setup migrations-check
+	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -n 2 -q
 
 # Not part of the tests: the speed and memory figures of the README (about half an hour on two cores).
