@@ -24,7 +24,6 @@ KEYWORDS = {Mark.DONE: b"$RepublishDone", Mark.PERSON: b"$RepublishPerson", Mark
 SIZE_BATCHES = 10   # batches whose sizes are asked for in one command: a round trip per batch saved
 MAX_SET_CHARS = 7000  # RFC 2683 3.2.1.5: keep a command line under about 8000 octets
 STALE_SECONDS = 5 * 60  # a connection unused this long is tried (NOOP) before use: servers log idle ones out
-IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes, so renew well before 29
 
 
 class MailboxError(Exception):
@@ -32,9 +31,9 @@ class MailboxError(Exception):
 
 
 class ImapSource:
-    def __init__(self, config: ImapConfig, idle_renew_seconds: float = IDLE_RENEW_SECONDS) -> None:
+    def __init__(self, config: ImapConfig, idle_renew_seconds: float | None = None) -> None:
         self.config = config
-        self.idle_renew_seconds = idle_renew_seconds
+        self.idle_renew_seconds = config.idle_renew_minutes * 60 if idle_renew_seconds is None else idle_renew_seconds
         self.name = f"imap://{config.username}@{config.host}/{config.folder}"
         self.client: imapclient.IMAPClient | None = None
         self._used_at = 0.0
