@@ -14,7 +14,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.imapclient import SENT
 
 from processor.config import ImapConfig
-from processor.mail.mailbox import BATCH_BYTES, Mark, RawMessage
+from processor.mail.mailbox import BATCH_BYTES, Mark, Position, RawMessage
 from processor.mail.oauth import OAuthError, TokenProvider, bearer_auth
 from processor.mail.tls import client_context
 
@@ -40,7 +40,9 @@ class ImapSource:
         self._skipped: set[int] = set()
         self._uidvalidity: int | None = None
         self._sent_folder: str | None = None
-        self._warned_keywords = False
+        self.keeps_keywords = True      # PERMANENTFLAGS has \* (Exchange Online's has not)
+        self._described = False
+        self._searched: list[int] = []   # UIDs the last search found
         self._uidnext_searched: int | None = None
         self._searched_validity: int | None = None
         self._tokens = TokenProvider.for_server(config) if config.oauth2 else None
@@ -83,11 +85,10 @@ class ImapSource:
             raise MailboxError(f"cannot open IMAP folder {config.folder!r} at {config.host}:{config.port}: "
                                f"{type(exc).__name__}: {exc}") from None
         _keep_alive(client)
-        if b"\\*" not in status.get(b"PERMANENTFLAGS", (b"\\*",)) and not self._warned_keywords:
-            self._warned_keywords = True
-            log.warning("IMAP folder %r does not keep keywords ($RepublishDone…): handled messages cannot be "
-                        "marked and are looked at again on every round (the database still prevents a second reply)",
-                        config.folder)
+        self.keeps_keywords = b"\\*" in status.get(b"PERMANENTFLAGS", (b"\\*",))
+        if not self._described:  # once per process, not per reconnect
+            self._described = True
+            log.info("IMAP server %s: %s", config.host, describe_server(client, self.keeps_keywords))
         uidvalidity = status.get(b"UIDVALIDITY")
         if uidvalidity != self._uidvalidity:
             self._skipped.clear()  # UIDs from another UIDVALIDITY mean nothing
@@ -119,11 +120,11 @@ class ImapSource:
                 pass
 
     # -- reading ----------------------------------------------------------
-    def batches(self, batch_size: int, max_bytes: int) -> Iterator[list[RawMessage]]:
+    def batches(self, batch_size: int, max_bytes: int, after: Position | None = None) -> Iterator[list[RawMessage]]:
         client = self.connect()
         try:
             criteria = ["NOT", "DELETED"]
-            for keyword in KEYWORDS.values():
+            for keyword in KEYWORDS.values() if self.keeps_keywords else ():
                 criteria += ["UNKEYWORD", keyword]
             # ASCII criteria only: some servers answer BADCHARSET to anything else; the exact
             # subject is checked on our side after decoding. Delivery reports are fetched too,
@@ -133,7 +134,17 @@ class ImapSource:
             # from the session's older view of the folder.
             client.noop()
             self._uidnext_searched = self._uidnext(client)  # before the search: anything newer is new mail
-            uids = [uid for uid in client.search(criteria + wanted) if uid not in self._skipped]
+            since = after if after is not None and after.uidvalidity == self._uidvalidity else None
+            if since is not None:
+                # Only what is new since the last pass, and the few it left waiting. ("N:*" always
+                # includes the newest message, even below N: filtered out below.)
+                ranges = [f"{since.next_uid}:*"] + [str(uid) for uid in sorted(since.waiting)]
+                wanted = wanted + ["UID", ",".join(ranges)]
+            found = client.search(criteria + wanted)
+            if since is not None:
+                found = [uid for uid in found if uid >= since.next_uid or uid in since.waiting]
+            self._searched = sorted(found)
+            uids = [uid for uid in found if uid not in self._skipped]
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP search failed: {type(exc).__name__}: {exc}") from None
@@ -168,6 +179,15 @@ class ImapSource:
                 yield [RawMessage(str(uid), bodies[uid][b"BODY[]"], sizes[uid]) for uid in part
                        if bodies.get(uid, {}).get(b"BODY[]") is not None]
 
+    def position(self, finished: list[str]) -> Position | None:
+        """The folder's position after the last search: up to the UIDNEXT seen before it, with the UIDs it
+        found that are not `finished` (nor skipped) still waiting."""
+        if self._searched_validity is None or self._uidnext_searched is None:
+            return None
+        done = {int(ref) for ref in finished} | self._skipped
+        return Position(self._searched_validity, self._uidnext_searched,
+                        frozenset(uid for uid in self._searched if uid not in done))
+
     def _uidnext(self, client: imapclient.IMAPClient) -> int | None:
         return client.folder_status(self.config.folder, [b"UIDNEXT"]).get(b"UIDNEXT")
 
@@ -187,10 +207,13 @@ class ImapSource:
             log.info("IMAP folder %r has a new UIDVALIDITY: %d marks wait for the next round", self.config.folder, len(refs))
             return
         uids = [int(ref) for ref in refs]
-        flags = [KEYWORDS[mark]] + ([imapclient.FLAGGED] if mark is Mark.PERSON else [])
+        # A server that keeps no keywords refuses a STORE naming one outright (Exchange Online: "BAD Command
+        # Argument Error"), \Flagged included: there \Flagged goes alone, and the folder ledger remembers the rest.
+        flags = ([KEYWORDS[mark]] if self.keeps_keywords else []) + ([imapclient.FLAGGED] if mark is Mark.PERSON else [])
         try:
             for part in message_sets(uids):
-                client.add_flags(part, flags, silent=True)
+                if flags:
+                    client.add_flags(part, flags, silent=True)
                 if self.config.processed_folder and mark is not Mark.PERSON:
                     self._move(client, part, self.config.processed_folder)
         except (OSError, IMAPClientAbortError) as exc:
@@ -271,6 +294,26 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP connection lost while waiting: {type(exc).__name__}: {exc}") from None
+
+
+def describe_server(client: imapclient.IMAPClient, keeps_keywords: bool) -> str:
+    """In plain words, what the worker does differently on this server (logged once at start)."""
+    def has(name: str) -> bool:
+        return client.has_capability(name)
+
+    notes = [
+        "keeps keywords: handled messages get $RepublishDone/$RepublishPerson/$RepublishIgnored" if keeps_keywords
+        else "keeps no keywords: handled messages are remembered in the database only; those for a person get "
+             "\\Flagged alone",
+        "IDLE: new mail is answered at once" if has("IDLE") else "no IDLE: the folder is polled",
+        "MOVE" if has("MOVE") else "no MOVE: moves are COPY, delete, expunge",
+        "UIDPLUS" if has("UIDPLUS") else "no UIDPLUS: an expunge after a move takes the whole folder's deleted mail",
+        "SPECIAL-USE: the Sent folder is found by its \\Sent flag" if has("SPECIAL-USE")
+        else "no SPECIAL-USE: the Sent folder is found by its name",
+        "LITERAL+" if has("LITERAL+") else "no LITERAL+: each appended copy waits for the server's go-ahead",
+        "CONDSTORE" if has("CONDSTORE") else "no CONDSTORE",
+    ]
+    return "; ".join(notes)
 
 
 def _by_bytes(uids: list[int], sizes: dict[int, int], budget: int) -> Iterator[list[int]]:
