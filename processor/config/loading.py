@@ -18,7 +18,7 @@ from typing import Any
 from email.utils import getaddresses
 from urllib.parse import urlsplit
 
-from processor.config.schema import KNOWN_KEYS, check_keys, with_presets
+from processor.config.schema import KNOWN_KEYS, SAVE_SENT_MODES, check_keys, with_presets
 
 from processor.config.settings import (AUTH_MODES, DEFAULT_CONFIG_NAME, DEFAULT_WIRE_SOURCES, OAUTH2_MECHANISMS,
                                        SECURITY_MODES, SINKS,
@@ -328,6 +328,7 @@ def _imap(reader: _Reader) -> ImapConfig:
         folder=reader.text("imap", "folder", _IMAP_FOLDER),
         processed_folder=reader.text("imap", "processed_folder", "") or None,
         sent_folder=reader.text("imap", "sent_folder", "") or None,
+        save_sent=_choice(reader, "imap", "save_sent", SAVE_SENT_MODES),
         use_idle=reader.get("imap", "idle", bool, _IMAP_IDLE),
         idle_renew_minutes=float(_positive(reader, "imap", "idle_renew_minutes", _IMAP_IDLE_RENEW, kind=float)),
         provider=reader.text("imap", "provider", "generic"),
@@ -375,6 +376,13 @@ def _publication(reader: _Reader) -> PublicationConfig:
         paragraph_style=reader.text("publication", "paragraph_style", "margin: 0 0 1em 0; line-height: 1.5;"),
         signature=reader.get("publication", "signature", str, ""),
     )
+
+
+def _choice(reader: _Reader, table: str, key: str, choices: tuple[str, ...]) -> str:
+    value = reader.text(table, key, choices[0])
+    if value not in choices:
+        raise ConfigError(f"config key [{table}] {key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _address(reader: _Reader, table: str, key: str) -> tuple[str, str]:

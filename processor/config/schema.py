@@ -28,7 +28,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
         "max_replies_per_sender_per_day", "max_stories_per_request", "smtp_connections",
         "require_authenticated_sender", "authserv_id",
     }),
-    "imap": SERVER_KEYS | {"folder", "processed_folder", "sent_folder", "idle", "idle_renew_minutes"},
+    "imap": SERVER_KEYS | {"folder", "processed_folder", "sent_folder", "save_sent", "idle", "idle_renew_minutes"},
     "smtp": SERVER_KEYS | {"from_address"},
     "maildir": frozenset({"path"}),
     "outbox": frozenset({"path"}),
@@ -55,6 +55,10 @@ MISPLACED_KEYS = {
 }
 
 PROVIDERS = ("generic", "microsoft365", "google")
+# Providers that file a copy of every message sent over their authenticated SMTP in Sent themselves
+# (Gmail does; Microsoft 365 is reported to for a mailbox sending as itself): `save_sent = "auto"` adds none.
+PROVIDERS_FILING_SENT = ("microsoft365", "google")
+SAVE_SENT_MODES = ("auto", "always", "never")
 _OAUTH2 = "oauth2_"
 # What `provider = "..."` fills in where the table does not say otherwise. Microsoft's token URL names the
 # tenant (`oauth2_tenant`: the directory's id or domain); without one, the "organizations" authority, which

@@ -87,6 +87,7 @@ class ImapConfig(ServerConfig):
     folder: str = "INBOX"
     processed_folder: str | None = None
     sent_folder: str | None = None
+    save_sent: str = "auto"   # "auto", "always", "never": copies of replies in Sent (see mail/sent.py)
     use_idle: bool = True
     # An IDLE is ended and the folder looked at again this often: servers drop long IDLEs on schedules of
     # their own (RFC 2177 allows 30 minutes), and one that goes quiet then costs at most this long.

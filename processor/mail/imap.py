@@ -1,4 +1,4 @@
-"""The only code that talks IMAP (imapclient): fetch batches, mark, copy replies to Sent, wait in IDLE."""
+"""The only code that talks IMAP (imapclient): fetch batches, mark, copy replies to Sent (`sent`), wait in IDLE."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from collections.abc import Iterator
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
-from imapclient.imapclient import SENT
 
 from processor.config import ImapConfig
+from processor.config.schema import PROVIDERS_FILING_SENT
 from processor.mail.mailbox import BATCH_BYTES, Mark, Position, RawMessage
 from processor.mail.oauth import OAuthError, TokenProvider, bearer_auth
+from processor.mail.sent import append_copies, copies_in, find_sent_folder, message_id_of
 from processor.mail.tls import client_context
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,13 @@ class ImapSource:
             # subject is checked on our side after decoding. Delivery reports are fetched too,
             # since one may be returning a reply of ours.
             wanted = ["OR", "SUBJECT", "republish", "OR", "HEADER", "Content-Type", "report", "FROM", "mailer-daemon"]
-            # See mail delivered since this session last looked before searching: a search may answer
-            # from the session's older view of the folder.
-            client.noop()
-            self._uidnext_searched = self._uidnext(client)  # before the search: anything newer is new mail
+            # Select the folder afresh before searching: a search may answer from the session's older view
+            # of it (mail delivered since), and a folder deleted and made again under a session can go on
+            # being answered from the deleted one (Dovecot does), where a search from the ledger's position
+            # finds nothing, ever. One round trip a pass; it also notices a new UIDVALIDITY at once.
+            selected = self._reselect(client)
+            # Before the search: anything newer is new mail. SELECT says it (RFC 3501 requires UIDNEXT).
+            self._uidnext_searched = selected.get(b"UIDNEXT") or self._uidnext(client)
             since = after if after is not None and after.uidvalidity == self._uidvalidity else None
             if since is not None:
                 # Only what is new since the last pass, and the few it left waiting. ("N:*" always
@@ -235,27 +239,52 @@ class ImapSource:
             client.uid_expunge(uids) if client.has_capability("UIDPLUS") else client.expunge()
 
     def save_sent(self, raws: list[bytes]) -> None:
+        """Copies of sent replies in the Sent folder (found, or made), each once: a copy already there (the
+        provider filed it, or an earlier attempt saved it) is not appended again. `[imap] save_sent`:
+        "never"; "always"; "auto" (the default) leaves it to providers that file what is sent over their
+        SMTP themselves (Microsoft 365, Google)."""
+        mode = self.config.save_sent
+        if not raws or mode == "never" or (mode == "auto" and self.config.provider in PROVIDERS_FILING_SENT):
+            return
         client = self.connect()
         try:
-            folder = self._sent_folder or self.config.sent_folder or client.find_special_folder(SENT)
-            if not folder:
-                log.warning("no Sent folder found (no special-use \\Sent and no [imap] sent_folder): reply copy not saved")
-                return
-            self._sent_folder = folder
-            if len(raws) > 1 and client.has_capability("MULTIAPPEND"):
-                # RFC 3502: the whole round in one command (with LITERAL+, in one round trip).
-                # Unlike append(), multiappend() hands back a "NO" instead of raising it.
-                status, detail = client.multiappend(folder, [{"msg": raw, "flags": [imapclient.SEEN]} for raw in raws])
-                if status != "OK":
-                    raise IMAPClientError(f"multiappend failed: {detail}")
-            else:
-                for raw in raws:
-                    client.append(folder, raw, flags=[imapclient.SEEN])
+            folder = self._sent_folder = self._sent_folder or find_sent_folder(client, self.config.sent_folder)
+            by_id = {message_id_of(raw) or str(index): raw for index, raw in enumerate(raws)}
+            try:
+                there = copies_in(client, folder, list(by_id))
+            finally:
+                self._reselect(client)
+            missing = [raw for message_id, raw in by_id.items() if message_id not in there]
+            if missing:
+                append_copies(client, folder, missing)
         except (OSError, IMAPClientAbortError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP could not save the reply to Sent: {type(exc).__name__}: {exc}") from None
         except IMAPClientError as exc:  # a "NO" (no such folder, over quota): the connection is fine
+            self._sent_folder = None  # found again next time (a folder renamed or removed meanwhile)
             raise MailboxError(f"IMAP could not save the reply to Sent: {exc}") from None
+
+    def sent_copies(self, message_ids: list[str]) -> set[str]:
+        """Which of these replies have a copy in the Sent folder, ours or the provider's."""
+        client = self.connect()
+        try:
+            folder = self._sent_folder = self._sent_folder or find_sent_folder(client, self.config.sent_folder)
+            try:
+                return copies_in(client, folder, message_ids)
+            finally:
+                self._reselect(client)
+        except (OSError, IMAPClientError) as exc:
+            self._drop_connection()
+            raise MailboxError(f"IMAP could not look in Sent: {type(exc).__name__}: {exc}") from None
+
+    def _reselect(self, client: imapclient.IMAPClient) -> dict:
+        """Select the watched folder afresh (searches and marks use the selected one); SELECT's answer."""
+        selected = client.select_folder(self.config.folder)
+        validity = selected.get(b"UIDVALIDITY")
+        if validity != self._uidvalidity:
+            self._skipped.clear()
+            self._uidvalidity = validity
+        return selected
 
     # -- waiting ----------------------------------------------------------
     def wait(self, seconds: float, stop: threading.Event) -> None:
