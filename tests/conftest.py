@@ -164,3 +164,67 @@ def maildir_pipeline(tmp_path):
         session.commit()
     yield {"maildir": maildir, "outbox": outbox, "sessions": sessions, "configure": configure}
     engine.dispose()
+
+
+# -- provider emulation (tests/provider_emulation.py): servers that behave like Exchange Online and Gmail --
+
+from tests.provider_emulation import (EXCHANGE_LAYOUT, GMAIL_LAYOUT, NO_SENT_LAYOUT,  # noqa: E402
+                                      ExchangeLikeImapProxy, FilingSmtpServer, running_layout_dovecot)
+
+
+@pytest.fixture(scope="session")
+def exchange_dovecot_server(tls_ca):
+    """A private Dovecot with Exchange Online's folders ("Sent Items", "Deleted Items", ...); meant to be
+    reached through `exchange_like_proxy`."""
+    yield from running_layout_dovecot(tls_ca, EXCHANGE_LAYOUT)
+
+
+@pytest.fixture
+def exchange_like_proxy(exchange_dovecot_server):
+    """An ExchangeLikeImapProxy for one test; its switches (idle_silent, keyword_refusal, list_special_use)
+    may be changed while it runs."""
+    proxy = ExchangeLikeImapProxy(exchange_dovecot_server.imap_port)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def exchange_like_user(exchange_like_proxy, exchange_dovecot_server):
+    """A fresh account seen through the Exchange-like proxy (plain IMAP on loopback: security "none").
+    `direct_port` reaches the same account on Dovecot itself, to check what the proxy hides."""
+    user = exchange_dovecot_server.add_user(f"desk{uuid.uuid4().hex[:8]}@test.example")
+    return {**user, "port": exchange_like_proxy.port, "tls_port": None, "direct_port": user["port"],
+            "sent_folder": "Sent Items"}
+
+
+@pytest.fixture(scope="session")
+def gmail_dovecot_server(tls_ca):
+    """A private Dovecot with Gmail's folders: [Gmail]/Sent Mail (\\Sent), [Gmail]/All Mail (\\All), ..."""
+    yield from running_layout_dovecot(tls_ca, GMAIL_LAYOUT)
+
+
+@pytest.fixture
+def gmail_like_user(gmail_dovecot_server):
+    user = gmail_dovecot_server.add_user(f"desk{uuid.uuid4().hex[:8]}@test.example")
+    return {**user, "sent_folder": "[Gmail]/Sent Mail"}
+
+
+@pytest.fixture
+def gmail_filing_smtp_server(gmail_like_user):
+    """SMTP that files a \\Seen copy of each message it accepts in `gmail_like_user`'s [Gmail]/Sent Mail."""
+    server = FilingSmtpServer(gmail_like_user, gmail_like_user["sent_folder"])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def no_sent_dovecot_server(tls_ca):
+    """A private Dovecot whose accounts have INBOX only: no Sent folder, no special-use attributes."""
+    yield from running_layout_dovecot(tls_ca, NO_SENT_LAYOUT)
+
+
+@pytest.fixture
+def no_sent_user(no_sent_dovecot_server):
+    return no_sent_dovecot_server.add_user(f"desk{uuid.uuid4().hex[:8]}@test.example")
