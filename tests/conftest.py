@@ -4,6 +4,7 @@ OAuth2 identity provider (token and tokeninfo endpoints) for the OAuth2 logins."
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import shutil
 import tempfile
 import uuid
@@ -130,17 +131,28 @@ def sqlite_url(tmp_path):
 @pytest.fixture
 def pipeline(tmp_path, database_url, mailbox_user, smtp_server):
     """A real Dovecot account, a real SMTP server, a migrated database with the demo's stories; `run` = `run --once`."""
-    path = write_config(tmp_path, database_url, imap=mailbox_user, smtp_port=smtp_server.port,
+    with pipeline_on(tmp_path, database_url, mailbox_user, smtp_server) as parts:
+        yield parts
+
+
+@contextmanager
+def pipeline_on(tmp_path, database_url, user, smtp_server, imap_extra: str = ""):
+    """The `pipeline` fixture's parts for any account and SMTP server (a provider's double, say)."""
+    path = write_config(tmp_path, database_url, imap=user, smtp_port=smtp_server.port,
                         extra="retry_first_seconds = 1\nretry_max_seconds = 4\n")
-    config = load(path, mailbox_user["password"])
+    if imap_extra:
+        path.write_text(path.read_text().replace('folder = "INBOX"\n', 'folder = "INBOX"\n' + imap_extra))
+    config = load(path, user["password"])
     engine = db.make_engine(config.database_url)
     db.upgrade(engine)
     sessions = db.make_session_factory(engine)
     import_pages(sessions, config.publication, (SAMPLES / "bike-lanes.html", SAMPLES / "library-tutoring.html",
                                                 SAMPLES / "wire-defense-agreement.html", FIXTURES / "seed-forward-jta.html"))
-    yield {"config": config, "sessions": sessions, "run": lambda with_config=None: run_once(with_config or config), "user": mailbox_user, "smtp": smtp_server,
-           "path": path, "env": {"TEST_IMAP_PASSWORD": mailbox_user["password"]}}
-    engine.dispose()
+    try:
+        yield {"config": config, "sessions": sessions, "run": lambda with_config=None: run_once(with_config or config),
+               "user": user, "smtp": smtp_server, "path": path, "env": {"TEST_IMAP_PASSWORD": user["password"]}}
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
