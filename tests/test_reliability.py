@@ -90,7 +90,9 @@ def test_lost_flags_and_a_new_uidvalidity_repeat_nothing(pipeline):
     client.append("Desk", decoy)
     old_validity = client.select_folder("Desk")[b"UIDVALIDITY"]
     client.logout()
-    with running_worker(pipeline["config"], poll_seconds=1, imap={"folder": "Desk"}) as thread:
+    # A folder rebuilt under a live session is noticed when the folder is next selected afresh: at the
+    # latest one IDLE renewal later (here 3 s).
+    with running_worker(pipeline["config"], poll_seconds=1, imap={"folder": "Desk", "idle_renew_minutes": 0.05}) as thread:
         wait_for_replies(smtp, 1, 15)
         assert wait_until(lambda: b"$RepublishDone" in folder_flags(user, "Desk")[0][1], 10)
         client = imap_client(user)

@@ -44,6 +44,9 @@ class ImapSource:
         self.keeps_keywords = True      # PERMANENTFLAGS has \* (Exchange Online's has not)
         self._described = False
         self._searched: list[int] = []   # UIDs the last search found
+        self._selected_at = 0.0
+        self._sent_client: imapclient.IMAPClient | None = None
+        self._sent_used_at = 0.0
         self._uidnext_searched: int | None = None
         self._searched_validity: int | None = None
         self._tokens = TokenProvider.for_server(config) if config.oauth2 else None
@@ -60,6 +63,21 @@ class ImapSource:
         self._used_at = time.monotonic()
         if self.client is not None:
             return self.client
+        client, status = self._login(self.config.folder)
+        self._selected_at = time.monotonic()
+        self.keeps_keywords = b"\\*" in status.get(b"PERMANENTFLAGS", (b"\\*",))
+        if not self._described:  # once per process, not per reconnect
+            self._described = True
+            log.info("IMAP server %s: %s", self.config.host, describe_server(client, self.keeps_keywords))
+        uidvalidity = status.get(b"UIDVALIDITY")
+        if uidvalidity != self._uidvalidity:
+            self._skipped.clear()  # UIDs from another UIDVALIDITY mean nothing
+            self._uidvalidity = uidvalidity
+        self.client = client
+        return client
+
+    def _login(self, folder: str | None) -> tuple[imapclient.IMAPClient, dict]:
+        """A new logged-in connection, with `folder` selected (and SELECT's answer) unless None."""
         config = self.config
         try:
             client = imapclient.IMAPClient(
@@ -73,7 +91,7 @@ class ImapSource:
                 self._oauth2_login(client)
             else:
                 client.login(config.username, config.password.reveal() if config.password else "")
-            status = client.select_folder(config.folder)
+            status = client.select_folder(folder) if folder is not None else {}
         except imapclient.exceptions.LoginError:
             if self._tokens is not None:
                 self._tokens.invalidate()  # so the next attempt does not offer the refused token again
@@ -83,19 +101,31 @@ class ImapSource:
         except OAuthError as exc:
             raise MailboxError(f"IMAP login for {config.username} at {config.host}: no OAuth2 access token: {exc}") from None
         except (OSError, IMAPClientError) as exc:
-            raise MailboxError(f"cannot open IMAP folder {config.folder!r} at {config.host}:{config.port}: "
+            raise MailboxError(f"cannot open IMAP folder {folder!r} at {config.host}:{config.port}: "
                                f"{type(exc).__name__}: {exc}") from None
         _keep_alive(client)
-        self.keeps_keywords = b"\\*" in status.get(b"PERMANENTFLAGS", (b"\\*",))
-        if not self._described:  # once per process, not per reconnect
-            self._described = True
-            log.info("IMAP server %s: %s", config.host, describe_server(client, self.keeps_keywords))
-        uidvalidity = status.get(b"UIDVALIDITY")
-        if uidvalidity != self._uidvalidity:
-            self._skipped.clear()  # UIDs from another UIDVALIDITY mean nothing
-            self._uidvalidity = uidvalidity
-        self.client = client
-        return client
+        return client, status
+
+    def _sent_connection(self) -> imapclient.IMAPClient:
+        """A connection of its own for the Sent folder: looking a copy up there means selecting it, and
+        selecting the watched folder again costs seconds on a big one (Dovecot, 100,000 messages)."""
+        if self._sent_client is not None and time.monotonic() - self._sent_used_at > STALE_SECONDS:
+            try:
+                self._sent_client.noop()
+            except (OSError, IMAPClientError):
+                self._drop_sent_connection()
+        self._sent_used_at = time.monotonic()
+        if self._sent_client is None:
+            self._sent_client, _ = self._login(None)
+        return self._sent_client
+
+    def _drop_sent_connection(self) -> None:
+        client, self._sent_client = self._sent_client, None
+        if client is not None:
+            try:
+                client.shutdown()
+            except (OSError, IMAPClientError):
+                pass
 
     def _oauth2_login(self, client: imapclient.IMAPClient) -> None:
         mechanism = self.config.oauth2.mechanism
@@ -105,6 +135,12 @@ class ImapSource:
         client.sasl_login(mechanism, bearer_auth(self.config, self._tokens.access_token()))
 
     def close(self) -> None:
+        if self._sent_client is not None:
+            try:
+                self._sent_client.logout()
+            except (OSError, IMAPClientError):
+                self._drop_sent_connection()
+            self._sent_client = None
         if self.client is not None:
             try:
                 self.client.logout()
@@ -131,13 +167,16 @@ class ImapSource:
             # subject is checked on our side after decoding. Delivery reports are fetched too,
             # since one may be returning a reply of ours.
             wanted = ["OR", "SUBJECT", "republish", "OR", "HEADER", "Content-Type", "report", "FROM", "mailer-daemon"]
-            # Select the folder afresh before searching: a search may answer from the session's older view
-            # of it (mail delivered since), and a folder deleted and made again under a session can go on
-            # being answered from the deleted one (Dovecot does), where a search from the ledger's position
-            # finds nothing, ever. One round trip a pass; it also notices a new UIDVALIDITY at once.
-            selected = self._reselect(client)
-            # Before the search: anything newer is new mail. SELECT says it (RFC 3501 requires UIDNEXT).
-            self._uidnext_searched = selected.get(b"UIDNEXT") or self._uidnext(client)
+            # See mail delivered since this session last looked: a search may answer from the session's
+            # older view of the folder. And now and then select it afresh: a folder deleted and made again
+            # under a session can go on being answered from the deleted one (Dovecot does), where a search
+            # from the ledger's position would find nothing, ever. Not every pass: on a big folder a SELECT
+            # takes seconds (Dovecot, 100,000 messages: 1.5 s).
+            if time.monotonic() - self._selected_at > self.idle_renew_seconds:
+                self._reselect(client)
+            else:
+                client.noop()
+            self._uidnext_searched = self._uidnext(client)  # before the search: anything newer is new mail
             since = after if after is not None and after.uidvalidity == self._uidvalidity else None
             if since is not None:
                 # Only what is new since the last pass, and the few it left waiting. ("N:*" always
@@ -246,19 +285,16 @@ class ImapSource:
         mode = self.config.save_sent
         if not raws or mode == "never" or (mode == "auto" and self.config.provider in PROVIDERS_FILING_SENT):
             return
-        client = self.connect()
+        client = self._sent_connection()
         try:
             folder = self._sent_folder = self._sent_folder or find_sent_folder(client, self.config.sent_folder)
             by_id = {message_id_of(raw) or str(index): raw for index, raw in enumerate(raws)}
-            try:
-                there = copies_in(client, folder, list(by_id))
-            finally:
-                self._reselect(client)
+            there = copies_in(client, folder, list(by_id))
             missing = [raw for message_id, raw in by_id.items() if message_id not in there]
             if missing:
                 append_copies(client, folder, missing)
         except (OSError, IMAPClientAbortError) as exc:
-            self._drop_connection()
+            self._drop_sent_connection()
             raise MailboxError(f"IMAP could not save the reply to Sent: {type(exc).__name__}: {exc}") from None
         except IMAPClientError as exc:  # a "NO" (no such folder, over quota): the connection is fine
             self._sent_folder = None  # found again next time (a folder renamed or removed meanwhile)
@@ -266,25 +302,21 @@ class ImapSource:
 
     def sent_copies(self, message_ids: list[str]) -> set[str]:
         """Which of these replies have a copy in the Sent folder, ours or the provider's."""
-        client = self.connect()
+        client = self._sent_connection()
         try:
             folder = self._sent_folder = self._sent_folder or find_sent_folder(client, self.config.sent_folder)
-            try:
-                return copies_in(client, folder, message_ids)
-            finally:
-                self._reselect(client)
+            return copies_in(client, folder, message_ids)
         except (OSError, IMAPClientError) as exc:
-            self._drop_connection()
+            self._drop_sent_connection()
             raise MailboxError(f"IMAP could not look in Sent: {type(exc).__name__}: {exc}") from None
 
-    def _reselect(self, client: imapclient.IMAPClient) -> dict:
-        """Select the watched folder afresh (searches and marks use the selected one); SELECT's answer."""
-        selected = client.select_folder(self.config.folder)
-        validity = selected.get(b"UIDVALIDITY")
+    def _reselect(self, client: imapclient.IMAPClient) -> None:
+        """Select the watched folder afresh: a new UIDVALIDITY is noticed, and the session's view renewed."""
+        validity = client.select_folder(self.config.folder).get(b"UIDVALIDITY")
+        self._selected_at = time.monotonic()
         if validity != self._uidvalidity:
             self._skipped.clear()
             self._uidvalidity = validity
-        return selected
 
     # -- waiting ----------------------------------------------------------
     def wait(self, seconds: float, stop: threading.Event) -> None:
