@@ -32,7 +32,7 @@ from processor.pipeline.edges import Edges
 from processor.pipeline.links import LinkImports
 from processor.pipeline.prepare import Kind, Prepared, Rules, prepare
 from processor.pipeline.recording import Handled, Item, Recorder
-from processor.pipeline.sending import Sending, save_copies
+from processor.pipeline.sending import Sending
 from processor.records import outbox, requests
 from processor.records.errors import DatabaseUnavailable, database_needed, describe_database_error, unavailable
 
@@ -137,10 +137,8 @@ class Worker:
         self._mark(handled)
 
     def send_due(self, stats: RunStats, stop: threading.Event | None = None) -> None:
-        """Send every stored reply whose time has come (until asked to stop), then save their Sent copies."""
-        sent = self.sending.send_due(stop)
-        stats.replies_sent += len(sent)
-        save_copies(self.edges.source, sent)
+        """Send every stored reply whose time has come (until asked to stop), saving their Sent copies meanwhile."""
+        stats.replies_sent += len(self.sending.send_due(stop, copies_to=self.edges.source))
 
     def _mark(self, handled: list[Handled]) -> None:
         """Mark the messages whose work is finished, a command per kind of mark (UID sets). One whose reply
