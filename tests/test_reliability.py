@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import threading
 import time
 from dataclasses import replace
@@ -13,7 +12,7 @@ from contextlib import contextmanager
 from email import message_from_bytes, policy
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from models import OutboxMessage, Request, make_engine
@@ -23,7 +22,7 @@ from processor.pipeline.sending import Sending
 from processor.records.claims import AnotherWorkerRunning
 from processor.records.errors import DatabaseUnavailable
 from tests.helpers import (deliver, folder_flags, imap_client, load, request_message, running_worker,
-                           sent_folder_count, start_worker_process, wait_for_replies, wait_until, write_config)
+                           start_worker_process, wait_for_replies, wait_until, write_config)
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 LIBRARY = "https://riversideledger.example/news/2026/11/library-launches-free-tutoring-for-teens/"
@@ -293,7 +292,8 @@ def test_a_connection_lost_after_the_reply_was_handed_over_is_never_resent(pipel
     deliver(user, request_message(body=BIKE, message_id="<stall@valleynews.example>"))
     pipeline["run"](impatient)
     smtp.stall_after_accepting = 0.0
-    time.sleep(1.2)  # past any retry delay
+    with sessions() as session:  # settled at once: never scheduled for a retry, so no wait can make it due
+        assert session.scalars(select(OutboxMessage.status)).one() == "unknown"
     pipeline["run"](impatient)
     assert smtp.replies_by_request() == {"stall@valleynews.example": 1}
     with sessions() as session:
@@ -495,7 +495,7 @@ def test_a_request_arriving_while_the_worker_is_busy_is_answered_without_waiting
     smtp.delay = 1.0  # the first reply keeps the worker busy for a second
     with running_worker(pipeline["config"], poll_seconds=300):
         deliver(user, request_message(body=BIKE, message_id="<busy1@valleynews.example>"))
-        time.sleep(0.5)  # the worker is now sending the first reply
+        assert wait_until(lambda: _replies_sending(pipeline["sessions"]), 15)  # busy inside the first SMTP transaction
         deliver(user, request_message(sender="desk@harborgazette.example", body=BIKE,
                                       message_id="<busy2@harborgazette.example>"))
         wait_for_replies(smtp, 2, 15)
@@ -514,3 +514,8 @@ def test_mail_that_arrives_after_the_first_marks_is_marked_too(pipeline):
         wait_until(lambda: b"$RepublishDone" in dict(folder_flags(user)).get("<later@harborgazette.example>", set()), 15)
     assert len(smtp.messages) == 2
     assert all(b"$RepublishDone" in flags for _, flags in folder_flags(user))
+
+
+def _replies_sending(sessions) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sending"))
