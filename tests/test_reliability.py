@@ -377,6 +377,35 @@ def _failing_commits(sessions, failing: set[int], error: Exception):
     return factory
 
 
+def test_each_reply_costs_one_commit_that_records_it_and_claims_the_next(pipeline):
+    """Between two SMTP transactions a connection commits once: what the server said about its reply and the
+    claim of its next one together, so that never more than one reply per connection is "sending"."""
+    user, sessions = pipeline["user"], pipeline["sessions"]
+    deliver(user, *(request_message(sender=f"desk@outlet{i}.example", body=BIKE, message_id=f"<one{i}@x.example>")
+                    for i in range(3)))
+    pipeline["run"]()
+    _due_again(sessions)
+    after_each_commit: list[list[str]] = []
+
+    def observed():
+        session = sessions()
+        commit = session.commit
+
+        def commit_and_look():
+            commit()
+            with sessions() as look:
+                after_each_commit.append(list(look.scalars(select(OutboxMessage.status).order_by(OutboxMessage.id))))
+
+        session.commit = commit_and_look
+        return session
+
+    with sending_edges(pipeline["config"]) as edges:
+        edges.sessions = observed
+        assert len(Sending(edges).send_due()) == 3
+    assert after_each_commit == [["sending", "pending", "pending"], ["sent", "sending", "pending"],
+                                 ["sent", "sent", "sending"], ["sent", "sent", "sent"]]
+
+
 def test_a_claim_whose_commit_fails_is_given_back(pipeline):
     """Kept, the claim would stop this worker from ever sending that reply (it would take it for another
     worker's)."""

@@ -32,7 +32,7 @@ from processor.pipeline.edges import Edges
 from processor.pipeline.links import LinkImports
 from processor.pipeline.prepare import Kind, Prepared, Rules, prepare
 from processor.pipeline.recording import Handled, Item, Recorder
-from processor.pipeline.sending import Sending, save_copies
+from processor.pipeline.sending import Sending
 from processor.records import ledger, outbox, requests
 from processor.records.errors import DatabaseUnavailable, database_needed, describe_database_error, unavailable
 
@@ -153,10 +153,8 @@ class Worker:
             session.commit()
 
     def send_due(self, stats: RunStats, stop: threading.Event | None = None) -> None:
-        """Send every stored reply whose time has come (until asked to stop), then save their Sent copies."""
-        sent = self.sending.send_due(stop)
-        stats.replies_sent += len(sent)
-        save_copies(self.edges.source, sent)
+        """Send every stored reply whose time has come (until asked to stop), saving their Sent copies meanwhile."""
+        stats.replies_sent += len(self.sending.send_due(stop, copies_to=self.edges.source))
 
     def _mark(self, handled: list[Handled]) -> list[str]:
         """Mark the messages whose work is finished, a command per kind of mark (UID sets); their refs. One
