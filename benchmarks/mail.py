@@ -22,7 +22,17 @@ OTHER_SUBJECTS = ["Lunch on Friday?", "Invoice 2291", "Newsletter: this week in 
 DECOY_SUBJECTS = ["How to republish stories from other newsrooms", "Republish rights for our newsletter?"]
 
 
-def start_dovecot(root: Path) -> Dovecot:
+class LargeFolderDovecot(Dovecot):
+    """Dovecot as set up for big Maildir folders: it is the only one writing them, so it need not read the
+    whole cur/ directory again after each change it makes itself (`maildir_very_dirty_syncs`). Without
+    it, on a 100,000-message folder every NOOP after new mail and every flag change costs Dovecot 0.3 to
+    1.3 s of rescanning, whoever its client is."""
+
+    def config_text(self) -> str:
+        return super().config_text() + "\nmaildir_very_dirty_syncs = yes\n"
+
+
+def start_dovecot(root: Path, *, large_folders: bool = False) -> Dovecot:
     import trustme
 
     binary = dovecot_binary()
@@ -37,7 +47,7 @@ def start_dovecot(root: Path) -> Dovecot:
     for blob in cert.cert_chain_pems:
         blob.write_to_path(str(tls["cert"]), append=True)
     os.chmod(tls["key"], 0o644)
-    server = Dovecot(binary, root, tls)
+    server = (LargeFolderDovecot if large_folders else Dovecot)(binary, root, tls)
     server.start()
     return server
 

@@ -309,7 +309,10 @@ def test_a_reply_left_sending_goes_to_a_person_and_one_past_retrying_is_given_up
     user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
     deliver(user, *(request_message(sender=f"desk@outlet{i}.example", body=BIKE, message_id=f"<stale{i}@x.example>")
                     for i in range(3)))
-    pipeline["run"]()
+    config = pipeline["config"]
+    # No copies in Sent: a worker stopped inside the SMTP transaction had not saved one (a copy there would
+    # prove the reply went out, and it would be recorded sent: tests/test_reply_doubts.py).
+    pipeline["run"](replace(config, imap=replace(config.imap, save_sent="never")))
     assert len(smtp.messages) == 3
     now = datetime.now(timezone.utc)
     with sessions() as session:

@@ -2,12 +2,13 @@
 
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 from sqlalchemy import select, update
 
 from models import OutboxMessage
 from tests.conftest import pipeline_on
-from tests.helpers import deliver, request_message
+from tests.helpers import deliver, request_message, wait_until
 from tests.servers import free_port
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
@@ -25,7 +26,10 @@ def test_run_once_exits_1_naming_the_cause_when_replies_could_not_be_sent(pipeli
     assert result.returncode == 1, result.stderr[-2000:]
     assert "1 request(s) handled, 0 reply(ies) sent, 1 waiting to be sent" in result.stdout
     assert "1 reply(ies) could not be sent" in result.stderr and "SMTP" in result.stderr
-    path.write_text(text)  # the server is back: the reply goes out, and the run exits 0
+    path.write_text(text)  # the server is back: once its retry is due, the reply goes out and the run exits 0
+    with pipeline["sessions"]() as session:
+        due = session.scalar(select(OutboxMessage.next_attempt_at))
+    assert wait_until(lambda: datetime.now(timezone.utc) >= due, 10)
     result = subprocess.run([sys.executable, "-m", "processor.cli", "--config", str(path), "run", "--once"],
                             env={**pipeline["env"], "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "1 reply(ies) sent" in result.stdout, result.stderr[-2000:]
