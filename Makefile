@@ -21,6 +21,6 @@ bench: setup
 
 migrations-check:
 	@rm -f $(CHECK_DB)*
-	@.venv/bin/python -c "from processor import db; db.upgrade(db.make_engine('sqlite:///$(CHECK_DB)'))"
+	@.venv/bin/python -c "from processor.records import db; db.upgrade(db.make_engine('sqlite:///$(CHECK_DB)'))"
 	REPUBLISH_DATABASE_URL=sqlite:///$(CHECK_DB) .venv/bin/alembic check
 	@rm -f $(CHECK_DB)*

@@ -2,12 +2,14 @@
 
 from models.base import Base, make_engine, make_session_factory
 from models.catalog import Story
+from models.mailbox import FolderLedger
 from models.pickups import (Decision, LiveCopy, OutboxContent, OutboxMessage, Outlet, Outcome, Pickup, PickupRequest,
                             PickupWeek, PixelHit, Request, SendStatus)
 
 __all__ = [
     "Base",
     "Decision",
+    "FolderLedger",
     "LiveCopy",
     "OutboxContent",
     "OutboxMessage",

@@ -15,7 +15,7 @@ from processor.mail.imap import ImapSource
 from processor.mail.maildir import MaildirSource
 from processor.mail.smtp import OutboxSender, SmtpSender
 from processor.pipeline.edges import Edges
-from processor.pipeline.sending import Sending, save_copies
+from processor.pipeline.sending import Sending
 from processor.pipeline.worker import Worker
 from processor.records.claims import AnotherWorkerRunning, claims_for
 
@@ -64,8 +64,7 @@ def reply_sender(config: Config) -> Callable[[int], bool | None]:
             log.info("a worker is running on this database: it sends reply %d", outbox_id)
             return None
         try:
-            sent = Sending(edges).send_due(only=[outbox_id])
-            save_copies(edges.source, sent)
+            sent = Sending(edges).send_due(only=[outbox_id], copies_to=edges.source)
             return bool(sent)
         finally:
             edges.source.close()

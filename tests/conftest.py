@@ -4,6 +4,7 @@ OAuth2 identity provider (token and tokeninfo endpoints) for the OAuth2 logins."
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import shutil
 import tempfile
 import uuid
@@ -130,17 +131,28 @@ def sqlite_url(tmp_path):
 @pytest.fixture
 def pipeline(tmp_path, database_url, mailbox_user, smtp_server):
     """A real Dovecot account, a real SMTP server, a migrated database with the demo's stories; `run` = `run --once`."""
-    path = write_config(tmp_path, database_url, imap=mailbox_user, smtp_port=smtp_server.port,
+    with pipeline_on(tmp_path, database_url, mailbox_user, smtp_server) as parts:
+        yield parts
+
+
+@contextmanager
+def pipeline_on(tmp_path, database_url, user, smtp_server, imap_extra: str = ""):
+    """The `pipeline` fixture's parts for any account and SMTP server (a provider's double, say)."""
+    path = write_config(tmp_path, database_url, imap=user, smtp_port=smtp_server.port,
                         extra="retry_first_seconds = 1\nretry_max_seconds = 4\n")
-    config = load(path, mailbox_user["password"])
+    if imap_extra:
+        path.write_text(path.read_text().replace('folder = "INBOX"\n', 'folder = "INBOX"\n' + imap_extra))
+    config = load(path, user["password"])
     engine = db.make_engine(config.database_url)
     db.upgrade(engine)
     sessions = db.make_session_factory(engine)
     import_pages(sessions, config.publication, (SAMPLES / "bike-lanes.html", SAMPLES / "library-tutoring.html",
                                                 SAMPLES / "wire-defense-agreement.html", FIXTURES / "seed-forward-jta.html"))
-    yield {"config": config, "sessions": sessions, "run": lambda with_config=None: run_once(with_config or config), "user": mailbox_user, "smtp": smtp_server,
-           "path": path, "env": {"TEST_IMAP_PASSWORD": mailbox_user["password"]}}
-    engine.dispose()
+    try:
+        yield {"config": config, "sessions": sessions, "run": lambda with_config=None: run_once(with_config or config),
+               "user": user, "smtp": smtp_server, "path": path, "env": {"TEST_IMAP_PASSWORD": user["password"]}}
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -164,3 +176,67 @@ def maildir_pipeline(tmp_path):
         session.commit()
     yield {"maildir": maildir, "outbox": outbox, "sessions": sessions, "configure": configure}
     engine.dispose()
+
+
+# -- provider emulation (tests/provider_emulation.py): servers that behave like Exchange Online and Gmail --
+
+from tests.provider_emulation import (EXCHANGE_LAYOUT, GMAIL_LAYOUT, NO_SENT_LAYOUT,  # noqa: E402
+                                      ExchangeLikeImapProxy, FilingSmtpServer, running_layout_dovecot)
+
+
+@pytest.fixture(scope="session")
+def exchange_dovecot_server(tls_ca):
+    """A private Dovecot with Exchange Online's folders ("Sent Items", "Deleted Items", ...); meant to be
+    reached through `exchange_like_proxy`."""
+    yield from running_layout_dovecot(tls_ca, EXCHANGE_LAYOUT)
+
+
+@pytest.fixture
+def exchange_like_proxy(exchange_dovecot_server):
+    """An ExchangeLikeImapProxy for one test; its switches (idle_silent, keyword_refusal, list_special_use)
+    may be changed while it runs."""
+    proxy = ExchangeLikeImapProxy(exchange_dovecot_server.imap_port)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def exchange_like_user(exchange_like_proxy, exchange_dovecot_server):
+    """A fresh account seen through the Exchange-like proxy (plain IMAP on loopback: security "none").
+    `direct_port` reaches the same account on Dovecot itself, to check what the proxy hides."""
+    user = exchange_dovecot_server.add_user(f"desk{uuid.uuid4().hex[:8]}@test.example")
+    return {**user, "port": exchange_like_proxy.port, "tls_port": None, "direct_port": user["port"],
+            "sent_folder": "Sent Items"}
+
+
+@pytest.fixture(scope="session")
+def gmail_dovecot_server(tls_ca):
+    """A private Dovecot with Gmail's folders: [Gmail]/Sent Mail (\\Sent), [Gmail]/All Mail (\\All), ..."""
+    yield from running_layout_dovecot(tls_ca, GMAIL_LAYOUT)
+
+
+@pytest.fixture
+def gmail_like_user(gmail_dovecot_server):
+    user = gmail_dovecot_server.add_user(f"desk{uuid.uuid4().hex[:8]}@test.example")
+    return {**user, "sent_folder": "[Gmail]/Sent Mail"}
+
+
+@pytest.fixture
+def gmail_filing_smtp_server(gmail_like_user):
+    """SMTP that files a \\Seen copy of each message it accepts in `gmail_like_user`'s [Gmail]/Sent Mail."""
+    server = FilingSmtpServer(gmail_like_user, gmail_like_user["sent_folder"])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def no_sent_dovecot_server(tls_ca):
+    """A private Dovecot whose accounts have INBOX only: no Sent folder, no special-use attributes."""
+    yield from running_layout_dovecot(tls_ca, NO_SENT_LAYOUT)
+
+
+@pytest.fixture
+def no_sent_user(no_sent_dovecot_server):
+    return no_sent_dovecot_server.add_user(f"desk{uuid.uuid4().hex[:8]}@test.example")

@@ -107,7 +107,7 @@ def test_example_config_with_its_oauth2_lines_uncommented_is_valid(tmp_path):
     for line in example.splitlines():
         if line.startswith("password_env ="):
             continue  # OAuth2 replaces the password
-        if line.startswith("# auth = ") or line.startswith("# oauth2_"):
+        if line.startswith(("# auth = ", "# oauth2_", "# provider = ")):
             line = line[2:]
         lines.append(line)
     token_file = tmp_path / "refresh-token"

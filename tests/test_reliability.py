@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import threading
 import time
 from dataclasses import replace
@@ -13,7 +12,7 @@ from contextlib import contextmanager
 from email import message_from_bytes, policy
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from models import OutboxMessage, Request, make_engine
@@ -23,7 +22,7 @@ from processor.pipeline.sending import Sending
 from processor.records.claims import AnotherWorkerRunning
 from processor.records.errors import DatabaseUnavailable
 from tests.helpers import (deliver, folder_flags, imap_client, load, request_message, running_worker,
-                           sent_folder_count, start_worker_process, wait_for_replies, wait_until, write_config)
+                           start_worker_process, wait_for_replies, wait_until, write_config)
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 LIBRARY = "https://riversideledger.example/news/2026/11/library-launches-free-tutoring-for-teens/"
@@ -91,7 +90,9 @@ def test_lost_flags_and_a_new_uidvalidity_repeat_nothing(pipeline):
     client.append("Desk", decoy)
     old_validity = client.select_folder("Desk")[b"UIDVALIDITY"]
     client.logout()
-    with running_worker(pipeline["config"], poll_seconds=1, imap={"folder": "Desk"}) as thread:
+    # A folder rebuilt under a live session is noticed when the folder is next selected afresh: at the
+    # latest one IDLE renewal later (here 3 s).
+    with running_worker(pipeline["config"], poll_seconds=1, imap={"folder": "Desk", "idle_renew_minutes": 0.05}) as thread:
         wait_for_replies(smtp, 1, 15)
         assert wait_until(lambda: b"$RepublishDone" in folder_flags(user, "Desk")[0][1], 10)
         client = imap_client(user)
@@ -293,7 +294,8 @@ def test_a_connection_lost_after_the_reply_was_handed_over_is_never_resent(pipel
     deliver(user, request_message(body=BIKE, message_id="<stall@valleynews.example>"))
     pipeline["run"](impatient)
     smtp.stall_after_accepting = 0.0
-    time.sleep(1.2)  # past any retry delay
+    with sessions() as session:  # settled at once: never scheduled for a retry, so no wait can make it due
+        assert session.scalars(select(OutboxMessage.status)).one() == "unknown"
     pipeline["run"](impatient)
     assert smtp.replies_by_request() == {"stall@valleynews.example": 1}
     with sessions() as session:
@@ -373,6 +375,35 @@ def _failing_commits(sessions, failing: set[int], error: Exception):
         return session
 
     return factory
+
+
+def test_each_reply_costs_one_commit_that_records_it_and_claims_the_next(pipeline):
+    """Between two SMTP transactions a connection commits once: what the server said about its reply and the
+    claim of its next one together, so that never more than one reply per connection is "sending"."""
+    user, sessions = pipeline["user"], pipeline["sessions"]
+    deliver(user, *(request_message(sender=f"desk@outlet{i}.example", body=BIKE, message_id=f"<one{i}@x.example>")
+                    for i in range(3)))
+    pipeline["run"]()
+    _due_again(sessions)
+    after_each_commit: list[list[str]] = []
+
+    def observed():
+        session = sessions()
+        commit = session.commit
+
+        def commit_and_look():
+            commit()
+            with sessions() as look:
+                after_each_commit.append(list(look.scalars(select(OutboxMessage.status).order_by(OutboxMessage.id))))
+
+        session.commit = commit_and_look
+        return session
+
+    with sending_edges(pipeline["config"]) as edges:
+        edges.sessions = observed
+        assert len(Sending(edges).send_due()) == 3
+    assert after_each_commit == [["sending", "pending", "pending"], ["sent", "sending", "pending"],
+                                 ["sent", "sent", "sending"], ["sent", "sent", "sent"]]
 
 
 def test_a_claim_whose_commit_fails_is_given_back(pipeline):
@@ -466,7 +497,7 @@ def test_a_request_arriving_while_the_worker_is_busy_is_answered_without_waiting
     smtp.delay = 1.0  # the first reply keeps the worker busy for a second
     with running_worker(pipeline["config"], poll_seconds=300):
         deliver(user, request_message(body=BIKE, message_id="<busy1@valleynews.example>"))
-        time.sleep(0.5)  # the worker is now sending the first reply
+        assert wait_until(lambda: _replies_sending(pipeline["sessions"]), 15)  # busy inside the first SMTP transaction
         deliver(user, request_message(sender="desk@harborgazette.example", body=BIKE,
                                       message_id="<busy2@harborgazette.example>"))
         wait_for_replies(smtp, 2, 15)
@@ -485,3 +516,8 @@ def test_mail_that_arrives_after_the_first_marks_is_marked_too(pipeline):
         wait_until(lambda: b"$RepublishDone" in dict(folder_flags(user)).get("<later@harborgazette.example>", set()), 15)
     assert len(smtp.messages) == 2
     assert all(b"$RepublishDone" in flags for _, flags in folder_flags(user))
+
+
+def _replies_sending(sessions) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sending"))

@@ -109,3 +109,11 @@ def test_script_in_the_display_name_and_subject_never_reaches_the_reply_as_marku
 def test_an_internationalised_address_goes_to_a_person_not_into_a_header():
     assert not safe_address("pr\u00efya@valleynews.example")  # needs SMTPUTF8 end to end
     assert safe_address("priya@valleynews.example")
+
+
+def test_the_from_header_carries_the_configured_display_name(publication):
+    inbound = parse_message(request_message(body="https://riversideledger.example/news/x/"))
+    context = ReplyContext(publication, "republish@riversideledger.example", "m@x.example", NOW,
+                           from_name="Riverside Ledger Syndication")
+    message = build_reply(_plan(), inbound, {}, context)
+    assert b"From: Riverside Ledger Syndication <republish@riversideledger.example>\r\n" in message

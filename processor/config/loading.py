@@ -15,7 +15,10 @@ import tomllib
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
+from email.utils import getaddresses
 from urllib.parse import urlsplit
+
+from processor.config.schema import KNOWN_KEYS, SAVE_SENT_MODES, check_keys, with_presets
 
 from processor.config.settings import (AUTH_MODES, DEFAULT_CONFIG_NAME, DEFAULT_WIRE_SOURCES, OAUTH2_MECHANISMS,
                                        SECURITY_MODES, SINKS,
@@ -23,7 +26,8 @@ from processor.config.settings import (AUTH_MODES, DEFAULT_CONFIG_NAME, DEFAULT_
                                        Secret, SmtpConfig, WebConfig, WorkerConfig)
 
 _WORKER = WorkerConfig()  # the defaults
-_IMAP_FOLDER, _IMAP_IDLE = ({f.name: f.default for f in fields(ImapConfig)}[name] for name in ("folder", "use_idle"))
+_IMAP_FOLDER, _IMAP_IDLE, _IMAP_IDLE_RENEW = ({f.name: f.default for f in fields(ImapConfig)}[name]
+                                              for name in ("folder", "use_idle", "idle_renew_minutes"))
 
 
 def config_path(explicit: str | os.PathLike[str] | None, environ: dict[str, str] | None = None) -> Path:
@@ -55,7 +59,8 @@ def parse_config(
     path: Path | None = None,
 ) -> Config:
     environ = dict(os.environ) if environ is None else environ
-    reader = _Reader(data, base_dir, environ)
+    check_keys(data)
+    reader = _Reader(with_presets(data), base_dir, environ)
     worker = _worker(reader)
     return Config(
         database_url=_database_url(reader),
@@ -96,6 +101,8 @@ class _Reader:
         return value
 
     def get(self, table: str, key: str, kind: type, default: Any = ..., required_table: bool = True) -> Any:
+        if key not in KNOWN_KEYS.get(table, ()):  # a loader change that schema.KNOWN_KEYS has not caught up with
+            raise AssertionError(f"config key [{table}] {key} is read but not listed in schema.KNOWN_KEYS")
         values = self.table(table, required=required_table)
         if key not in values:
             if default is ...:
@@ -160,14 +167,7 @@ def _database_url(reader: _Reader) -> str:
     return url
 
 
-# Keys of earlier versions that mean nothing now: named, so that an old config file says what to change.
-REMOVED_KEYS = {("worker", "prepare_processes"): "messages are parsed by the worker itself now; delete the line"}
-
-
 def _worker(reader: _Reader) -> WorkerConfig:
-    for (table, key), why in REMOVED_KEYS.items():
-        if key in reader.table(table, required=False):
-            raise ConfigError(f"config key [{table}] {key} is no longer used: {why}")
     source = reader.text("worker", "source", _WORKER.source, required_table=False)
     if source not in SOURCES:
         raise ConfigError(f"config key [worker] source must be one of {', '.join(SOURCES)}, got {source!r}")
@@ -328,17 +328,19 @@ def _imap(reader: _Reader) -> ImapConfig:
         folder=reader.text("imap", "folder", _IMAP_FOLDER),
         processed_folder=reader.text("imap", "processed_folder", "") or None,
         sent_folder=reader.text("imap", "sent_folder", "") or None,
+        save_sent=_choice(reader, "imap", "save_sent", SAVE_SENT_MODES),
         use_idle=reader.get("imap", "idle", bool, _IMAP_IDLE),
+        idle_renew_minutes=float(_positive(reader, "imap", "idle_renew_minutes", _IMAP_IDLE_RENEW, kind=float)),
+        provider=reader.text("imap", "provider", "generic"),
     )
 
 
 def _smtp(reader: _Reader) -> SmtpConfig:
     reader.table("smtp")
     common = _server(reader, "smtp", {"tls": 465, "starttls": 587, "none": 25})
-    from_address = reader.text("smtp", "from_address")
-    if "@" not in from_address:
-        raise ConfigError(f"config key [smtp] from_address must be an email address, got {from_address!r}")
-    return SmtpConfig(**common, from_address=from_address)
+    from_name, from_address = _address(reader, "smtp", "from_address")
+    return SmtpConfig(**common, from_address=from_address, from_name=from_name,
+                      provider=reader.text("smtp", "provider", "generic"))
 
 
 def _publication(reader: _Reader) -> PublicationConfig:
@@ -359,9 +361,7 @@ def _publication(reader: _Reader) -> PublicationConfig:
         ) from None
     if "{token}" not in pixel_url:
         raise ConfigError("config key [publication] pixel_url must contain {token}, so views can be told apart per outlet")
-    contact = reader.text("publication", "contact_email")
-    if "@" not in contact:
-        raise ConfigError(f"config key [publication] contact_email must be an email address, got {contact!r}")
+    _, contact = _address(reader, "publication", "contact_email")
     wire = reader.get("publication", "wire_sources", list, list(DEFAULT_WIRE_SOURCES))
     if not all(isinstance(w, str) and w.strip() for w in wire):
         raise ConfigError("config key [publication] wire_sources must be a list of publication names")
@@ -376,6 +376,29 @@ def _publication(reader: _Reader) -> PublicationConfig:
         paragraph_style=reader.text("publication", "paragraph_style", "margin: 0 0 1em 0; line-height: 1.5;"),
         signature=reader.get("publication", "signature", str, ""),
     )
+
+
+def _choice(reader: _Reader, table: str, key: str, choices: tuple[str, ...]) -> str:
+    value = reader.text(table, key, choices[0])
+    if value not in choices:
+        raise ConfigError(f"config key [{table}] {key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _address(reader: _Reader, table: str, key: str) -> tuple[str, str]:
+    """(display name, address) from `Name <addr@example.org>` or a bare `addr@example.org`; else refused."""
+    value = reader.text(table, key).strip()
+    pairs = getaddresses([value]) if value else []
+    name, address = pairs[0] if len(pairs) == 1 else ("", "")
+    local, _, domain = address.rpartition("@")
+    bare = value == address
+    # Exactly one address, written as one of the two forms (getaddresses also takes "a@b (comment)" and
+    # broken forms, which would silently become something else).
+    if not (local and domain and not any(ch.isspace() or ch in '<>(),;:"[]\\' for ch in address)
+            and (bare or value.endswith(f"<{address}>"))):
+        raise ConfigError(f"config key [{table}] {key} must be an address such as republish@example.org or "
+                          f"\"The Example Ledger <republish@example.org>\", got {value!r}")
+    return name, address
 
 
 def _http_url(reader: _Reader, key: str) -> str:

@@ -79,6 +79,7 @@ class ServerConfig:
     ca_file: Path | None
     timeout: float
     oauth2: OAuth2Config | None = None  # set when auth = "oauth2"; then password is None
+    provider: str = "generic"           # "microsoft365", "google": whose preset filled in what the file left out
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,17 @@ class ImapConfig(ServerConfig):
     folder: str = "INBOX"
     processed_folder: str | None = None
     sent_folder: str | None = None
+    save_sent: str = "auto"   # "auto", "always", "never": copies of replies in Sent (see mail/sent.py)
     use_idle: bool = True
+    # An IDLE is ended and the folder looked at again this often: servers drop long IDLEs on schedules of
+    # their own (RFC 2177 allows 30 minutes), and one that goes quiet then costs at most this long.
+    idle_renew_minutes: float = 25.0
 
 
 @dataclass(frozen=True)
 class SmtpConfig(ServerConfig):
-    from_address: str = ""
+    from_address: str = ""   # the bare address: envelope sender and From
+    from_name: str = ""      # the From header's display name ("" : the publication's name)
 
 
 @dataclass(frozen=True)
@@ -154,3 +160,13 @@ class Config:
     smtp: SmtpConfig | None
     path: Path | None = None
     web: WebConfig | None = None
+
+    @property
+    def reply_from(self) -> str:
+        """The address replies come from: [smtp] from_address, else the publication's contact address."""
+        return self.smtp.from_address if self.smtp else self.publication.contact_email
+
+    @property
+    def reply_name(self) -> str:
+        """The display name replies come from."""
+        return (self.smtp.from_name if self.smtp else "") or self.publication.name

@@ -126,10 +126,9 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
     answered = requests.RequestRef(None, request.id)
     pickups = rows.add_pickups(answered, outlet.id, story_decisions(plan), when=request.sent_at or now,
                                new_token=new_token)
-    reply_from = config.smtp.from_address if config.smtp else config.publication.contact_email
-    message_id = new_message_id(reply_from.rsplit("@", 1)[-1])
-    reply = compose_reply(plan, message, outlet_id=outlet.id, pickups=pickups, publication=config.publication,
-                          reply_from=reply_from, message_id=message_id, now=now)
+    message_id = new_message_id(config.reply_from.rsplit("@", 1)[-1])
+    reply = compose_reply(plan, message, outlet_id=outlet.id, pickups=pickups, config=config, message_id=message_id,
+                          now=now)
     rows.add_reply(answered, raw=reply, message_id=message_id, recipient=recipient, now=now)
     rows.write(session)
     request.reply_message_id = message_id

@@ -1,4 +1,4 @@
-"""The only code that talks IMAP (imapclient): fetch batches, mark, copy replies to Sent, wait in IDLE."""
+"""The only code that talks IMAP (imapclient): fetch batches, mark, copy replies to Sent (`sent`), wait in IDLE."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from collections.abc import Iterator
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
-from imapclient.imapclient import SENT
 
 from processor.config import ImapConfig
-from processor.mail.mailbox import BATCH_BYTES, Mark, RawMessage
+from processor.config.schema import PROVIDERS_FILING_SENT
+from processor.mail.mailbox import BATCH_BYTES, Mark, Position, RawMessage
 from processor.mail.oauth import OAuthError, TokenProvider, bearer_auth
+from processor.mail.sent import append_copies, copies_in, find_sent_folder, message_id_of
 from processor.mail.tls import client_context
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,6 @@ KEYWORDS = {Mark.DONE: b"$RepublishDone", Mark.PERSON: b"$RepublishPerson", Mark
 SIZE_BATCHES = 10   # batches whose sizes are asked for in one command: a round trip per batch saved
 MAX_SET_CHARS = 7000  # RFC 2683 3.2.1.5: keep a command line under about 8000 octets
 STALE_SECONDS = 5 * 60  # a connection unused this long is tried (NOOP) before use: servers log idle ones out
-IDLE_RENEW_SECONDS = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes, so renew well before 29
 
 
 class MailboxError(Exception):
@@ -32,16 +32,21 @@ class MailboxError(Exception):
 
 
 class ImapSource:
-    def __init__(self, config: ImapConfig, idle_renew_seconds: float = IDLE_RENEW_SECONDS) -> None:
+    def __init__(self, config: ImapConfig, idle_renew_seconds: float | None = None) -> None:
         self.config = config
-        self.idle_renew_seconds = idle_renew_seconds
+        self.idle_renew_seconds = config.idle_renew_minutes * 60 if idle_renew_seconds is None else idle_renew_seconds
         self.name = f"imap://{config.username}@{config.host}/{config.folder}"
         self.client: imapclient.IMAPClient | None = None
         self._used_at = 0.0
         self._skipped: set[int] = set()
         self._uidvalidity: int | None = None
         self._sent_folder: str | None = None
-        self._warned_keywords = False
+        self.keeps_keywords = True      # PERMANENTFLAGS has \* (Exchange Online's has not)
+        self._described = False
+        self._searched: list[int] = []   # UIDs the last search found
+        self._selected_at = 0.0
+        self._sent_client: imapclient.IMAPClient | None = None
+        self._sent_used_at = 0.0
         self._uidnext_searched: int | None = None
         self._searched_validity: int | None = None
         self._tokens = TokenProvider.for_server(config) if config.oauth2 else None
@@ -58,6 +63,21 @@ class ImapSource:
         self._used_at = time.monotonic()
         if self.client is not None:
             return self.client
+        client, status = self._login(self.config.folder)
+        self._selected_at = time.monotonic()
+        self.keeps_keywords = b"\\*" in status.get(b"PERMANENTFLAGS", (b"\\*",))
+        if not self._described:  # once per process, not per reconnect
+            self._described = True
+            log.info("IMAP server %s: %s", self.config.host, describe_server(client, self.keeps_keywords))
+        uidvalidity = status.get(b"UIDVALIDITY")
+        if uidvalidity != self._uidvalidity:
+            self._skipped.clear()  # UIDs from another UIDVALIDITY mean nothing
+            self._uidvalidity = uidvalidity
+        self.client = client
+        return client
+
+    def _login(self, folder: str | None) -> tuple[imapclient.IMAPClient, dict]:
+        """A new logged-in connection, with `folder` selected (and SELECT's answer) unless None."""
         config = self.config
         try:
             client = imapclient.IMAPClient(
@@ -71,7 +91,7 @@ class ImapSource:
                 self._oauth2_login(client)
             else:
                 client.login(config.username, config.password.reveal() if config.password else "")
-            status = client.select_folder(config.folder)
+            status = client.select_folder(folder) if folder is not None else {}
         except imapclient.exceptions.LoginError:
             if self._tokens is not None:
                 self._tokens.invalidate()  # so the next attempt does not offer the refused token again
@@ -81,20 +101,31 @@ class ImapSource:
         except OAuthError as exc:
             raise MailboxError(f"IMAP login for {config.username} at {config.host}: no OAuth2 access token: {exc}") from None
         except (OSError, IMAPClientError) as exc:
-            raise MailboxError(f"cannot open IMAP folder {config.folder!r} at {config.host}:{config.port}: "
+            raise MailboxError(f"cannot open IMAP folder {folder!r} at {config.host}:{config.port}: "
                                f"{type(exc).__name__}: {exc}") from None
         _keep_alive(client)
-        if b"\\*" not in status.get(b"PERMANENTFLAGS", (b"\\*",)) and not self._warned_keywords:
-            self._warned_keywords = True
-            log.warning("IMAP folder %r does not keep keywords ($RepublishDone…): handled messages cannot be "
-                        "marked and are looked at again on every round (the database still prevents a second reply)",
-                        config.folder)
-        uidvalidity = status.get(b"UIDVALIDITY")
-        if uidvalidity != self._uidvalidity:
-            self._skipped.clear()  # UIDs from another UIDVALIDITY mean nothing
-            self._uidvalidity = uidvalidity
-        self.client = client
-        return client
+        return client, status
+
+    def _sent_connection(self) -> imapclient.IMAPClient:
+        """A connection of its own for the Sent folder: looking a copy up there means selecting it, and
+        selecting the watched folder again costs seconds on a big one (Dovecot, 100,000 messages)."""
+        if self._sent_client is not None and time.monotonic() - self._sent_used_at > STALE_SECONDS:
+            try:
+                self._sent_client.noop()
+            except (OSError, IMAPClientError):
+                self._drop_sent_connection()
+        self._sent_used_at = time.monotonic()
+        if self._sent_client is None:
+            self._sent_client, _ = self._login(None)
+        return self._sent_client
+
+    def _drop_sent_connection(self) -> None:
+        client, self._sent_client = self._sent_client, None
+        if client is not None:
+            try:
+                client.shutdown()
+            except (OSError, IMAPClientError):
+                pass
 
     def _oauth2_login(self, client: imapclient.IMAPClient) -> None:
         mechanism = self.config.oauth2.mechanism
@@ -104,6 +135,12 @@ class ImapSource:
         client.sasl_login(mechanism, bearer_auth(self.config, self._tokens.access_token()))
 
     def close(self) -> None:
+        if self._sent_client is not None:
+            try:
+                self._sent_client.logout()
+            except (OSError, IMAPClientError):
+                self._drop_sent_connection()
+            self._sent_client = None
         if self.client is not None:
             try:
                 self.client.logout()
@@ -120,21 +157,37 @@ class ImapSource:
                 pass
 
     # -- reading ----------------------------------------------------------
-    def batches(self, batch_size: int, max_bytes: int) -> Iterator[list[RawMessage]]:
+    def batches(self, batch_size: int, max_bytes: int, after: Position | None = None) -> Iterator[list[RawMessage]]:
         client = self.connect()
         try:
             criteria = ["NOT", "DELETED"]
-            for keyword in KEYWORDS.values():
+            for keyword in KEYWORDS.values() if self.keeps_keywords else ():
                 criteria += ["UNKEYWORD", keyword]
             # ASCII criteria only: some servers answer BADCHARSET to anything else; the exact
             # subject is checked on our side after decoding. Delivery reports are fetched too,
             # since one may be returning a reply of ours.
             wanted = ["OR", "SUBJECT", "republish", "OR", "HEADER", "Content-Type", "report", "FROM", "mailer-daemon"]
-            # See mail delivered since this session last looked before searching: a search may answer
-            # from the session's older view of the folder.
-            client.noop()
+            # See mail delivered since this session last looked: a search may answer from the session's
+            # older view of the folder. And now and then select it afresh: a folder deleted and made again
+            # under a session can go on being answered from the deleted one (Dovecot does), where a search
+            # from the ledger's position would find nothing, ever. Not every pass: on a big folder a SELECT
+            # takes seconds (Dovecot, 100,000 messages: 1.5 s).
+            if time.monotonic() - self._selected_at > self.idle_renew_seconds:
+                self._reselect(client)
+            else:
+                client.noop()
             self._uidnext_searched = self._uidnext(client)  # before the search: anything newer is new mail
-            uids = [uid for uid in client.search(criteria + wanted) if uid not in self._skipped]
+            since = after if after is not None and after.uidvalidity == self._uidvalidity else None
+            if since is not None:
+                # Only what is new since the last pass, and the few it left waiting. ("N:*" always
+                # includes the newest message, even below N: filtered out below.)
+                ranges = [f"{since.next_uid}:*"] + [str(uid) for uid in sorted(since.waiting)]
+                wanted = wanted + ["UID", ",".join(ranges)]
+            found = client.search(criteria + wanted)
+            if since is not None:
+                found = [uid for uid in found if uid >= since.next_uid or uid in since.waiting]
+            self._searched = sorted(found)
+            uids = [uid for uid in found if uid not in self._skipped]
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP search failed: {type(exc).__name__}: {exc}") from None
@@ -169,6 +222,15 @@ class ImapSource:
                 yield [RawMessage(str(uid), bodies[uid][b"BODY[]"], sizes[uid]) for uid in part
                        if bodies.get(uid, {}).get(b"BODY[]") is not None]
 
+    def position(self, finished: list[str]) -> Position | None:
+        """The folder's position after the last search: up to the UIDNEXT seen before it, with the UIDs it
+        found that are not `finished` (nor skipped) still waiting."""
+        if self._searched_validity is None or self._uidnext_searched is None:
+            return None
+        done = {int(ref) for ref in finished} | self._skipped
+        return Position(self._searched_validity, self._uidnext_searched,
+                        frozenset(uid for uid in self._searched if uid not in done))
+
     def _uidnext(self, client: imapclient.IMAPClient) -> int | None:
         return client.folder_status(self.config.folder, [b"UIDNEXT"]).get(b"UIDNEXT")
 
@@ -188,10 +250,13 @@ class ImapSource:
             log.info("IMAP folder %r has a new UIDVALIDITY: %d marks wait for the next round", self.config.folder, len(refs))
             return
         uids = [int(ref) for ref in refs]
-        flags = [KEYWORDS[mark]] + ([imapclient.FLAGGED] if mark is Mark.PERSON else [])
+        # A server that keeps no keywords refuses a STORE naming one outright (Exchange Online: "BAD Command
+        # Argument Error"), \Flagged included: there \Flagged goes alone, and the folder ledger remembers the rest.
+        flags = ([KEYWORDS[mark]] if self.keeps_keywords else []) + ([imapclient.FLAGGED] if mark is Mark.PERSON else [])
         try:
             for part in message_sets(uids):
-                client.add_flags(part, flags, silent=True)
+                if flags:
+                    client.add_flags(part, flags, silent=True)
                 if self.config.processed_folder and mark is not Mark.PERSON:
                     self._move(client, part, self.config.processed_folder)
         except (OSError, IMAPClientAbortError) as exc:
@@ -213,27 +278,45 @@ class ImapSource:
             client.uid_expunge(uids) if client.has_capability("UIDPLUS") else client.expunge()
 
     def save_sent(self, raws: list[bytes]) -> None:
-        client = self.connect()
+        """Copies of sent replies in the Sent folder (found, or made), each once: a copy already there (the
+        provider filed it, or an earlier attempt saved it) is not appended again. `[imap] save_sent`:
+        "never"; "always"; "auto" (the default) leaves it to providers that file what is sent over their
+        SMTP themselves (Microsoft 365, Google)."""
+        mode = self.config.save_sent
+        if not raws or mode == "never" or (mode == "auto" and self.config.provider in PROVIDERS_FILING_SENT):
+            return
+        client = self._sent_connection()
         try:
-            folder = self._sent_folder or self.config.sent_folder or client.find_special_folder(SENT)
-            if not folder:
-                log.warning("no Sent folder found (no special-use \\Sent and no [imap] sent_folder): reply copy not saved")
-                return
-            self._sent_folder = folder
-            if len(raws) > 1 and client.has_capability("MULTIAPPEND"):
-                # RFC 3502: the whole round in one command (with LITERAL+, in one round trip).
-                # Unlike append(), multiappend() hands back a "NO" instead of raising it.
-                status, detail = client.multiappend(folder, [{"msg": raw, "flags": [imapclient.SEEN]} for raw in raws])
-                if status != "OK":
-                    raise IMAPClientError(f"multiappend failed: {detail}")
-            else:
-                for raw in raws:
-                    client.append(folder, raw, flags=[imapclient.SEEN])
+            folder = self._sent_folder = self._sent_folder or find_sent_folder(client, self.config.sent_folder)
+            by_id = {message_id_of(raw) or str(index): raw for index, raw in enumerate(raws)}
+            there = copies_in(client, folder, list(by_id))
+            missing = [raw for message_id, raw in by_id.items() if message_id not in there]
+            if missing:
+                append_copies(client, folder, missing)
         except (OSError, IMAPClientAbortError) as exc:
-            self._drop_connection()
+            self._drop_sent_connection()
             raise MailboxError(f"IMAP could not save the reply to Sent: {type(exc).__name__}: {exc}") from None
         except IMAPClientError as exc:  # a "NO" (no such folder, over quota): the connection is fine
+            self._sent_folder = None  # found again next time (a folder renamed or removed meanwhile)
             raise MailboxError(f"IMAP could not save the reply to Sent: {exc}") from None
+
+    def sent_copies(self, message_ids: list[str]) -> set[str]:
+        """Which of these replies have a copy in the Sent folder, ours or the provider's."""
+        client = self._sent_connection()
+        try:
+            folder = self._sent_folder = self._sent_folder or find_sent_folder(client, self.config.sent_folder)
+            return copies_in(client, folder, message_ids)
+        except (OSError, IMAPClientError) as exc:
+            self._drop_sent_connection()
+            raise MailboxError(f"IMAP could not look in Sent: {type(exc).__name__}: {exc}") from None
+
+    def _reselect(self, client: imapclient.IMAPClient) -> None:
+        """Select the watched folder afresh: a new UIDVALIDITY is noticed, and the session's view renewed."""
+        validity = client.select_folder(self.config.folder).get(b"UIDVALIDITY")
+        self._selected_at = time.monotonic()
+        if validity != self._uidvalidity:
+            self._skipped.clear()
+            self._uidvalidity = validity
 
     # -- waiting ----------------------------------------------------------
     def wait(self, seconds: float, stop: threading.Event) -> None:
@@ -272,6 +355,26 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP connection lost while waiting: {type(exc).__name__}: {exc}") from None
+
+
+def describe_server(client: imapclient.IMAPClient, keeps_keywords: bool) -> str:
+    """In plain words, what the worker does differently on this server (logged once at start)."""
+    def has(name: str) -> bool:
+        return client.has_capability(name)
+
+    notes = [
+        "keeps keywords: handled messages get $RepublishDone/$RepublishPerson/$RepublishIgnored" if keeps_keywords
+        else "keeps no keywords: handled messages are remembered in the database only; those for a person get "
+             "\\Flagged alone",
+        "IDLE: new mail is answered at once" if has("IDLE") else "no IDLE: the folder is polled",
+        "MOVE" if has("MOVE") else "no MOVE: moves are COPY, delete, expunge",
+        "UIDPLUS" if has("UIDPLUS") else "no UIDPLUS: an expunge after a move takes the whole folder's deleted mail",
+        "SPECIAL-USE: the Sent folder is found by its \\Sent flag" if has("SPECIAL-USE")
+        else "no SPECIAL-USE: the Sent folder is found by its name",
+        "LITERAL+" if has("LITERAL+") else "no LITERAL+: each appended copy waits for the server's go-ahead",
+        "CONDSTORE" if has("CONDSTORE") else "no CONDSTORE",
+    ]
+    return "; ".join(notes)
 
 
 def _by_bytes(uids: list[int], sizes: dict[int, int], budget: int) -> Iterator[list[int]]:

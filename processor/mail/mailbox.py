@@ -19,6 +19,16 @@ class Mark(Enum):
 
 
 @dataclass(frozen=True)
+class Position:
+    """How far a folder was handled: every UID below `next_uid` under `uidvalidity` was looked at and is
+    finished, except those `waiting`. A source that has no such numbering (a Maildir) has no position."""
+
+    uidvalidity: int
+    next_uid: int
+    waiting: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
 class RawMessage:
     ref: str              # the source's own handle: an IMAP UID, a Maildir key
     raw: bytes | None     # None when the message is over the size limit and was not downloaded
@@ -29,7 +39,11 @@ class RawMessage:
 class MailSource(Protocol):
     name: str
 
-    def batches(self, batch_size: int, max_bytes: int) -> Iterator[list[RawMessage]]: ...
+    def batches(self, batch_size: int, max_bytes: int, after: Position | None = None) -> Iterator[list[RawMessage]]:
+        """The messages to look at, in batches: with `after`, only those past it or waiting there."""
+
+    def position(self, finished: list[str]) -> Position | None:
+        """Where the last `batches` leaves the folder, given the refs now `finished` (marked or skipped)."""
 
     def skip(self, ref: str) -> None:
         """Not a request: leave it exactly as it is and do not fetch it again."""

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from processor.mail.mailbox import BATCH_BYTES, Mark, RawMessage
+from processor.mail.mailbox import BATCH_BYTES, Mark, Position, RawMessage
 
 log = logging.getLogger(__name__)
 _FLAGS = {Mark.DONE: "R", Mark.PERSON: "F", Mark.IGNORED: ""}
@@ -25,7 +25,7 @@ class MaildirSource:
         self.maildir = mailbox.Maildir(path, factory=None, create=True)
         self._skipped: set[str] = set()
 
-    def batches(self, batch_size: int, max_bytes: int) -> Iterator[list[RawMessage]]:
+    def batches(self, batch_size: int, max_bytes: int, after: Position | None = None) -> Iterator[list[RawMessage]]:
         new_dir = self.path / "new"
         keys = []
         for entry in sorted(new_dir.iterdir(), key=lambda p: p.name) if new_dir.is_dir() else []:
@@ -47,6 +47,9 @@ class MaildirSource:
             held += len(raw or b"")
         if batch:
             yield batch
+
+    def position(self, finished: list[str]) -> Position | None:
+        return None  # what was handled leaves new/, so there is nothing to remember
 
     def skip(self, ref: str) -> None:
         self._skipped.add(ref)

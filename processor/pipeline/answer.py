@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from models import Decision, Outcome
-from processor.config import PublicationConfig
+from processor.config import Config
 from processor.pipeline.decide import Plan
 from processor.pipeline.parse import Inbound
 from processor.pipeline.reply import ReplyContext, StoredMessage, build_reply
@@ -45,12 +45,14 @@ def story_decisions(plan: Plan) -> list[tuple[int, str, str]]:
 
 
 def compose_reply(plan: Plan, message: Inbound | StoredMessage, *, outlet_id: int, pickups: dict[int, PickupState],
-                  publication: PublicationConfig, reply_from: str, message_id: str, now: datetime) -> bytes:
+                  config: Config, message_id: str, now: datetime) -> bytes:
     """The reply to a request, as it goes on the wire: a snippet (with its pickup's tracking token) for
     each granted story, a polite no for each declined one."""
+    publication = config.publication
     snippets = {
         decision.story.id: build_snippet(decision.story, publication, outlet_id=outlet_id,
                                          token=pickups[decision.story.id].token)
         for decision in plan.stories if decision.decision == Decision.GRANTED
     }
-    return build_reply(plan, message, snippets, ReplyContext(publication, reply_from, message_id, now))
+    return build_reply(plan, message, snippets, ReplyContext(publication, config.reply_from, message_id, now,
+                                                                 from_name=config.reply_name))

@@ -37,4 +37,4 @@ class Edges:
 
     @property
     def reply_from(self) -> str:
-        return self.config.smtp.from_address if self.config.smtp else self.config.publication.contact_email
+        return self.config.reply_from

@@ -143,10 +143,9 @@ class Recorder:
         if not plan.reply:
             return plan, pickups, None
         facts.replies_today[recipient] = facts.replies_today.get(recipient, 0) + 1
-        reply_from = self.edges.reply_from
-        message_id = self.edges.new_message_id(reply_from.rsplit("@", 1)[-1])
-        raw = compose_reply(plan, inbound, outlet_id=outlet.id, pickups=pickups, publication=self.config.publication,
-                            reply_from=reply_from, message_id=message_id, now=now)
+        message_id = self.edges.new_message_id(self.config.reply_from.rsplit("@", 1)[-1])
+        raw = compose_reply(plan, inbound, outlet_id=outlet.id, pickups=pickups, config=self.config,
+                            message_id=message_id, now=now)
         return plan, pickups, rows.add_reply(request, raw=raw, message_id=message_id, recipient=recipient, now=now)
 
     def _record_live_copy(self, session: Session, ready: Prepared, pickups: dict[int, PickupState],

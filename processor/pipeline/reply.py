@@ -36,6 +36,7 @@ class ReplyContext:
     from_address: str
     message_id: str
     now: datetime
+    from_name: str = ""   # the From header's display name; "" : the publication's name
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def build_reply(plan: Plan, inbound: Inbound | StoredMessage, snippets: dict[int
         body = Multipart("mixed", (body, *(Part(s.html, "html", s.filename) for _, s in values["granted"])))
     message_id = _checked_id(context.message_id)
     headers: list[tuple[str, str | list[str]]] = [
-        ("From", formataddr((publication.name, context.from_address), charset="utf-8")),
+        ("From", formataddr((context.from_name or publication.name, context.from_address), charset="utf-8")),
         ("To", recipient),
         ("Subject", "Re: republish"),
         ("Date", format_datetime(context.now)),

@@ -5,10 +5,13 @@ about to start, and what the server said is committed as soon as it has said it.
 dies leaves at most one reply per SMTP connection in doubt; the next worker finds it "sending" and
 hands it to a person rather than resending blindly (see `records.outbox`).
 
-`[worker] smtp_connections` loops run side by side, each a plain thread with a connection of its
-own: SMTP has no pipelining across messages, so with a distant server parallel connections are
-what keeps replies flowing. They share the claims (one database connection) and the choice of the
-next reply under one lock; the SMTP transactions run in parallel.
+Between two SMTP transactions a loop hands over how its reply went and gets its next reply, both in
+one transaction: what the server said and the next claim are committed together, one commit per
+reply. `[worker] smtp_connections` loops run side by side, each a plain thread with a connection of
+its own: SMTP has no pipelining across messages, so with a distant server parallel connections are
+what keeps replies flowing. Their database work runs one transaction at a time, and the hand-overs
+that come in while one is being committed go together in the next (a group commit): each loop still
+has at most one reply "sending", and the SMTP transactions run in parallel.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import datetime, timedelta
 
 from models import SendStatus
 from processor.mail.imap import MailboxError
+from processor.mail.mailbox import MailSource
 from processor.mail.smtp import SendError
 from processor.pipeline.backoff import Outage, retry_delay
 from processor.pipeline.edges import Edges
@@ -27,7 +31,7 @@ from processor.records import outbox
 from processor.records.errors import database_needed
 
 log = logging.getLogger(__name__)
-DUE_PAGE = 20        # due replies looked at per query, to claim the first one free
+DUE_PAGE = 50        # due replies looked up per query; each is claimed when a connection is free for it
 COPIES_PER_APPEND = 50  # Sent copies saved in one command (MULTIAPPEND where the server has it)
 
 
@@ -35,6 +39,21 @@ COPIES_PER_APPEND = 50  # Sent copies saved in one command (MULTIAPPEND where th
 class SentReply:
     message_id: str
     raw: bytes
+
+
+@dataclass(eq=False)
+class _HandOver:
+    """What a loop hands over between two SMTP transactions: the reply it carried and how that went, and
+    whether it wants another; answered with the next reply (None: nothing left) or the failure."""
+
+    carried: outbox.Claimed | None = None
+    error: SendError | None = None
+    accepted_at: datetime | None = None
+    unreachable: bool = False          # the connection could not be opened: nothing was handed over
+    wants_next: bool = True
+    done: bool = False
+    next: outbox.Claimed | None = None
+    failure: BaseException | None = None
 
 
 @dataclass
@@ -45,7 +64,11 @@ class _Pass:
     only: set[int] | None
     passed: set[int] = field(default_factory=set)   # looked at and not ours to send now
     due: list[int] = field(default_factory=list)     # due replies found by the last look, next first
+    waiting: list[_HandOver] = field(default_factory=list)  # hand-overs for the next transaction
     sent: list[SentReply] = field(default_factory=list)
+    copied: int = 0                                  # of `sent`, the ones whose Sent copies are saved
+    loops: int = 0                                   # loops still running
+    progress: threading.Condition = field(default_factory=threading.Condition)  # more sent, or a loop ended
     error: BaseException | None = None               # the first loop that failed ends the others too
     reported: bool = False
 
@@ -59,25 +82,34 @@ class Sending:
         # the next attempt records them as sent instead of flagging them as maybe delivered.
         self.accepted: dict[int, datetime] = {}
         self.resume_at: datetime | None = None      # the server could not be reached: not before then
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()               # one transaction at a time; the claims and what is in flight
+        self._waiting_lock = threading.Lock()
         self._in_flight: set[int] = set()
 
-    def send_due(self, stop: threading.Event | None = None, *, only: list[int] | None = None) -> list[SentReply]:
+    def send_due(self, stop: threading.Event | None = None, *, only: list[int] | None = None,
+                 copies_to: MailSource | None = None) -> list[SentReply]:
         """Send the replies that are due (or only those of `only` that are), until none is left or `stop`
-        is set; the replies the server accepted."""
+        is set, saving their copies to the Sent folder of `copies_to` (while the others are being sent);
+        the replies the server accepted."""
         if only is None and self.resume_at is not None and self.edges.clock() < self.resume_at:
             return []
         run = _Pass(stop or threading.Event(), set(only) if only is not None else None)
-        loops = min(self.worker.smtp_connections, len(only) if only is not None else self.worker.smtp_connections)
-        if loops <= 1:
+        run.loops = min(self.worker.smtp_connections, len(only) if only is not None else self.worker.smtp_connections)
+        if run.loops <= 1:
             self._loop(run)
         else:
             threads = [threading.Thread(target=self._loop, args=(run,), name=f"smtp-{number}")
-                       for number in range(loops)]
+                       for number in range(run.loops)]
             for thread in threads:
                 thread.start()
-            for thread in threads:
-                thread.join()
+            try:
+                if copies_to is not None:
+                    self._save_copies_meanwhile(run, copies_to)
+            finally:
+                for thread in threads:
+                    thread.join()
+        if copies_to is not None:
+            save_copies(copies_to, run.sent[run.copied:])
         if run.sent:
             self.outage.recovered()
         if run.error is not None:
@@ -86,98 +118,144 @@ class Sending:
 
     def _loop(self, run: _Pass) -> None:
         context = connection = None
+        step = _HandOver()
         try:
-            while not run.stop.is_set() and run.error is None:
-                claimed = self._claim_next(run)
+            while True:
+                step.wants_next = not step.unreachable and not run.stop.is_set() and run.error is None
+                if step.carried is None and not step.wants_next:
+                    return
+                claimed = self._hand_over(run, step)
                 if claimed is None:
                     return
-                error: SendError | None = None
-                unreachable = False
+                step = _HandOver(claimed)
                 if connection is None:
                     try:
                         context = self.edges.sender.connect()
                         connection = context.__enter__()
                     except SendError as exc:  # nothing was handed over: a retry is safe
-                        context, error, unreachable = None, exc, True
-                if not unreachable:
-                    try:
-                        connection.send(claimed.raw, self.edges.reply_from, claimed.recipient)
-                    except SendError as exc:
-                        error = exc
-                        if not exc.permanent:  # a 4xx or a dropped connection: the next reply on a fresh one
-                            _close(context)
-                            context = connection = None
-                self._record(run, claimed, error, unreachable=unreachable)
-                if unreachable:
-                    return  # the server is away: do not hammer it with the other replies of this pass
+                        context, step.error, step.unreachable = None, exc, True
+                        continue  # recorded, and the server is away: no more replies from this loop this pass
+                try:
+                    connection.send(claimed.raw, self.edges.reply_from, claimed.recipient)
+                    step.accepted_at = self.edges.clock()
+                except SendError as exc:
+                    step.error = exc
+                    if not exc.permanent:  # a 4xx or a dropped connection: the next reply on a fresh one
+                        _close(context)
+                        context = connection = None
         except BaseException as exc:
             run.error = run.error or exc
+            if step.carried is not None and not step.done:  # left "sending": the next look settles it
+                with self._lock:
+                    self._give_back([step.carried.id])
         finally:
             _close(context)
+            with run.progress:
+                run.loops -= 1
+                run.progress.notify()
 
-    def _claim_next(self, run: _Pass) -> outbox.Claimed | None:
-        """Claim the next reply to send and commit it "sending"; settle on the way the ones that must not be
-        sent (left "sending" by a worker that stopped, or past retrying)."""
-        give_up = timedelta(hours=self.worker.retry_give_up_hours)
+    def _save_copies_meanwhile(self, run: _Pass, source: MailSource) -> None:
+        """While the loops send, save the Sent copies of what they have sent, a full command at a time (the
+        thread that started them has nothing else to do; the rest is saved once they end)."""
+        while True:
+            with run.progress:
+                run.progress.wait_for(lambda: len(run.sent) - run.copied >= COPIES_PER_APPEND or run.loops == 0)
+                if run.loops == 0:
+                    return
+                part = run.sent[run.copied:run.copied + COPIES_PER_APPEND]
+                run.copied += len(part)
+            save_copies(source, part)
+
+    def _hand_over(self, run: _Pass, step: _HandOver) -> outbox.Claimed | None:
+        """Commit how the carried reply went and claim the next one, in one transaction shared with the
+        hand-overs of the other loops that are waiting for it; the next reply, now "sending"."""
+        with self._waiting_lock:
+            run.waiting.append(step)
         with self._lock:
-            while True:
-                with database_needed(), self.edges.sessions() as session:
-                    if run.only is not None:
-                        run.due = sorted(run.only - run.passed - self._in_flight)
-                    elif not run.due:
-                        run.due = outbox.replies_due(session, self.edges.clock(), DUE_PAGE,
-                                                     exclude=run.passed | self._in_flight)
-                    if not run.due:
-                        return None
-                    while run.due:
-                        outbox_id = run.due.pop(0)
-                        if outbox_id in self._in_flight:
-                            continue
-                        name = f"outbox:{outbox_id}"
-                        taken = self.edges.claims.take(name)
-                        if run.only is not None or not taken:
-                            run.passed.add(outbox_id)  # looked at once (a reply sent is due no more)
-                        if not taken:
-                            continue  # another worker's to send
-                        try:
-                            result = outbox.start_sending(session, outbox_id, now=self.edges.clock(),
-                                                          give_up_after=give_up,
-                                                          accepted_at=self.accepted.get(outbox_id))
-                            session.commit()
-                        except BaseException:
-                            self._release([name])
-                            raise
-                        if isinstance(result, outbox.Claimed):
-                            self._in_flight.add(outbox_id)
-                            return result
-                        self._release([name])
-                        run.passed.add(outbox_id)
-                        self.accepted.pop(outbox_id, None)
-                        if isinstance(result, outbox.Settled):
-                            log.warning("reply %s: %s", result.message_id, result.reason)
+            if not step.done:  # not taken along by the transaction before: commit the ones waiting now
+                with self._waiting_lock:
+                    group, run.waiting = run.waiting, []
+                self._commit(run, group)
+        if step.failure is not None:
+            raise step.failure
+        return step.next
 
-    def _record(self, run: _Pass, claimed: outbox.Claimed, error: SendError | None, *, unreachable: bool) -> None:
-        """Commit what the server said, then give the claim back."""
+    def _commit(self, run: _Pass, group: list[_HandOver]) -> None:
         now = self.edges.clock()
+        carried = [step.carried for step in group if step.carried is not None]
+        sent = {step.carried.id: step.accepted_at for step in group if step.carried is not None and step.error is None}
+        self.accepted.update(sent)  # until "sent" is committed
+        taken: list[int] = []       # claims taken in this transaction
+        claimed: list[outbox.Claimed] = []
+        settled: list[outbox.Settled] = []
+        delays: dict[int, float] = {}
         try:
-            if error is None:
-                self.accepted[claimed.id] = now
             with database_needed(), self.edges.sessions() as session:
-                if error is None:
-                    outbox.record_sent(session, {claimed.id: now})
-                else:
-                    delay = self._failed(session, run, claimed, error, now, unreachable=unreachable)
+                outbox.record_sent(session, sent)
+                for step in group:
+                    if step.carried is not None and step.error is not None:
+                        delays[step.carried.id] = self._failed(session, run, step.carried, step.error, now,
+                                                               unreachable=step.unreachable)
+                self._claim(session, run, sum(step.wants_next for step in group), now, taken, claimed, settled)
                 session.commit()
-            if error is None:
-                self.accepted.pop(claimed.id, None)
-                with self._lock:
-                    run.sent.append(SentReply(claimed.message_id, claimed.raw))
-            elif unreachable:
-                self.resume_at = now + timedelta(seconds=delay)
-        finally:
-            with self._lock:
-                self._in_flight.discard(claimed.id)
-                self._release([f"outbox:{claimed.id}"])
+        except BaseException as exc:
+            self._give_back([reply.id for reply in carried] + taken)
+            for step in group:
+                step.failure, step.done = exc, True
+            return
+        for step in group:
+            if step.carried is None:
+                continue
+            if step.error is None:
+                self.accepted.pop(step.carried.id, None)
+                run.sent.append(SentReply(step.carried.message_id, step.carried.raw))
+            elif step.unreachable:
+                self.resume_at = now + timedelta(seconds=delays[step.carried.id])
+        if len(run.sent) - run.copied >= COPIES_PER_APPEND:
+            with run.progress:
+                run.progress.notify()
+        for result in settled:
+            self.accepted.pop(result.id, None)
+            log.warning("reply %s: %s", result.message_id, result.reason)
+        sending = {reply.id for reply in claimed}
+        self._give_back([reply.id for reply in carried] + [outbox_id for outbox_id in taken if outbox_id not in sending])
+        replies = iter(claimed)
+        for step in group:
+            step.next = next(replies, None) if step.wants_next else None
+            step.done = True
+
+    def _claim(self, session, run: _Pass, count: int, now: datetime, taken: list[int],
+               claimed: list[outbox.Claimed], settled: list[outbox.Settled]) -> None:
+        """Claim up to `count` due replies for sending (into `claimed`; their claims, and those of the ones
+        settled on the way because they must not be sent, into `taken`)."""
+        give_up = timedelta(hours=self.worker.retry_give_up_hours)
+        while len(claimed) < count:
+            if run.only is not None:
+                run.due = sorted(run.only - run.passed - self._in_flight)
+            elif not run.due:
+                run.due = outbox.replies_due(session, now, DUE_PAGE, exclude=run.passed | self._in_flight)
+            if not run.due:
+                return
+            wanted = count - len(claimed)
+            candidates = [outbox_id for outbox_id in run.due[:wanted] if outbox_id not in self._in_flight]
+            del run.due[:wanted]
+            held = self.edges.claims.take_all([f"outbox:{outbox_id}" for outbox_id in candidates])
+            mine = [outbox_id for outbox_id in candidates if f"outbox:{outbox_id}" in held]
+            taken += mine
+            run.passed.update(candidates if run.only is not None else set(candidates) - set(mine))
+            for result in outbox.start_sending(session, mine, now=now, give_up_after=give_up, accepted=self.accepted):
+                if isinstance(result, outbox.Claimed):
+                    self._in_flight.add(result.id)
+                    claimed.append(result)
+                else:
+                    settled.append(result)
+            run.passed.update(set(mine) - self._in_flight)  # settled, or not ours to send now
+
+    def _give_back(self, outbox_ids: list[int]) -> None:
+        """Out of flight, claims given back (called holding the lock)."""
+        self._in_flight.difference_update(outbox_ids)
+        if outbox_ids:
+            self._release([f"outbox:{outbox_id}" for outbox_id in outbox_ids])
 
     def _failed(self, session, run: _Pass, claimed: outbox.Claimed, error: SendError, now: datetime, *,
                 unreachable: bool) -> float:

@@ -26,14 +26,14 @@ from sqlalchemy.orm import Session
 
 from models import Outcome, SendStatus
 from processor.mail.imap import MailboxError
-from processor.mail.mailbox import Mark, RawMessage
+from processor.mail.mailbox import Mark, Position, RawMessage
 from processor.pipeline.backoff import Outage, retry_delay
 from processor.pipeline.edges import Edges
 from processor.pipeline.links import LinkImports
 from processor.pipeline.prepare import Kind, Prepared, Rules, prepare
 from processor.pipeline.recording import Handled, Item, Recorder
-from processor.pipeline.sending import Sending, save_copies
-from processor.records import outbox, requests
+from processor.pipeline.sending import Sending
+from processor.records import ledger, outbox, requests
 from processor.records.errors import DatabaseUnavailable, database_needed, describe_database_error, unavailable
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,11 @@ class Worker:
         worker = self.config.worker
         handled: list[Handled] = []
         self.send_due(stats, stop)
-        for batch in self.edges.source.batches(worker.batch_size, worker.max_message_bytes):
+        source = self.edges.source
+        with database_needed(), self.edges.sessions() as session:
+            position = ledger.load(session, source.name)
+        after = Position(*position) if position is not None else None
+        for batch in source.batches(worker.batch_size, worker.max_message_bytes, after):
             for start in range(0, len(batch), GROUP_SIZE):
                 if stop.is_set():  # asked to stop: what is recorded already is still marked
                     break
@@ -134,17 +138,27 @@ class Worker:
             self.send_due(stats, stop)
             if stop.is_set():
                 break
-        self._mark(handled)
+        finished = self._mark(handled)
+        self._remember_position(finished)
+
+    def _remember_position(self, finished: list[str]) -> None:
+        """Where this pass leaves the folder, so that the next one asks only for what is new (and for what
+        it left waiting). Only downloads depend on it: requests are keyed by Message-ID."""
+        seen = self.edges.source.position(finished)
+        if seen is None:
+            return
+        with database_needed(), self.edges.sessions() as session:
+            ledger.save(session, self.edges.source.name, ledger.Position(seen.uidvalidity, seen.next_uid, seen.waiting),
+                        frozenset(int(ref) for ref in finished), self.edges.clock())
+            session.commit()
 
     def send_due(self, stats: RunStats, stop: threading.Event | None = None) -> None:
-        """Send every stored reply whose time has come (until asked to stop), then save their Sent copies."""
-        sent = self.sending.send_due(stop)
-        stats.replies_sent += len(sent)
-        save_copies(self.edges.source, sent)
+        """Send every stored reply whose time has come (until asked to stop), saving their Sent copies meanwhile."""
+        stats.replies_sent += len(self.sending.send_due(stop, copies_to=self.edges.source))
 
-    def _mark(self, handled: list[Handled]) -> None:
-        """Mark the messages whose work is finished, a command per kind of mark (UID sets). One whose reply
-        waits for a retry is left as it is: the next pass finds it again."""
+    def _mark(self, handled: list[Handled]) -> list[str]:
+        """Mark the messages whose work is finished, a command per kind of mark (UID sets); their refs. One
+        whose reply waits for a retry is left as it is: the next pass finds it again."""
         with database_needed(), self.edges.sessions() as session:
             states = outbox.reply_states(session, [h.outbox_id for h in handled if h.outbox_id])
         by_mark: dict[Mark, list[str]] = {}
@@ -157,6 +171,7 @@ class Worker:
                 by_mark.setdefault(mark, []).append(item.ref)
         for mark, refs in by_mark.items():
             self.edges.source.mark(refs, mark)
+        return [ref for refs in by_mark.values() for ref in refs]
 
     # -- groups of messages -------------------------------------------------
     def handle_group(self, messages: list[RawMessage], prepared: list[Prepared], stats: RunStats) -> list[Handled]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from models import OutboxContent, OutboxMessage, Outcome, Request, SendStatus
@@ -53,23 +53,59 @@ class Settled:
     reason: str
 
 
-def start_sending(session: Session, outbox_id: int, *, now: datetime, give_up_after: timedelta,
-                  accepted_at: datetime | None = None) -> Claimed | Settled | None:
-    """Take a reply this worker holds the claim on: pending and due -> "sending" (returned with its message).
+def _statements():
+    """The statements sending runs for every reply, built once: building one costs more than running it."""
+    outbox, content, requests = OutboxMessage.__table__, OutboxContent.__table__, Request.__table__
+    ids = bindparam("ids", expanding=True)
+    claim = (update(outbox).where(outbox.c.id.in_(ids), outbox.c.status == SendStatus.PENDING,
+                                  or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= bindparam("now")),
+                                  outbox.c.created_at >= bindparam("oldest"))
+             .values(status=SendStatus.SENDING, attempts=outbox.c.attempts + 1)
+             .returning(outbox.c.id, outbox.c.message_id, outbox.c.recipients, outbox.c.attempts))
+    raws = select(content.c.outbox_id, content.c.raw).where(content.c.outbox_id.in_(ids))
+    sent = (update(outbox).where(outbox.c.id == bindparam("sent_id"))
+            .values(status=SendStatus.SENT, sent_at=bindparam("accepted_at", type_=outbox.c.sent_at.type),
+                    next_attempt_at=None))
+    answered = (update(requests).where(requests.c.id.in_(select(outbox.c.request_id).where(outbox.c.id.in_(ids))
+                                                        .scalar_subquery()))
+                .values(outcome=Outcome.ANSWERED))
+    return claim, raws, sent, answered
+
+
+_CLAIM, _RAWS, _SENT, _ANSWERED = _statements()
+
+
+def start_sending(session: Session, outbox_ids: list[int], *, now: datetime, give_up_after: timedelta,
+                  accepted: dict[int, datetime] | None = None) -> list[Claimed | Settled]:
+    """Take replies this worker holds the claims on: pending and due -> "sending" (returned with their message).
 
     Found "sending", nobody is sending it (whoever did holds the claim): this process saw it accepted
-    (`accepted_at`) and could not record it -> sent; else -> unknown. Pending past `give_up_after` -> failed.
-    None when it is not this worker's to send now (sent meanwhile, or not due)."""
-    table = OutboxMessage.__table__
-    due = or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)
-    claimed = session.execute(
-        update(table).where(table.c.id == outbox_id, table.c.status == SendStatus.PENDING, due,
-                            table.c.created_at >= now - give_up_after)
-        .values(status=SendStatus.SENDING, attempts=table.c.attempts + 1)
-        .returning(table.c.message_id, table.c.recipients, table.c.attempts)).first()
-    if claimed is not None:  # the common case, in one statement
-        raw = session.scalar(select(OutboxContent.raw).where(OutboxContent.outbox_id == outbox_id))
-        return Claimed(outbox_id, claimed.message_id, claimed.recipients, raw, claimed.attempts)
+    (`accepted`, {id: when}) and could not record it -> sent; else -> unknown. Pending past `give_up_after`
+    -> failed. In the order of `outbox_ids`; one left out is not this worker's to send now (sent or settled
+    meanwhile, or not due)."""
+    if not outbox_ids:
+        return []
+    accepted = accepted or {}
+    # The common case, in one statement for them all; the status is checked again in it.
+    taken = {row.id: row for row in session.execute(
+        _CLAIM, {"ids": outbox_ids, "now": now, "oldest": now - give_up_after})}
+    raws = dict(session.execute(_RAWS, {"ids": list(taken)}).all()) if taken else {}
+    results: list[Claimed | Settled] = []
+    for outbox_id in outbox_ids:
+        row = taken.get(outbox_id)
+        if row is not None:
+            results.append(Claimed(outbox_id, row.message_id, row.recipients, raws[outbox_id], row.attempts))
+        else:
+            settled = _settle(session, outbox_id, now=now, give_up_after=give_up_after,
+                              accepted_at=accepted.get(outbox_id))
+            if settled is not None:
+                results.append(settled)
+    return results
+
+
+def _settle(session: Session, outbox_id: int, *, now: datetime, give_up_after: timedelta,
+            accepted_at: datetime | None) -> Settled | None:
+    """A claimed reply that could not be taken for sending: settle it if it must not be sent (see above)."""
     row = session.scalars(select(OutboxMessage).where(OutboxMessage.id == outbox_id)
                           .options(selectinload(OutboxMessage.request)).with_for_update()).first()
     if row is None:
@@ -90,21 +126,14 @@ def start_sending(session: Session, outbox_id: int, *, now: datetime, give_up_af
     return None  # sent or settled meanwhile, or not due yet
 
 
-def record_sent(session: Session, accepted: dict[int, datetime]) -> dict[int, str]:
-    """The server took these replies (at these times): sent, and their requests answered. -> {id: Message-ID}
+def record_sent(session: Session, accepted: dict[int, datetime]) -> None:
+    """The server took these replies (at these times): sent, and their requests answered.
 
     Accepted is the truth, whatever another worker assumed meanwhile: no need to look first."""
     if not accepted:
-        return {}
-    outbox, requests = OutboxMessage.__table__, Request.__table__
-    rows = []
-    for accepted_at in set(accepted.values()):
-        rows += session.execute(update(outbox).where(outbox.c.id.in_([i for i, at in accepted.items() if at == accepted_at]))
-                                .values(status=SendStatus.SENT, sent_at=accepted_at, next_attempt_at=None)
-                                .returning(outbox.c.id, outbox.c.request_id, outbox.c.message_id)).all()
-    session.execute(update(requests).where(requests.c.id.in_([request_id for _, request_id, _ in rows]))
-                    .values(outcome=Outcome.ANSWERED))
-    return {outbox_id: message_id for outbox_id, _, message_id in rows}
+        return
+    session.execute(_SENT, [{"sent_id": outbox_id, "accepted_at": at} for outbox_id, at in accepted.items()])
+    session.execute(_ANSWERED, {"ids": list(accepted)})
 
 
 def record_not_sent(session: Session, outbox_id: int, error: str, *, status: SendStatus,

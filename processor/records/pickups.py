@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import LiveCopy, Outlet, Pickup, PickupRequest, Request, Story
+from models import LiveCopy, Pickup
 from processor.records.pickup_counts import PickupCounts
 from processor.urls import url_key
 
