@@ -55,7 +55,11 @@ def run(obj: Context, once: bool) -> None:
         worker.close()
         engine.dispose()
     click.echo(f"{stats.requests} request(s) handled, {stats.replies_sent} reply(ies) sent"
+               + (f", {stats.replies_waiting} waiting to be sent" if stats.replies_waiting else "")
                + (f": {json.dumps(stats.by_outcome, sort_keys=True)}" if stats.by_outcome else ""))
+    if once and stats.send_problem and stats.replies_waiting:
+        # For cron and systemd: the run did not do all it had to; the replies stay in the outbox.
+        raise click.ClickException(f"{stats.replies_waiting} reply(ies) could not be sent: {stats.send_problem}")
 
 
 def _wait_for_database(config: Config, stop: threading.Event):

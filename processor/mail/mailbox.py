@@ -54,6 +54,9 @@ class MailSource(Protocol):
     def save_sent(self, raws: list[bytes]) -> None:
         """Keep copies of sent replies in the mailbox's Sent folder, all at once where the server allows."""
 
+    def sent_copies(self, message_ids: list[str]) -> set[str]:
+        """Which of these replies have a copy in the Sent folder."""
+
     def wait(self, seconds: float, stop: threading.Event) -> None: ...
 
     def close(self) -> None: ...

@@ -69,6 +69,9 @@ class MaildirSource:
     def save_sent(self, raws: list[bytes]) -> None:
         return None  # the outbox folder (or the SMTP server) keeps the copy
 
+    def sent_copies(self, message_ids: list[str]) -> set[str]:
+        return set()  # no Sent folder here: a reply left in doubt goes to a person
+
     def wait(self, seconds: float, stop: threading.Event) -> None:
         stop.wait(seconds)
 

@@ -82,6 +82,7 @@ class Sending:
         # the next attempt records them as sent instead of flagging them as maybe delivered.
         self.accepted: dict[int, datetime] = {}
         self.resume_at: datetime | None = None      # the server could not be reached: not before then
+        self.unreachable = ""                        # why, while it cannot be
         self._lock = threading.Lock()               # one transaction at a time; the claims and what is in flight
         self._waiting_lock = threading.Lock()
         self._in_flight: set[int] = set()
@@ -112,6 +113,7 @@ class Sending:
             save_copies(copies_to, run.sent[run.copied:])
         if run.sent:
             self.outage.recovered()
+            self.unreachable = ""
         if run.error is not None:
             raise run.error
         return run.sent
@@ -251,6 +253,34 @@ class Sending:
                     settled.append(result)
             run.passed.update(set(mine) - self._in_flight)  # settled, or not ours to send now
 
+    def recover_from_sent(self, source: MailSource) -> int:
+        """Replies a stopped worker left "sending" (it may or may not have handed them over): one whose copy
+        is in the Sent folder, ours or the provider's (Gmail and Microsoft 365 file what their SMTP takes),
+        went out and is recorded sent; the others go the usual way, to a person. Looked up outside any
+        transaction, holding each reply's claim, so one another worker is sending right now is left alone."""
+        with database_needed(), self.edges.sessions() as session:
+            stale = outbox.left_sending(session, exclude=self._in_flight)
+        if not stale:
+            return 0
+        with database_needed():
+            held = self.edges.claims.take_all([f"outbox:{outbox_id}" for outbox_id in stale])
+        try:
+            mine = {outbox_id: message_id for outbox_id, message_id in stale.items() if f"outbox:{outbox_id}" in held}
+            try:
+                found = source.sent_copies(list(mine.values())) if mine else set()
+            except MailboxError as exc:  # the usual way then: a person checks
+                log.warning("could not look in Sent for %d reply(ies) left in doubt: %s", len(mine), exc)
+                return 0
+            ids = [outbox_id for outbox_id, message_id in mine.items() if message_id in found]
+            if ids:
+                with database_needed(), self.edges.sessions() as session:
+                    outbox.record_found_sent(session, ids, self.edges.clock())
+                    session.commit()
+                log.info("%d reply(ies) left in doubt by a stopped worker were found in Sent: recorded sent", len(ids))
+            return len(ids)
+        finally:
+            self._release(sorted(held))
+
     def _give_back(self, outbox_ids: list[int]) -> None:
         """Out of flight, claims given back (called holding the lock)."""
         self._in_flight.difference_update(outbox_ids)
@@ -280,6 +310,7 @@ class Sending:
         elif not run.reported:  # one outage per pass, however many connections find it
             run.reported = True
             self.outage.failed(str(error), delay)
+            self.unreachable = str(error)
         return delay
 
     def _release(self, names: list[str]) -> None:

@@ -53,6 +53,8 @@ class RunStats:
     replies_sent: int = 0
     by_outcome: dict[str, int] = field(default_factory=dict)
     groups_failed: int = 0    # groups that could not be recorded together (then recorded one by one)
+    replies_waiting: int = 0  # at the end of the run: replies still to send (a retry due later)
+    send_problem: str = ""    # at the end of the run: why the SMTP server could not be reached, if it could not
     errors: int = 0           # unexpected exceptions, each logged with its traceback
 
     def add(self, handled: Handled) -> None:
@@ -107,6 +109,12 @@ class Worker:
                     log.exception("unexpected error; retrying in %.0f s", delay)
                 self.edges.source.close()
                 stop.wait(delay)
+        try:
+            with database_needed(), self.edges.sessions() as session:
+                total.replies_waiting = outbox.waiting_count(session)
+        except DatabaseUnavailable as exc:  # at the end of a run: the summary goes without that figure
+            log.warning("could not count the replies still waiting: %s", exc)
+        total.send_problem = self.sending.unreachable
         return total
 
     def _wait_seconds(self) -> float:
@@ -124,8 +132,9 @@ class Worker:
         recorded a group at a time and its replies sent; then the marks, on the reading connection."""
         worker = self.config.worker
         handled: list[Handled] = []
-        self.send_due(stats, stop)
         source = self.edges.source
+        self.sending.recover_from_sent(source)
+        self.send_due(stats, stop)
         with database_needed(), self.edges.sessions() as session:
             position = ledger.load(session, source.name)
         after = Position(*position) if position is not None else None

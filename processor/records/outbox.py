@@ -185,6 +185,27 @@ def replies_due(session: Session, now: datetime, limit: int, exclude=()) -> list
                                 .order_by(sending_last, OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)))
 
 
+def left_sending(session: Session, exclude=()) -> dict[int, str]:
+    """{id: Message-ID} of replies left "sending" (by a worker that stopped, or that is sending them now)."""
+    query = select(OutboxMessage.id, OutboxMessage.message_id).where(OutboxMessage.status == SendStatus.SENDING)
+    if exclude:
+        query = query.where(OutboxMessage.id.notin_(list(exclude)))
+    return dict(session.execute(query).all())
+
+
+def record_found_sent(session: Session, outbox_ids: list[int], now: datetime) -> None:
+    """Replies left "sending" whose copy is in the Sent folder went out: sent (at about `now`)."""
+    still = list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.id.in_(outbox_ids),
+                                                                 OutboxMessage.status == SendStatus.SENDING)))
+    record_sent(session, {outbox_id: now for outbox_id in still})
+
+
+def waiting_count(session: Session) -> int:
+    """Replies still to send: pending (a retry due later) or being sent."""
+    return session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.status.in_((SendStatus.PENDING, SendStatus.SENDING)))) or 0
+
+
 def next_attempt_at(session: Session) -> datetime | None:
     return session.scalar(select(func.min(OutboxMessage.next_attempt_at))
                           .where(OutboxMessage.status == SendStatus.PENDING))
