@@ -69,6 +69,10 @@ def check_promises(pipeline, request_ids: set[str], automated_ids: set[str]) -> 
         "looped": sum(replies.get(i, 0) for i in automated_ids),
         "answered_once": sum(1 for i in request_ids if replies.get(i) == 1 and rows.get(i, ("",))[0] == "answered"),
         "flagged_unsure": sum(1 for i in request_ids if rows.get(i, (None, None, None))[2] == "unknown"),
+        # Handed to a person as "may or may not have arrived" although the SMTP server never got them:
+        # only a kill between a reply's claim and the end of its DATA can leave one.
+        "unsure_never_sent": sum(1 for i in request_ids
+                                 if rows.get(i, (None, None, None))[2] == "unknown" and i not in replies),
     }
     # Every request ends answered exactly once, or flagged for a person (with at most one reply).
     unresolved = [i for i in request_ids if not (
