@@ -20,6 +20,7 @@ SUITE = {
     "memory": (["--sizes", "1000,100000"], ["--sizes", "300,3000"]),
     "catalog": ([], ["--stories", "10000", "--items", "500"]),
     "pickup_log": ([], ["--pickups", "100000"]),
+    "history": ([], ["--messages", "5000", "--passes", "3"]),
 }
 
 
