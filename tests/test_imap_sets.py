@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from processor.mail.imap import message_sets
+from processor.mail.commands import message_sets
 
 
 def _expand(sets: list[list[str]]) -> list[int]:

@@ -16,6 +16,7 @@ from processor.config import ImapConfig
 from processor.config.schema import PROVIDERS_FILING_SENT
 from processor.mail.mailbox import BATCH_BYTES, Mark, Position, RawMessage
 from processor.mail.oauth import OAuthError, TokenProvider, bearer_auth
+from processor.mail.commands import by_bytes, describe_server, message_sets
 from processor.mail.sent import append_copies, copies_in, find_sent_folder, message_id_of
 from processor.mail.tls import client_context
 
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 
 KEYWORDS = {Mark.DONE: b"$RepublishDone", Mark.PERSON: b"$RepublishPerson", Mark.IGNORED: b"$RepublishIgnored"}
 SIZE_BATCHES = 10   # batches whose sizes are asked for in one command: a round trip per batch saved
-MAX_SET_CHARS = 7000  # RFC 2683 3.2.1.5: keep a command line under about 8000 octets
 STALE_SECONDS = 5 * 60  # a connection unused this long is tried (NOOP) before use: servers log idle ones out
 
 
@@ -212,7 +212,7 @@ class ImapSource:
             for uid in large:
                 header = headers.get(uid, {}).get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]", b"")
                 yield [RawMessage(str(uid), None, sizes[uid], header.decode("ascii", "replace").partition(":")[2])]
-            for part in _by_bytes([uid for uid in chunk if uid in sizes and uid not in large], sizes, BATCH_BYTES):
+            for part in by_bytes([uid for uid in chunk if uid in sizes and uid not in large], sizes, BATCH_BYTES):
                 try:
                     bodies = self.connect().fetch(part, ["BODY.PEEK[]"])
                 except (OSError, IMAPClientError) as exc:
@@ -355,61 +355,6 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP connection lost while waiting: {type(exc).__name__}: {exc}") from None
-
-
-def describe_server(client: imapclient.IMAPClient, keeps_keywords: bool) -> str:
-    """In plain words, what the worker does differently on this server (logged once at start)."""
-    def has(name: str) -> bool:
-        return client.has_capability(name)
-
-    notes = [
-        "keeps keywords: handled messages get $RepublishDone/$RepublishPerson/$RepublishIgnored" if keeps_keywords
-        else "keeps no keywords: handled messages are remembered in the database only; those for a person get "
-             "\\Flagged alone",
-        "IDLE: new mail is answered at once" if has("IDLE") else "no IDLE: the folder is polled",
-        "MOVE" if has("MOVE") else "no MOVE: moves are COPY, delete, expunge",
-        "UIDPLUS" if has("UIDPLUS") else "no UIDPLUS: an expunge after a move takes the whole folder's deleted mail",
-        "SPECIAL-USE: the Sent folder is found by its \\Sent flag" if has("SPECIAL-USE")
-        else "no SPECIAL-USE: the Sent folder is found by its name",
-        "LITERAL+" if has("LITERAL+") else "no LITERAL+: each appended copy waits for the server's go-ahead",
-        "CONDSTORE" if has("CONDSTORE") else "no CONDSTORE",
-    ]
-    return "; ".join(notes)
-
-
-def _by_bytes(uids: list[int], sizes: dict[int, int], budget: int) -> Iterator[list[int]]:
-    """Consecutive runs of UIDs whose messages add up to at most `budget` bytes (at least one each)."""
-    part: list[int] = []
-    total = 0
-    for uid in uids:
-        if part and total + sizes[uid] > budget:
-            yield part
-            part, total = [], 0
-        part.append(uid)
-        total += sizes[uid]
-    if part:
-        yield part
-
-
-def message_sets(uids: list[int], max_chars: int = MAX_SET_CHARS, *, ranges: bool = True) -> list[list]:
-    """The UIDs as IMAP sequence sets, in order, split so that none is over `max_chars`: with `ranges`,
-    runs as "4:9" (for STORE and MOVE), else one UID each (FETCH, whose answer imapclient sorts by UID)."""
-    runs: list[list[int]] = []
-    for uid in sorted(set(uids)):
-        if ranges and runs and runs[-1][1] == uid - 1:
-            runs[-1][1] = uid
-        else:
-            runs.append([uid, uid])
-    sets: list[list] = []
-    length = max_chars
-    for first, last in runs:
-        item = first if not ranges else str(first) if first == last else f"{first}:{last}"
-        if length + len(str(item)) + 1 > max_chars:
-            sets.append([])
-            length = 0
-        sets[-1].append(item)
-        length += len(str(item)) + 1
-    return sets
 
 
 def _uid_list(uids: list[int]) -> str:
