@@ -9,7 +9,6 @@ refresh tokens are read the same way (`oauth2_client_secret_env`, `oauth2_refres
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from dataclasses import fields
@@ -18,12 +17,13 @@ from typing import Any
 from email.utils import getaddresses
 from urllib.parse import urlsplit
 
-from processor.config.schema import KNOWN_KEYS, SAVE_SENT_MODES, check_keys, with_presets
+from processor.config.reader import Reader, is_loopback
+from processor.config.schema import SAVE_SENT_MODES, check_keys, with_presets
 
 from processor.config.settings import (AUTH_MODES, DEFAULT_CONFIG_NAME, DEFAULT_WIRE_SOURCES, OAUTH2_MECHANISMS,
                                        SECURITY_MODES, SINKS,
                                        SOURCES, Config, ConfigError, ImapConfig, OAuth2Config, PublicationConfig,
-                                       Secret, SmtpConfig, WebConfig, WorkerConfig)
+                                       SmtpConfig, WebConfig, WorkerConfig)
 
 _WORKER = WorkerConfig()  # the defaults
 _IMAP_FOLDER, _IMAP_IDLE, _IMAP_IDLE_RENEW = ({f.name: f.default for f in fields(ImapConfig)}[name]
@@ -60,7 +60,7 @@ def parse_config(
 ) -> Config:
     environ = dict(os.environ) if environ is None else environ
     check_keys(data)
-    reader = _Reader(with_presets(data), base_dir, environ)
+    reader = Reader(with_presets(data), base_dir, environ)
     worker = _worker(reader)
     return Config(
         database_url=_database_url(reader),
@@ -73,91 +73,7 @@ def parse_config(
     )
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class _Reader:
-    """Typed access to the TOML tables with error messages that name the key."""
-
-    def __init__(self, data: dict[str, Any], base_dir: Path, environ: dict[str, str]) -> None:
-        self.data = data
-        self.base_dir = base_dir
-        self.environ = environ
-
-    def table(self, name: str, required: bool = True) -> dict[str, Any]:
-        value = self.data.get(name)
-        if value is None:
-            if required:
-                raise ConfigError(f"config table [{name}] is missing")
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"config key [{name}] must be a table")
-        return value
-
-    def get(self, table: str, key: str, kind: type, default: Any = ..., required_table: bool = True) -> Any:
-        if key not in KNOWN_KEYS.get(table, ()):  # a loader change that schema.KNOWN_KEYS has not caught up with
-            raise AssertionError(f"config key [{table}] {key} is read but not listed in schema.KNOWN_KEYS")
-        values = self.table(table, required=required_table)
-        if key not in values:
-            if default is ...:
-                raise ConfigError(f"config key [{table}] {key} is missing")
-            return default
-        value = values[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(f"config key [{table}] {key} must be {_kind_name(kind)}, got {value!r}")
-        return value
-
-    def text(self, table: str, key: str, default: Any = ..., required_table: bool = True) -> str:
-        value = self.get(table, key, str, default, required_table)
-        if value is not None and any(ch in value for ch in "\r\n"):
-            raise ConfigError(f"config key [{table}] {key} must not contain line breaks")
-        return value
-
-    def path(self, table: str, key: str) -> Path | None:
-        value = self.get(table, key, str, None, required_table=False)
-        if not value:
-            return None
-        return (self.base_dir / value).expanduser()
-
-    def secret(self, table: str, prefix: str = "password") -> Secret | None:
-        """The secret named by `{prefix}_env` (an environment variable) or `{prefix}_file`; None when neither is set."""
-        env_key, file_key = f"{prefix}_env", f"{prefix}_file"
-        env_name = self.get(table, env_key, str, "")
-        file_name = self.get(table, file_key, str, "")
-        if env_name and file_name:
-            raise ConfigError(f"config keys [{table}] {env_key} and {file_key}: set only one")
-        if env_name:
-            if env_name not in self.environ:
-                raise ConfigError(
-                    f"config key [{table}] {env_key}: environment variable {env_name} is not set"
-                )
-            return Secret(self.environ[env_name])
-        if file_name:
-            secret_path = (self.base_dir / file_name).expanduser()
-            try:
-                return Secret(secret_path.read_text(encoding="utf-8").strip())
-            except OSError as exc:
-                raise ConfigError(
-                    f"config key [{table}] {file_key}: cannot read {secret_path} ({exc.strerror})"
-                ) from None
-        return None
-
-
-def _kind_name(kind: type) -> str:
-    return {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}.get(
-        kind, kind.__name__
-    )
-
-
-def _database_url(reader: _Reader) -> str:
+def _database_url(reader: Reader) -> str:
     url = reader.text("database", "url", "sqlite:///republish.sqlite3", required_table=False)
     if "://" not in url:
         raise ConfigError(f"config key [database] url must be a SQLAlchemy URL such as sqlite:///republish.sqlite3, got {url!r}")
@@ -167,7 +83,7 @@ def _database_url(reader: _Reader) -> str:
     return url
 
 
-def _worker(reader: _Reader) -> WorkerConfig:
+def _worker(reader: Reader) -> WorkerConfig:
     source = reader.text("worker", "source", _WORKER.source, required_table=False)
     if source not in SOURCES:
         raise ConfigError(f"config key [worker] source must be one of {', '.join(SOURCES)}, got {source!r}")
@@ -205,21 +121,21 @@ def _worker(reader: _Reader) -> WorkerConfig:
     return worker
 
 
-def _positive(reader: _Reader, table: str, key: str, default: Any, kind: type = int) -> Any:
+def _positive(reader: Reader, table: str, key: str, default: Any, kind: type = int) -> Any:
     value = reader.get(table, key, kind, default, required_table=False)
     if value <= 0:
         raise ConfigError(f"config key [{table}] {key} must be greater than 0, got {value!r}")
     return value
 
 
-def _at_least(reader: _Reader, table: str, key: str, default: int, *, minimum: int, maximum: int = 64) -> int:
+def _at_least(reader: Reader, table: str, key: str, default: int, *, minimum: int, maximum: int = 64) -> int:
     value = reader.get(table, key, int, default, required_table=False)
     if not minimum <= value <= maximum:
         raise ConfigError(f"config key [{table}] {key} must be between {minimum} and {maximum}, got {value!r}")
     return value
 
 
-def _server(reader: _Reader, table: str, default_ports: dict[str, int]) -> dict[str, Any]:
+def _server(reader: Reader, table: str, default_ports: dict[str, int]) -> dict[str, Any]:
     host = reader.text(table, "host")
     security = reader.text(table, "security", "tls")
     if security not in SECURITY_MODES:
@@ -250,7 +166,7 @@ def _server(reader: _Reader, table: str, default_ports: dict[str, int]) -> dict[
     }
 
 
-def _oauth2(reader: _Reader, table: str, username: str) -> OAuth2Config | None:
+def _oauth2(reader: Reader, table: str, username: str) -> OAuth2Config | None:
     """The OAuth2 settings when `auth = "oauth2"`; None for passwords. Contradictory keys are refused."""
     auth = reader.text(table, "auth", "password")
     if auth not in AUTH_MODES:
@@ -300,7 +216,7 @@ def _oauth2(reader: _Reader, table: str, username: str) -> OAuth2Config | None:
     )
 
 
-def _token_url(reader: _Reader, table: str) -> str:
+def _token_url(reader: Reader, table: str) -> str:
     value = reader.text(table, "oauth2_token_url", "")
     if not value:
         raise ConfigError(f"config key [{table}] oauth2_token_url is missing (needed because auth = \"oauth2\")")
@@ -318,7 +234,7 @@ def _token_url(reader: _Reader, table: str) -> str:
     return value
 
 
-def _imap(reader: _Reader) -> ImapConfig:
+def _imap(reader: Reader) -> ImapConfig:
     reader.table("imap")
     common = _server(reader, "imap", {"tls": 993, "starttls": 143, "none": 143})
     if not common["username"]:
@@ -335,7 +251,7 @@ def _imap(reader: _Reader) -> ImapConfig:
     )
 
 
-def _smtp(reader: _Reader) -> SmtpConfig:
+def _smtp(reader: Reader) -> SmtpConfig:
     reader.table("smtp")
     common = _server(reader, "smtp", {"tls": 465, "starttls": 587, "none": 25})
     from_name, from_address = _address(reader, "smtp", "from_address")
@@ -343,7 +259,7 @@ def _smtp(reader: _Reader) -> SmtpConfig:
                       provider=reader.text("smtp", "provider", "generic"))
 
 
-def _publication(reader: _Reader) -> PublicationConfig:
+def _publication(reader: Reader) -> PublicationConfig:
     reader.table("publication")
     site_url = _http_url(reader, "site_url")
     hosts = reader.get("publication", "allowed_hosts", list, None)
@@ -378,14 +294,14 @@ def _publication(reader: _Reader) -> PublicationConfig:
     )
 
 
-def _choice(reader: _Reader, table: str, key: str, choices: tuple[str, ...]) -> str:
+def _choice(reader: Reader, table: str, key: str, choices: tuple[str, ...]) -> str:
     value = reader.text(table, key, choices[0])
     if value not in choices:
         raise ConfigError(f"config key [{table}] {key} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
-def _address(reader: _Reader, table: str, key: str) -> tuple[str, str]:
+def _address(reader: Reader, table: str, key: str) -> tuple[str, str]:
     """(display name, address) from `Name <addr@example.org>` or a bare `addr@example.org`; else refused."""
     value = reader.text(table, key).strip()
     pairs = getaddresses([value]) if value else []
@@ -401,7 +317,7 @@ def _address(reader: _Reader, table: str, key: str) -> tuple[str, str]:
     return name, address
 
 
-def _http_url(reader: _Reader, key: str) -> str:
+def _http_url(reader: Reader, key: str) -> str:
     value = reader.text("publication", key)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -409,7 +325,7 @@ def _http_url(reader: _Reader, key: str) -> str:
     return value
 
 
-def _web(reader: _Reader) -> WebConfig:
+def _web(reader: Reader) -> WebConfig:
     from processor.passwords import is_password_hash
 
     reader.table("web")
