@@ -53,13 +53,8 @@ class ImapSource:
 
     # -- connection -------------------------------------------------------
     def connect(self) -> imapclient.IMAPClient:
-        if self.client is not None and time.monotonic() - self._used_at > STALE_SECONDS:
-            # A connection may wait hours between uses (a review's Sent copy), and a server logs an
-            # idle session out after 30 minutes (RFC 3501): find out now, not from a failed command.
-            try:
-                self.client.noop()
-            except (OSError, IMAPClientError):
-                self._drop_connection()
+        if self.client is not None and not _usable(self.client, self._used_at):
+            self._drop_connection()
         self._used_at = time.monotonic()
         if self.client is not None:
             return self.client
@@ -109,11 +104,8 @@ class ImapSource:
     def _sent_connection(self) -> imapclient.IMAPClient:
         """A connection of its own for the Sent folder: looking a copy up there means selecting it, and
         selecting the watched folder again costs seconds on a big one (Dovecot, 100,000 messages)."""
-        if self._sent_client is not None and time.monotonic() - self._sent_used_at > STALE_SECONDS:
-            try:
-                self._sent_client.noop()
-            except (OSError, IMAPClientError):
-                self._drop_sent_connection()
+        if self._sent_client is not None and not _usable(self._sent_client, self._sent_used_at):
+            self._drop_sent_connection()
         self._sent_used_at = time.monotonic()
         if self._sent_client is None:
             self._sent_client, _ = self._login(None)
@@ -121,11 +113,7 @@ class ImapSource:
 
     def _drop_sent_connection(self) -> None:
         client, self._sent_client = self._sent_client, None
-        if client is not None:
-            try:
-                client.shutdown()
-            except (OSError, IMAPClientError):
-                pass
+        _shut(client)
 
     def _oauth2_login(self, client: imapclient.IMAPClient) -> None:
         mechanism = self.config.oauth2.mechanism
@@ -150,11 +138,7 @@ class ImapSource:
 
     def _drop_connection(self) -> None:
         client, self.client = self.client, None
-        if client is not None:
-            try:
-                client.shutdown()
-            except (OSError, IMAPClientError):
-                pass
+        _shut(client)
 
     # -- reading ----------------------------------------------------------
     def batches(self, batch_size: int, max_bytes: int, after: Position | None = None) -> Iterator[list[RawMessage]]:
@@ -355,6 +339,26 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             self._drop_connection()
             raise MailboxError(f"IMAP connection lost while waiting: {type(exc).__name__}: {exc}") from None
+
+
+def _usable(client: imapclient.IMAPClient, used_at: float) -> bool:
+    """A connection may wait hours between uses (a review's Sent copy), and a server logs an idle session
+    out after 30 minutes (RFC 3501): one unused for a while is tried now, not found dead by a failed command."""
+    if time.monotonic() - used_at <= STALE_SECONDS:
+        return True
+    try:
+        client.noop()
+        return True
+    except (OSError, IMAPClientError):
+        return False
+
+
+def _shut(client: imapclient.IMAPClient | None) -> None:
+    if client is not None:
+        try:
+            client.shutdown()
+        except (OSError, IMAPClientError):
+            pass  # already broken: closing it is all there was to do
 
 
 def _uid_list(uids: list[int]) -> str:
