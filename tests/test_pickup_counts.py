@@ -1,4 +1,4 @@
-"""The counts kept beside the pickups (processor/pickup_counts.py) stay equal to counting the pickups
+"""The counts kept beside the pickups (processor/records/pickup_counts.py) stay equal to counting the pickups
 afresh, through every change: the worker recording requests (new pickups, repeats, an older request
 moving a pickup to an earlier week), pixel views, a merge of two outlets, a grant and a decline from the
 review queue, two transactions at once, and the migration that counts an existing log; on SQLite and

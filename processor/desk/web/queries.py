@@ -3,7 +3,7 @@
 Every list is limited or paged by keyset (the newest pickups first, by `first_requested_at`, which
 is indexed), and every figure is a GROUP BY or COUNT in the database. Figures over the whole log
 (totals, pickups per week, top stories and outlets, "pixel missing") read the counts kept as pickups
-change (processor/pickup_counts.py), not the pickups themselves.
+change (processor/records/pickup_counts.py), not the pickups themselves.
 """
 
 from __future__ import annotations
