@@ -156,10 +156,17 @@ class Worker:
         seen = self.edges.source.position(finished)
         if seen is None:
             return
-        with database_needed(), self.edges.sessions() as session:
-            ledger.save(session, self.edges.source.name, ledger.Position(seen.uidvalidity, seen.next_uid, seen.waiting),
-                        frozenset(int(ref) for ref in finished), self.edges.clock())
-            session.commit()
+        position = ledger.Position(seen.uidvalidity, seen.next_uid, seen.waiting)
+        for attempt in (1, 2):
+            try:
+                with database_needed(), self.edges.sessions() as session:
+                    ledger.save(session, self.edges.source.name, position, frozenset(int(ref) for ref in finished),
+                                self.edges.clock())
+                    session.commit()
+                return
+            except IntegrityError:  # another worker wrote the folder's first row meanwhile: merge into it
+                if attempt == 2:
+                    raise
 
     def send_due(self, stats: RunStats, stop: threading.Event | None = None) -> None:
         """Send every stored reply whose time has come (until asked to stop), saving their Sent copies meanwhile."""
