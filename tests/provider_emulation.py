@@ -26,7 +26,7 @@ from pathlib import Path
 
 import imapclient
 
-from tests.servers import Dovecot, SmtpServer, _Collector, dovecot_binary, missing
+from tests.servers import Dovecot, SmtpServer, _Collector, close_listener, dovecot_binary, missing
 
 # -- folder layouts -------------------------------------------------------------------------------
 
@@ -153,13 +153,8 @@ class ExchangeLikeImapProxy:
 
     def stop(self) -> None:
         """Refuse new connections, drop the open ones and wait for their threads."""
-        if self._listener is not None:
-            try:
-                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-            except OSError:
-                pass
-            self._listener.close()
-            self._listener = None
+        close_listener(self._listener)
+        self._listener = None
         if self._accepting is not None:
             self._accepting.join(timeout=5)
         with self.lock:

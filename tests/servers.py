@@ -36,6 +36,16 @@ def missing(what: str, how_to_get_it: str) -> None:
     pytest.skip(f"{what} ({how_to_get_it})")
 
 
+def close_listener(listener: socket.socket | None) -> None:
+    """Stop a listening socket, waking the thread blocked in its accept()."""
+    if listener is not None:
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # not connected on some platforms: close() below is what counts
+        listener.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -539,13 +549,8 @@ class TcpProxy:
 
     def cut(self) -> None:
         """Refuse new connections and drop the open ones."""
-        if self._listener is not None:
-            try:
-                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-            except OSError:
-                pass
-            self._listener.close()
-            self._listener = None
+        close_listener(self._listener)
+        self._listener = None
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
