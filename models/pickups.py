@@ -130,7 +130,8 @@ class PickupRequest(Base):
 
 class SendStatus(StrEnum):
     PENDING = "pending"    # waiting for its (next) attempt at `next_attempt_at`
-    SENDING = "sending"    # handed to the SMTP server right now; found after a crash: outcome unknown
+    SENDING = "sending"    # its SMTP transaction is under way; found after a crash: never kept, sent again
+    HANDED_OVER = "handed_over"  # all of it with the server, its answer awaited; found after a crash: in doubt
     SENT = "sent"          # the SMTP server accepted it
     FAILED = "failed"      # refused for good, or retried too long: a person takes over
     UNKNOWN = "unknown"    # the worker died while sending: it may or may not have gone out

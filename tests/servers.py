@@ -364,6 +364,8 @@ class _Collector:
         self.server = server
 
     async def handle_DATA(self, server, session, envelope: Envelope) -> str:
+        with self.server.lock:  # all of it, its final "." included, reached the server
+            self.server.received.append(envelope.original_content)
         if self.server.delay:
             await asyncio.sleep(self.server.delay)
         with self.server.lock:
@@ -431,6 +433,7 @@ class SmtpServer:
     def __init__(self, oauth: OAuthServer | None = None) -> None:
         self.port = free_port()
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.received: list[bytes] = []  # every message whose DATA ended, kept or not (a connection lost first)
         self.accepted_at: list[float] = []  # wall-clock time each message in `messages` was accepted
         self.lock = threading.Lock()
         self.scripted: list[str] = []
@@ -458,11 +461,12 @@ class SmtpServer:
             return "451 4.3.2 please try again later"
         return None
 
-    def replies_by_request(self) -> dict[str, int]:
-        """How many replies each request (by the In-Reply-To of the reply) received."""
+    def replies_by_request(self, reached: bool = False) -> dict[str, int]:
+        """How many replies each request (by the In-Reply-To of the reply) received; with `reached`, how many
+        reached the server, whether or not it kept them."""
         counts: dict[str, int] = {}
         with self.lock:
-            for _, _, raw in self.messages:
+            for raw in self.received if reached else [raw for _, _, raw in self.messages]:
                 match = re.search(rb"(?im)^In-Reply-To:\s*<([^>]+)>", raw)
                 key = match.group(1).decode() if match else ""
                 counts[key] = counts.get(key, 0) + 1

@@ -304,36 +304,43 @@ def test_a_connection_lost_after_the_reply_was_handed_over_is_never_resent(pipel
     assert {b"\\Flagged", b"$RepublishPerson"} <= dict(folder_flags(user))["<stall@valleynews.example>"]
 
 
-def test_a_reply_left_sending_goes_to_a_person_and_one_past_retrying_is_given_up(pipeline):
-    """Replies a stopped worker left "sending", or still waiting after retry_give_up_hours, are never sent."""
+def test_replies_left_in_flight_by_a_stopped_worker_and_one_past_retrying(pipeline):
+    """A reply a stopped worker left "handed_over" (its final "." on the way) goes to a person; one left
+    "sending" never reached the server and is sent; one still waiting after retry_give_up_hours is not."""
     user, smtp, sessions = pipeline["user"], pipeline["smtp"], pipeline["sessions"]
     deliver(user, *(request_message(sender=f"desk@outlet{i}.example", body=BIKE, message_id=f"<stale{i}@x.example>")
-                    for i in range(3)))
+                    for i in range(4)))
     config = pipeline["config"]
     # No copies in Sent: a worker stopped inside the SMTP transaction had not saved one (a copy there would
     # prove the reply went out, and it would be recorded sent: tests/test_reply_doubts.py).
     pipeline["run"](replace(config, imap=replace(config.imap, save_sent="never")))
-    assert len(smtp.messages) == 3
+    assert len(smtp.messages) == 4
     now = datetime.now(timezone.utc)
     with sessions() as session:
         ids = {request.message_key: request.outbox.id for request in session.scalars(select(Request))}
         session.execute(update(OutboxMessage).where(OutboxMessage.id == ids["stale0@x.example"])
-                        .values(status="sending"))
+                        .values(status="handed_over"))
         session.execute(update(OutboxMessage).where(OutboxMessage.id == ids["stale1@x.example"])
                         .values(status="pending", next_attempt_at=now - timedelta(minutes=1),
                                 created_at=now - timedelta(hours=49), last_error="451 try later"))
         session.execute(update(OutboxMessage).where(OutboxMessage.id == ids["stale2@x.example"])
                         .values(status="pending", next_attempt_at=now - timedelta(minutes=1)))
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == ids["stale3@x.example"])
+                        .values(status="sending"))
         session.commit()
     pipeline["run"]()
-    assert len(smtp.messages) == 4  # only the one still within its time is sent (again: the test made it pending)
+    # sent (again: the test put them back) only the one pending within its time and the one left "sending"
+    assert len(smtp.messages) == 6
+    assert sorted(recipients[0] for _, recipients, _ in smtp.messages[4:]) == ["desk@outlet2.example",
+                                                                              "desk@outlet3.example"]
     with sessions() as session:
         rows = {request.message_key: (request.outbox.status, request.outbox.last_error, request.outcome)
                 for request in session.scalars(select(Request))}
     assert rows["stale0@x.example"][0] == "unknown" and "worker stopped" in rows["stale0@x.example"][1]
     assert rows["stale1@x.example"][0] == "failed" and "within 48 hours (last error: 451" in rows["stale1@x.example"][1]
     assert rows["stale0@x.example"][2] == rows["stale1@x.example"][2] == "needs_person"
-    assert rows["stale2@x.example"][0] == "sent" and rows["stale2@x.example"][2] == "answered"
+    assert rows["stale2@x.example"][0] == rows["stale3@x.example"][0] == "sent"
+    assert rows["stale2@x.example"][2] == rows["stale3@x.example"][2] == "answered"
 
 
 def test_a_reply_settled_by_someone_else_is_not_sent_again(pipeline):
@@ -380,9 +387,10 @@ def _failing_commits(sessions, failing: set[int], error: Exception):
     return factory
 
 
-def test_each_reply_costs_one_commit_that_records_it_and_claims_the_next(pipeline):
+def test_each_reply_costs_two_commits_its_hand_over_and_one_that_records_it_and_claims_the_next(pipeline):
     """Between two SMTP transactions a connection commits once: what the server said about its reply and the
-    claim of its next one together, so that never more than one reply per connection is "sending"."""
+    claim of its next one together, so that never more than one reply per connection is in flight; inside
+    one, "handed_over" is committed before the final "." that makes the server keep the reply."""
     user, sessions = pipeline["user"], pipeline["sessions"]
     deliver(user, *(request_message(sender=f"desk@outlet{i}.example", body=BIKE, message_id=f"<one{i}@x.example>")
                     for i in range(3)))
@@ -405,8 +413,10 @@ def test_each_reply_costs_one_commit_that_records_it_and_claims_the_next(pipelin
     with sending_edges(pipeline["config"]) as edges:
         edges.sessions = observed
         assert len(Sending(edges).send_due()) == 3
-    assert after_each_commit == [["sending", "pending", "pending"], ["sent", "sending", "pending"],
-                                 ["sent", "sent", "sending"], ["sent", "sent", "sent"]]
+    assert after_each_commit == [["sending", "pending", "pending"], ["handed_over", "pending", "pending"],
+                                 ["sent", "sending", "pending"], ["sent", "handed_over", "pending"],
+                                 ["sent", "sent", "sending"], ["sent", "sent", "handed_over"],
+                                 ["sent", "sent", "sent"]]
 
 
 def test_a_claim_whose_commit_fails_is_given_back(pipeline):
@@ -437,13 +447,14 @@ def test_a_reply_accepted_while_the_database_was_away_is_recorded_as_sent(pipeli
     lost = OperationalError("UPDATE outbox", {}, Exception("server closed the connection unexpectedly"))
     with sending_edges(pipeline["config"]) as edges:
         working = edges.sessions
-        edges.sessions = _failing_commits(working, {2}, lost)  # 1: the claim, 2: recording what the server said
+        # 1: the claim, 2: "handed_over", 3: recording what the server said
+        edges.sessions = _failing_commits(working, {3}, lost)
         sending = Sending(edges)
         with pytest.raises(DatabaseUnavailable):
             sending.send_due()
         assert len(smtp.messages) == 2
         with sessions() as session:
-            assert session.get(OutboxMessage, outbox_id).status == "sending"
+            assert session.get(OutboxMessage, outbox_id).status == "handed_over"
         edges.sessions = working
         assert sending.send_due() == []
     assert len(smtp.messages) == 2
@@ -523,4 +534,5 @@ def test_mail_that_arrives_after_the_first_marks_is_marked_too(pipeline):
 
 def _replies_sending(sessions) -> int:
     with sessions() as session:
-        return session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sending"))
+        return session.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.status.in_(("sending", "handed_over"))))

@@ -35,7 +35,7 @@ def test_run_once_exits_1_naming_the_cause_when_replies_could_not_be_sent(pipeli
     assert result.returncode == 0 and "1 reply(ies) sent" in result.stdout, result.stderr[-2000:]
 
 
-def test_a_reply_left_sending_whose_copy_is_in_sent_is_recorded_sent(tmp_path, database_url, gmail_like_user,
+def test_a_reply_left_in_doubt_whose_copy_is_in_sent_is_recorded_sent(tmp_path, database_url, gmail_like_user,
                                                                      gmail_filing_smtp_server):
     """Gmail files what its SMTP takes: a worker killed before recording "sent" left proof in Sent."""
     user, smtp = gmail_like_user, gmail_filing_smtp_server
@@ -46,11 +46,11 @@ def test_a_reply_left_sending_whose_copy_is_in_sent_is_recorded_sent(tmp_path, d
         assert pipeline["run"]().replies_sent == 2
         with pipeline["sessions"]() as session:
             rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-            # As a kill -9 between the server's "250" and the commit leaves it: still "sending".
-            session.execute(update(OutboxMessage).where(OutboxMessage.id == rows[0].id).values(status="sending"))
-            # And one the server never took (no copy anywhere): it must still go to a person.
+            # As a kill -9 between the server's "250" and the commit leaves it: still "handed_over".
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == rows[0].id).values(status="handed_over"))
+            # And one the server may not have kept (no copy anywhere): it must still go to a person.
             session.execute(update(OutboxMessage).where(OutboxMessage.id == rows[1].id)
-                            .values(status="sending", message_id="never-sent@riversideledger.example"))
+                            .values(status="handed_over", message_id="never-sent@riversideledger.example"))
             session.commit()
         pipeline["run"]()
         with pipeline["sessions"]() as session:

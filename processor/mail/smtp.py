@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import smtplib
 import socket
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from processor.config import SmtpConfig
 from processor.mail.oauth import OAuthError, TokenProvider, bearer_auth
@@ -28,7 +29,9 @@ class SendError(Exception):
 
 
 class Connection(Protocol):
-    def send(self, raw: bytes, sender: str, recipient: str) -> None: ...
+    def send(self, raw: bytes, sender: str, recipient: str, before_end: Callable[[], None] | None = None) -> None:
+        """Hand one message over; `before_end` is called once all of it is with the server, just before
+        the step that makes the server keep it."""
 
 
 class Sender(Protocol):
@@ -89,12 +92,13 @@ class _SmtpConnection:
             raise smtplib.SMTPNotSupportedError(f"the server does not offer AUTH {mechanism}")
         smtp.auth(mechanism, bearer_auth(config, self.tokens.access_token()))
 
-    def send(self, raw: bytes, sender: str, recipient: str) -> None:
+    def send(self, raw: bytes, sender: str, recipient: str, before_end: Callable[[], None] | None = None) -> None:
         smtp = self.smtp
         assert smtp is not None
-        # The envelope and the message separately (not sendmail()): a failure before DATA means the
-        # server has nothing and a retry is safe; a connection lost while DATA is under way may come
-        # after the server took the message, and resending could deliver it twice.
+        # The envelope, the message and its end each on their own (not sendmail()): until the final "."
+        # the server keeps nothing (RFC 5321 4.1.1.4), so a failure up to there means a retry is safe.
+        # Only between the "." and the server's answer can a lost connection leave the reply in doubt;
+        # `before_end` records that moment first, and may raise to give up while nothing is delivered.
         try:
             smtp.ehlo_or_helo_if_needed()
             for command, argument in ((smtp.mail, sender), (smtp.rcpt, recipient)):
@@ -103,10 +107,25 @@ class _SmtpConnection:
                     self._reset()
                     raise SendError(f"SMTP server answered {code} to {command.__name__.upper()}",
                                     permanent=500 <= code < 600)
+            smtp.putcmd("data")
+            code, answer = smtp.getreply()
+            if code != 354:
+                raise smtplib.SMTPDataError(code, answer)
+            smtp.send(_dot_stuffed(raw))
+        except smtplib.SMTPResponseException as exc:
+            self._reset()
+            raise SendError(f"SMTP server answered {exc.smtp_code}", permanent=500 <= exc.smtp_code < 600) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise SendError(f"SMTP connection failed: {_describe(exc)}") from None
+        if before_end is not None:
+            try:
+                before_end()
+            except BaseException:
+                self._drop()  # a DATA never ended: the server keeps nothing
+                raise
         try:
-            code, answer = smtp.data(raw)  # raises for a refused DATA command, returns the final answer
+            smtp.send(b".\r\n")
+            code, answer = smtp.getreply()
             if code != 250:
                 raise smtplib.SMTPDataError(code, answer)
         except smtplib.SMTPResponseException as exc:
@@ -124,6 +143,12 @@ class _SmtpConnection:
 
     def __exit__(self, *exc_info) -> None:
         self._close()
+
+    def _drop(self) -> None:
+        """Close without a word: inside DATA, even QUIT would be taken for part of the message."""
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
 
     def _close(self) -> None:
         if self.smtp is not None:
@@ -158,7 +183,9 @@ class _OutboxConnection:
     def __exit__(self, *exc_info) -> None:
         return None
 
-    def send(self, raw: bytes, sender: str, recipient: str) -> None:
+    def send(self, raw: bytes, sender: str, recipient: str, before_end: Callable[[], None] | None = None) -> None:
+        if before_end is not None:
+            before_end()
         digest = hashlib.sha256(raw).hexdigest()[:16]
         target = self.path / f"reply-{digest}.eml"
         temporary = target.with_suffix(".tmp")
@@ -167,6 +194,12 @@ class _OutboxConnection:
             temporary.replace(target)  # all or nothing: a reply is never half written
         except OSError as exc:
             raise SendError(f"cannot write the reply to the outbox folder {self.path}: {exc.strerror}") from None
+
+
+def _dot_stuffed(raw: bytes) -> bytes:
+    """The message as DATA carries it, save the final ".": lines starting with "." doubled, CRLF at the end."""
+    body = re.sub(rb"(?m)^\.", b"..", raw)
+    return body if body.endswith(b"\r\n") else body + b"\r\n"
 
 
 def _describe(exc: BaseException) -> str:

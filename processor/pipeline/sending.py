@@ -1,17 +1,20 @@
 """Sending stored replies: per SMTP connection, one loop of claim -> send -> record.
 
 A reply is claimed (its claim taken, committed "sending") only when its own SMTP transaction is
-about to start, and what the server said is committed as soon as it has said it. So a worker that
-dies leaves at most one reply per SMTP connection in doubt; the next worker finds it "sending" and
-hands it to a person rather than resending blindly (see `records.outbox`).
+about to start, marked "handed_over" (committed) once all of it is with the server and just before
+the final "." that makes the server keep it, and what the server said is committed as soon as it has
+said it. So a worker that dies leaves in doubt at most one reply per SMTP connection, one whose "."
+was on its way: the next worker looks for it in the Sent folder, else hands it to a person rather
+than resending blindly; a reply left "sending" never reached the server and is simply sent (see
+`records.outbox`).
 
 Between two SMTP transactions a loop hands over how its reply went and gets its next reply, both in
-one transaction: what the server said and the next claim are committed together, one commit per
-reply. `[worker] smtp_connections` loops run side by side, each a plain thread with a connection of
-its own: SMTP has no pipelining across messages, so with a distant server parallel connections are
-what keeps replies flowing. Their database work runs one transaction at a time, and the hand-overs
-that come in while one is being committed go together in the next (a group commit): each loop still
-has at most one reply "sending", and the SMTP transactions run in parallel.
+one transaction: what the server said and the next claim are committed together. `[worker]
+smtp_connections` loops run side by side, each a plain thread with a connection of its own: SMTP has
+no pipelining across messages, so with a distant server parallel connections are what keeps replies
+flowing. Their database work runs one transaction at a time, and the hand-overs that come in while
+one is being committed go together in the next (a group commit): each loop still has at most one
+reply in flight, and the SMTP transactions run in parallel.
 """
 
 from __future__ import annotations
@@ -138,7 +141,8 @@ class Sending:
                         context, step.error, step.unreachable = None, exc, True
                         continue  # recorded, and the server is away: no more replies from this loop this pass
                 try:
-                    connection.send(claimed.raw, self.edges.reply_from, claimed.recipient)
+                    connection.send(claimed.raw, self.edges.reply_from, claimed.recipient,
+                                    before_end=lambda: self._handed_over(claimed))
                     step.accepted_at = self.edges.clock()
                 except SendError as exc:
                     step.error = exc
@@ -147,7 +151,7 @@ class Sending:
                         context = connection = None
         except BaseException as exc:
             run.error = run.error or exc
-            if step.carried is not None and not step.done:  # left "sending": the next look settles it
+            if step.carried is not None and not step.done:  # left in flight: the next look settles it
                 with self._lock:
                     self._give_back([step.carried.id])
         finally:
@@ -155,6 +159,14 @@ class Sending:
             with run.progress:
                 run.loops -= 1
                 run.progress.notify()
+
+    def _handed_over(self, claimed: outbox.Claimed) -> None:
+        """Commit that all of the reply is with the server, before the "." that makes it keep it."""
+        with self._lock, database_needed(), self.edges.sessions() as session:
+            ours = outbox.record_handed_over(session, claimed.id)
+            session.commit()
+        if not ours:  # settled by someone else meanwhile (our claim was lost): the server keeps nothing
+            raise SendError("the reply was settled elsewhere while it was being sent; not sent")
 
     def _save_copies_meanwhile(self, run: _Pass, source: MailSource) -> None:
         """While the loops send, save the Sent copies of what they have sent, a full command at a time (the
@@ -254,12 +266,12 @@ class Sending:
             run.passed.update(set(mine) - self._in_flight)  # settled, or not ours to send now
 
     def recover_from_sent(self, source: MailSource) -> int:
-        """Replies a stopped worker left "sending" (it may or may not have handed them over): one whose copy
+        """Replies a stopped worker left "handed_over" (the server may or may not have kept them): one whose copy
         is in the Sent folder, ours or the provider's (Gmail and Microsoft 365 file what their SMTP takes),
         went out and is recorded sent; the others go the usual way, to a person. Looked up outside any
         transaction, holding each reply's claim, so one another worker is sending right now is left alone."""
         with database_needed(), self.edges.sessions() as session:
-            stale = outbox.left_sending(session, exclude=self._in_flight)
+            stale = outbox.left_in_doubt(session, exclude=self._in_flight)
         if not stale:
             return 0
         with database_needed():

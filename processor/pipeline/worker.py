@@ -310,7 +310,7 @@ class Worker:
 
 
 def _mark_after_reply(status: str, needs_person: bool) -> Mark | None:
-    if status in (SendStatus.PENDING, SendStatus.SENDING):
+    if status in (SendStatus.PENDING, SendStatus.SENDING, SendStatus.HANDED_OVER):
         return None
     if status == SendStatus.SENT and not needs_person:
         return Mark.DONE
