@@ -1,6 +1,7 @@
 """A pass must not cost more as the mailbox's history grows.
 
     .venv/bin/python -m benchmarks.history [--messages 100000] [--passes 5] [--rtt 0 --rtt 0.04]
+                                           [--server dovecot --server exchange]
 
 A folder of `--messages` requests the worker has already handled (a real first run logs them all), then
 one new request at a time: each pass must download that one message, and take about what a pass takes
@@ -96,8 +97,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--rtt", type=float, action="append", help="round-trip time in seconds (default: 0 and 0.04)")
+    parser.add_argument("--server", choices=("dovecot", "exchange"), action="append",
+                        help="which server to measure (default: both)")
     args = parser.parse_args()
     rtts = args.rtt or [0.0, 0.04]
+    servers = args.server or ["dovecot", "exchange"]
     root = Path(tempfile.mkdtemp(prefix="republish-bench-"))
     dovecot = start_dovecot(root, large_folders=True)
     exchange = ExchangeLikeImapProxy(dovecot.imap_port)
@@ -107,6 +111,8 @@ def main() -> None:
           f"{args.messages} handled messages, median of {args.passes} passes")
     try:
         for server, upstream in (("Dovecot", dovecot.imap_port), ("Exchange double (no keywords)", exchange.port)):
+            if server.split()[0].lower() not in servers:
+                continue
             for rtt in rtts:
                 port = sidecar.proxy(upstream, rtt)
                 full = dovecot.add_user(f"bench{uuid.uuid4().hex[:8]}@test.example")

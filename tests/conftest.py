@@ -97,9 +97,29 @@ def oauth_smtp_server(idp):
     server.stop()
 
 
+# The mailboxes the worker's integration tests run against: plain Dovecot and each provider's double
+# (tests/provider_emulation.py). A test marked `every_mailbox` runs on each (`but=(...)` leaves some out);
+# `mailbox_user` is Dovecot's otherwise.
+MAILBOXES = {"dovecot": "dovecot_user", "exchange": "exchange_like_user", "gmail": "gmail_like_user",
+             "no_sent": "no_sent_user"}
+
+
+def pytest_generate_tests(metafunc):
+    marker = metafunc.definition.get_closest_marker("every_mailbox")
+    if "mailbox_user" in metafunc.fixturenames and marker is not None:
+        kinds = [kind for kind in MAILBOXES if kind not in marker.kwargs.get("but", ())]
+        metafunc.parametrize("mailbox_user", kinds, indirect=True)
+
+
 @pytest.fixture
-def mailbox_user(dovecot_server):
-    """A fresh IMAP account for one test."""
+def mailbox_user(request):
+    """A fresh IMAP account for one test, on the mailbox server the test is parametrized with (its "kind")."""
+    kind = getattr(request, "param", "dovecot")
+    return {**request.getfixturevalue(MAILBOXES[kind]), "kind": kind}
+
+
+@pytest.fixture
+def dovecot_user(dovecot_server):
     return dovecot_server.add_user(f"desk{uuid.uuid4().hex[:8]}@test.example")
 
 

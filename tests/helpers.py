@@ -130,9 +130,21 @@ def inbox_state(user) -> dict[str, set]:
     return state
 
 
+MARK_KEYWORDS = {"done": {b"$RepublishDone"}, "person": {b"\\Flagged", b"$RepublishPerson"},
+                 "ignored": {b"$RepublishIgnored"}}
+
+
+def shows(user, flags: set, mark: str) -> bool:
+    """Whether a message's flags show `mark` ("done", "person", "ignored") as the user's server can: the
+    keywords where it keeps them; on one that keeps none (Exchange), \\Flagged for a person, else nothing."""
+    if user.get("kind") == "exchange":
+        return (b"\\Flagged" in flags) == (mark == "person")
+    return MARK_KEYWORDS[mark] <= flags
+
+
 def sent_folder_count(user) -> int:
     client = imap_client(user)
-    count = client.select_folder("Sent", readonly=True)[b"EXISTS"]
+    count = client.select_folder(user.get("sent_folder", "Sent"), readonly=True)[b"EXISTS"]
     client.logout()
     return count
 

@@ -104,6 +104,7 @@ CONTINUATION_SECONDS = 30    # how long a client's synchronizing literal waits f
 LITERAL = re.compile(rb"~?\{(\d+)(\+?)\}\r?\n\Z")  # a line ending in {n}, {n+} (or literal8 ~{n})
 STORE = re.compile(rb"(\S+) (?:UID )?STORE \S+ (?:\([^)]*\) )?[+-]?FLAGS(?:\.SILENT)? \(?([^)\r\n]*)\)?\r?\n\Z", re.I)
 IDLE = re.compile(rb"(\S+) IDLE\r?\n\Z", re.I)
+CREATE = re.compile(rb"(\S+) CREATE (?:\"[^\"]*\"|\S+)( \(USE [^\r\n]*\))?\r?\n\Z", re.I)
 FETCH = re.compile(rb"\* \d+ FETCH ", re.I)
 # A quoted string (left alone: a subject may say "FLAGS (...)") or a FLAGS list to filter.
 FETCH_FLAGS = re.compile(rb'"(?:[^"\\\r\n]|\\.)*"|(?<![\w.\\])FLAGS \(([^)]*)\)', re.I)
@@ -126,11 +127,18 @@ class ExchangeLikeImapProxy:
     reported to go quiet) and hands them over with the IDLE's completion; `list_special_use` keeps the
     special-use attributes in LIST, as Exchange's listings in the wild show them although it does not
     advertise SPECIAL-USE (off by default: the harder case, a Sent folder known only by its name).
+    `capability` replaces Exchange's CAPABILITY (to play another server); `refuse_create_use` answers
+    a CREATE with a USE list "NO [USEATTR]", as RFC 6154 lets a server do. `creates` records the CREATE
+    commands seen.
     """
 
     def __init__(self, upstream_port: int, *, keyword_refusal: str = "BAD", idle_silent: bool = False,
-                 list_special_use: bool = False) -> None:
+                 list_special_use: bool = False, capability: bytes = EXCHANGE_CAPABILITY,
+                 refuse_create_use: bool = False) -> None:
         self.upstream_port = upstream_port
+        self.capability = capability
+        self.refuse_create_use = refuse_create_use
+        self.creates: list[bytes] = []
         self.keyword_refusal = keyword_refusal
         self.idle_silent = idle_silent
         self.list_special_use = list_special_use
@@ -215,7 +223,7 @@ class _Session:
         self.proxy = proxy
         self.client, self.upstream = client, upstream
         self.lock = threading.Lock()           # guards the state below, shared by the two threads
-        self.refused: set[bytes] = set()       # tags whose STORE was replaced by NOOP: answer them with the refusal
+        self.refused: dict[bytes, bytes] = {}  # tag -> refusal: commands replaced by a NOOP, answered with it
         self.idle_tag: bytes | None = None
         self.held: list[bytes] = []            # notices held back during a silent IDLE
         self.waiter: _Waiter | None = None
@@ -306,8 +314,18 @@ class _Session:
         store = STORE.match(line)
         if store and any(_is_keyword(flag) for flag in store[2].split()):
             with self.lock:
-                self.refused.add(store[1])
+                self.refused[store[1]] = self.proxy.keyword_refusal.encode() + b" " + REFUSAL_TEXT
+            with self.proxy.lock:
+                self.proxy.refused_stores += 1
             return store[1] + b" NOOP\r\n"
+        create = CREATE.match(line)
+        if create:
+            with self.proxy.lock:
+                self.proxy.creates.append(line.rstrip(b"\r\n"))
+            if create[2] and self.proxy.refuse_create_use:
+                with self.lock:
+                    self.refused[create[1]] = b"NO [USEATTR] special-use attributes are not taken at CREATE here"
+                return create[1] + b" NOOP\r\n"
         idle = IDLE.match(line)
         if idle:
             with self.lock:
@@ -331,7 +349,7 @@ class _Session:
 
     def _greeting(self, line: bytes) -> bytes:
         if line.startswith(b"* OK"):
-            return b"* OK [CAPABILITY " + EXCHANGE_CAPABILITY + b"] " + EXCHANGE_GREETING + b"\r\n"
+            return b"* OK [CAPABILITY " + self.proxy.capability + b"] " + EXCHANGE_GREETING + b"\r\n"
         return line
 
     def _response(self, line: bytes) -> bytes:
@@ -345,7 +363,7 @@ class _Session:
             return _strip_keywords(line)
         word = rest.split(b" ", 1)[0].upper()
         if word == b"CAPABILITY":
-            return b"* CAPABILITY " + EXCHANGE_CAPABILITY + b"\r\n"
+            return b"* CAPABILITY " + self.proxy.capability + b"\r\n"
         if word == b"FLAGS":
             return b"* FLAGS " + EXCHANGE_FLAGS + b"\r\n"
         if rest.upper().startswith(b"OK [PERMANENTFLAGS (") and not rest.upper().startswith(b"OK [PERMANENTFLAGS ()"):
@@ -362,22 +380,22 @@ class _Session:
                     with self.proxy.lock:
                         self.proxy.held_notices += 1
                     return b""
-        return CAPABILITY_CODE.sub(b"[CAPABILITY " + EXCHANGE_CAPABILITY + b"]", line)
+        return self._capability_code(line)
+
+    def _capability_code(self, line: bytes) -> bytes:
+        return CAPABILITY_CODE.sub(b"[CAPABILITY " + self.proxy.capability + b"]", line)
 
     def _tagged(self, tag: bytes, line: bytes) -> bytes:
         self._answer_waiter(tag, go=False)
         with self.lock:
-            refused = tag in self.refused
-            self.refused.discard(tag)
+            refusal = self.refused.pop(tag, None)
             held = []
             if tag == self.idle_tag:
                 held, self.held, self.idle_tag = self.held, [], None
-        if refused:
-            with self.proxy.lock:
-                self.proxy.refused_stores += 1
-            return tag + b" " + self.proxy.keyword_refusal.encode() + b" " + REFUSAL_TEXT + b"\r\n"
+        if refusal is not None:
+            return tag + b" " + refusal + b"\r\n"
         # Held notices come late rather than never, so the client's message count stays right.
-        return b"".join(held) + CAPABILITY_CODE.sub(b"[CAPABILITY " + EXCHANGE_CAPABILITY + b"]", line)
+        return b"".join(held) + self._capability_code(line)
 
     def _answer_waiter(self, tag: bytes, go: bool) -> None:
         with self.lock:

@@ -2,8 +2,11 @@
 that can go quiet), Gmail ([Gmail]/Sent Mail, SMTP that files its own copy) and a plain host with no Sent
 folder, each a double built on the real Dovecot (tests/provider_emulation.py), on SQLite and PostgreSQL."""
 
+import pytest
+
 from tests.conftest import pipeline_on
 from tests.helpers import deliver, folder_flags, imap_client, request_message, running_worker, wait_for_replies
+from tests.provider_emulation import EXCHANGE_CAPABILITY, ExchangeLikeImapProxy
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 LIBRARY = "https://riversideledger.example/news/2026/11/library-launches-free-tutoring-for-teens/"
@@ -79,3 +82,24 @@ def test_a_plain_host_with_no_sent_folder(tmp_path, database_url, no_sent_user, 
         assert pipeline["run"]().replies_sent == 2
         assert _folder_count(user, "Sent") == 2  # made, then used
         assert "Sent" not in caplog.text or "not saved" not in caplog.text
+
+
+@pytest.mark.parametrize("server_takes_use", [True, False], ids=["use-taken", "use-refused"])
+def test_a_sent_folder_made_where_the_server_takes_its_special_use(tmp_path, database_url, no_sent_dovecot_server,
+                                                                 no_sent_user, smtp_server, server_takes_use):
+    """RFC 6154 CREATE-SPECIAL-USE: the Sent folder made is marked \\Sent, so mail clients show it as such;
+    a server that answers NO [USEATTR] gets a plain folder instead."""
+    proxy = ExchangeLikeImapProxy(no_sent_dovecot_server.imap_port, list_special_use=True,
+                                  capability=EXCHANGE_CAPABILITY + b" SPECIAL-USE CREATE-SPECIAL-USE",
+                                  refuse_create_use=not server_takes_use)
+    proxy.start()
+    try:
+        user = {**no_sent_user, "port": proxy.port, "tls_port": None}
+        with pipeline_on(tmp_path, database_url, user, smtp_server) as pipeline:
+            deliver(user, request_message(body=BIKE, message_id="<u1@valleynews.example>"))
+            assert pipeline["run"]().replies_sent == 1
+    finally:
+        proxy.stop()
+    made = [b'CREATE "Sent" (USE (\\Sent))'] + ([] if server_takes_use else [b'CREATE "Sent"'])
+    assert [command.split(b" ", 1)[1] for command in proxy.creates] == made
+    assert _folder_count(no_sent_user, "Sent") == 1

@@ -2,9 +2,10 @@
 
 Servers name it differently: RFC 6154 special-use `\\Sent` (Dovecot, Gmail's `[Gmail]/Sent Mail`),
 else a usual name in the personal namespace (`Sent`, `Sent Items` on Exchange, `Sent Messages`,
-`INBOX.Sent`); a server with none gets a `Sent` folder made. A copy is looked up by its Message-ID
-before it is appended, so a reply whose copy the provider filed itself, or a copy saved before a
-crash, is not saved twice.
+`INBOX.Sent`); a server with none gets a `Sent` folder made, marked `\\Sent` where the server takes
+that at creation (RFC 6154 CREATE-SPECIAL-USE), so mail clients show it as the Sent folder. A copy is
+looked up by its Message-ID before it is appended, so a reply whose copy the provider filed itself,
+or a copy saved before a crash, is not saved twice.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ def find_sent_folder(client: imapclient.IMAPClient, configured: str | None) -> s
     found = client.find_special_folder(SENT)  # special-use \Sent, then Sent / Sent Items / Sent Messages
     if found:
         return found
+    if client.has_capability("CREATE-SPECIAL-USE"):
+        try:
+            # imapclient's create_folder() takes no USE list (RFC 6154 section 3): the same command with it
+            client._command_and_check("create", client._normalise_folder(CREATED_NAME) + b" (USE (\\Sent))")
+            return CREATED_NAME
+        except imapclient.exceptions.IMAPClientError:  # e.g. NO [USEATTR]: a plain folder then
+            pass
     client.create_folder(CREATED_NAME)
     return CREATED_NAME
 
