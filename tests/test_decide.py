@@ -39,11 +39,16 @@ def test_wire_story_is_declined_naming_its_origin():
     assert "JTA" in plan.stories[1].reason
 
 
-def test_sender_over_the_daily_cap_goes_to_a_person_without_a_reply():
-    plan = decide(facts(replies_to_recipient_today=5, max_replies_per_day=5))
+def test_a_request_over_a_reply_cap_goes_to_a_person_without_a_reply():
+    plan = decide(facts(over_cap="5 replies already sent to x@y.example in the last 24 hours (limit 5)"))
     assert (plan.outcome, plan.needs_person, plan.reply) == (Outcome.NEEDS_PERSON, True, False)
-    assert "limit 5" in plan.reason
-    assert decide(facts(replies_to_recipient_today=4, max_replies_per_day=5)).reply
+    assert "limit 5" in plan.reason and "not answered automatically" in plan.reason
+    assert decide(facts(over_cap=None)).reply
+
+
+def test_a_reply_to_not_followed_is_noted_for_the_editor_without_flagging_the_request():
+    plan = decide(facts(recipient_note="Reply-To victim@elsewhere.example not followed"))
+    assert plan.reply and not plan.needs_person and "victim@elsewhere.example not followed" in plan.reason
 
 
 def test_too_many_stories_answers_the_first_ones_and_flags():

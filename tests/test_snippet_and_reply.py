@@ -8,7 +8,8 @@ from processor.catalog.stories import StoryView
 from processor.config import load_config
 from processor.pipeline.decide import Plan, StoryDecision
 from processor.pipeline.parse import parse_message
-from processor.pipeline.reply import ReplyContext, UnsafeHeader, build_reply, reply_address, safe_address
+from processor.pipeline.recipients import choose_recipient, safe_address
+from processor.pipeline.reply import ReplyContext, UnsafeHeader, build_reply
 from processor.pipeline.snippet import build_snippet
 from tests.helpers import request_message, write_config
 
@@ -54,7 +55,8 @@ def test_reply_is_threaded_and_marked_automatic(publication):
     declined = story(id=8, title="Wire story", origin="JTA", slug="w")
     plan = _plan(StoryDecision(granted, Decision.GRANTED, ""), StoryDecision(declined, Decision.DECLINED, ""))
     snippets = {7: build_snippet(granted, publication, outlet_id=1, token="t")}
-    message = build_reply(plan, inbound, snippets, ReplyContext(publication, "republish@riversideledger.example", "m1@riversideledger.example", NOW))
+    message = build_reply(plan, inbound, snippets, ReplyContext(publication, "republish@riversideledger.example", "m1@riversideledger.example", NOW),
+                          inbound.from_address)
     parsed = message_from_bytes(message, policy=policy.default)
     assert parsed["Subject"] == "Re: republish"
     assert parsed["In-Reply-To"] == "<r1@valleynews.example>"
@@ -71,27 +73,28 @@ def test_reply_is_threaded_and_marked_automatic(publication):
     assert [p.get_filename() for p in parsed.iter_attachments()] == ["a.html"]
 
 
-def test_reply_goes_to_reply_to_when_given():
-    inbound = parse_message(request_message(headers={"Reply-To": "desk@valleynews.example"}))
-    assert reply_address(inbound) == "desk@valleynews.example"
+def test_reply_goes_to_reply_to_when_it_is_the_senders_organisation():
+    inbound = parse_message(request_message(headers={"Reply-To": "desk@news.valleynews.example"}))
+    assert choose_recipient(inbound.from_address, inbound.reply_to_address).address == "desk@news.valleynews.example"
 
 
 def test_header_injection_in_addresses_is_refused(publication):
     raw = b"From: x@valleynews.example\r\nReply-To: =?utf-8?q?evil=0D=0ABcc=3A_victim=40x=2Eexample?= <a@b.example>\r\nSubject: republish\r\nMessage-ID: <q@x>\r\n\r\nhi\r\n"
     inbound = parse_message(raw)
-    address = reply_address(inbound)
-    assert address in ("a@b.example", "x@valleynews.example")
+    address = choose_recipient(inbound.from_address, inbound.reply_to_address).address
+    assert address == "x@valleynews.example"
     plan = _plan()
-    message = build_reply(plan, inbound, {}, ReplyContext(publication, "republish@riversideledger.example", "m@x.example", NOW))
+    message = build_reply(plan, inbound, {}, ReplyContext(publication, "republish@riversideledger.example", "m@x.example", NOW),
+                          address)
     assert b"Bcc" not in message.split(b"\r\n\r\n")[0].replace(b"\n", b"")
 
 
 def test_unsafe_recipient_raises():
     raw = b"From: not an address\r\nSubject: republish\r\n\r\nhi\r\n"
     inbound = parse_message(raw)
-    assert reply_address(inbound) is None
+    assert choose_recipient(inbound.from_address, inbound.reply_to_address).address is None
     with pytest.raises(UnsafeHeader):
-        build_reply(_plan(), inbound, {}, None)
+        build_reply(_plan(), inbound, {}, None, "not an address")
 
 
 def test_script_in_the_display_name_and_subject_never_reaches_the_reply_as_markup(publication):
@@ -100,7 +103,8 @@ def test_script_in_the_display_name_and_subject_never_reaches_the_reply_as_marku
            b"Message-ID: <xss@valleynews.example>\r\n\r\nhi\r\n")
     inbound = parse_message(raw)
     assert "<script>" in inbound.from_name  # decoded faithfully, then treated as text
-    message = build_reply(_plan(), inbound, {}, ReplyContext(publication, "republish@riversideledger.example", "m@x.example", NOW))
+    message = build_reply(_plan(), inbound, {}, ReplyContext(publication, "republish@riversideledger.example", "m@x.example", NOW),
+                          inbound.from_address)
     parsed = message_from_bytes(message, policy=policy.default)
     html = parsed.get_body(("html",)).get_content()
     assert "<script" not in html and "onerror" not in parsed["Subject"] and "<img" not in html
@@ -115,5 +119,5 @@ def test_the_from_header_carries_the_configured_display_name(publication):
     inbound = parse_message(request_message(body="https://riversideledger.example/news/x/"))
     context = ReplyContext(publication, "republish@riversideledger.example", "m@x.example", NOW,
                            from_name="Riverside Ledger Syndication")
-    message = build_reply(_plan(), inbound, {}, context)
+    message = build_reply(_plan(), inbound, {}, context, inbound.from_address)
     assert b"From: Riverside Ledger Syndication <republish@riversideledger.example>\r\n" in message

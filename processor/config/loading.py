@@ -105,6 +105,8 @@ def _worker(reader: Reader) -> WorkerConfig:
         retry_max_seconds=float(_positive(reader, "worker", "retry_max_seconds", _WORKER.retry_max_seconds, kind=float)),
         retry_give_up_hours=float(_positive(reader, "worker", "retry_give_up_hours", _WORKER.retry_give_up_hours, kind=float)),
         max_replies_per_sender_per_day=_positive(reader, "worker", "max_replies_per_sender_per_day", _WORKER.max_replies_per_sender_per_day),
+        max_replies_per_domain_per_day=_positive(reader, "worker", "max_replies_per_domain_per_day", _WORKER.max_replies_per_domain_per_day),
+        max_replies_per_hour=_positive(reader, "worker", "max_replies_per_hour", _WORKER.max_replies_per_hour),
         max_stories_per_request=_positive(reader, "worker", "max_stories_per_request", _WORKER.max_stories_per_request),
         smtp_connections=_at_least(reader, "worker", "smtp_connections", _WORKER.smtp_connections, minimum=1),
         require_authenticated_sender=reader.get("worker", "require_authenticated_sender", bool, _WORKER.require_authenticated_sender,

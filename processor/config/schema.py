@@ -25,7 +25,8 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "worker": frozenset({
         "source", "sink", "batch_size", "poll_seconds", "max_age_days", "max_message_bytes", "fetch_timeout",
         "fetch_max_bytes", "retry_first_seconds", "retry_max_seconds", "retry_give_up_hours",
-        "max_replies_per_sender_per_day", "max_stories_per_request", "smtp_connections",
+        "max_replies_per_sender_per_day", "max_replies_per_domain_per_day", "max_replies_per_hour",
+        "max_stories_per_request", "smtp_connections",
         "require_authenticated_sender", "authserv_id",
     }),
     "imap": SERVER_KEYS | {"folder", "processed_folder", "sent_folder", "save_sent", "idle", "idle_renew_minutes"},

@@ -130,7 +130,11 @@ class WorkerConfig:
     retry_first_seconds: float = 60.0
     retry_max_seconds: float = 3600.0
     retry_give_up_hours: float = 48.0
+    # Caps on automatic replies, so forged requests cannot turn the worker on someone's mailbox: per mailbox
+    # (however spelled), per recipient domain, and in all. A request over a cap goes to a person.
     max_replies_per_sender_per_day: int = 5
+    max_replies_per_domain_per_day: int = 20
+    max_replies_per_hour: int = 100
     max_stories_per_request: int = 10
     # SMTP connections sending side by side, each one reply at a time (worth it when the server is far away).
     smtp_connections: int = 4

@@ -25,7 +25,8 @@ from processor.config import Config
 from processor.pipeline.answer import compose_reply, story_decisions
 from processor.pipeline.classify import outlet_key
 from processor.pipeline.decide import Plan, StoryDecision
-from processor.pipeline.reply import StoredMessage, reply_address
+from processor.pipeline.recipients import choose_recipient, mailbox_key
+from processor.pipeline.reply import StoredMessage
 from processor.records import outbox, pickups as pickup_rows, requests
 from processor.urls import url_key
 
@@ -109,7 +110,10 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
         raise ReviewError(f"request {request.id} is an automated message ({request.reason[:200]}): dismiss it")
     message = StoredMessage(from_address=request.from_address, reply_to_address=request.reply_to,
                             message_id=request.message_id)
-    recipient = reply_address(message)
+    known = (requests.addresses_used(session, [request.outlet_id]).get(request.outlet_id, set())
+             if request.outlet_id is not None else set())
+    recipient = choose_recipient(request.from_address, request.reply_to,
+                                 frozenset(mailbox_key(address) for address in known if address)).address
     if recipient is None:
         raise ReviewError(f"request {request.id} has no usable address to reply to: answer it by hand, then dismiss it")
     stories = _catalog_stories(session, story_urls) if story_urls else [
@@ -127,8 +131,8 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
     pickups = rows.add_pickups(answered, outlet.id, story_decisions(plan), when=request.sent_at or now,
                                new_token=new_token)
     message_id = new_message_id(config.reply_from.rsplit("@", 1)[-1])
-    reply = compose_reply(plan, message, outlet_id=outlet.id, pickups=pickups, config=config, message_id=message_id,
-                          now=now)
+    reply = compose_reply(plan, message, recipient=recipient, outlet_id=outlet.id, pickups=pickups, config=config,
+                          message_id=message_id, now=now)
     rows.add_reply(answered, raw=reply, message_id=message_id, recipient=recipient, now=now)
     rows.write(session)
     request.reply_message_id = message_id

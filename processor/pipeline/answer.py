@@ -44,10 +44,10 @@ def story_decisions(plan: Plan) -> list[tuple[int, str, str]]:
     return [(decision.story.id, decision.decision, decision.reason) for decision in plan.stories]
 
 
-def compose_reply(plan: Plan, message: Inbound | StoredMessage, *, outlet_id: int, pickups: dict[int, PickupState],
-                  config: Config, message_id: str, now: datetime) -> bytes:
-    """The reply to a request, as it goes on the wire: a snippet (with its pickup's tracking token) for
-    each granted story, a polite no for each declined one."""
+def compose_reply(plan: Plan, message: Inbound | StoredMessage, *, recipient: str, outlet_id: int,
+                  pickups: dict[int, PickupState], config: Config, message_id: str, now: datetime) -> bytes:
+    """The reply to a request, to `recipient`, as it goes on the wire: a snippet (with its pickup's
+    tracking token) for each granted story, a polite no for each declined one."""
     publication = config.publication
     snippets = {
         decision.story.id: build_snippet(decision.story, publication, outlet_id=outlet_id,
@@ -55,4 +55,4 @@ def compose_reply(plan: Plan, message: Inbound | StoredMessage, *, outlet_id: in
         for decision in plan.stories if decision.decision == Decision.GRANTED
     }
     return build_reply(plan, message, snippets, ReplyContext(publication, config.reply_from, message_id, now,
-                                                                 from_name=config.reply_name))
+                                                                 from_name=config.reply_name), recipient)

@@ -49,8 +49,8 @@ class Facts:
     max_age: timedelta
     unauthenticated: str | None = None   # why the sender could not be trusted, when that is required
     blocked: str | None = None           # "outlet X is blocked: why", when the sender's outlet is blocked
-    replies_to_recipient_today: int = 0
-    max_replies_per_day: int = 5
+    over_cap: str | None = None          # the reply cap one more reply would break, when it would
+    recipient_note: str = ""             # a Reply-To not followed, for the editor
     max_stories: int = 10
 
 
@@ -88,11 +88,9 @@ def decide(facts: Facts) -> Plan:
     if facts.unauthenticated:
         return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False,
                     reasons=(f"sender not authenticated: {facts.unauthenticated}", *story_reasons), stories=decisions)
-    if facts.replies_to_recipient_today >= facts.max_replies_per_day:
+    if facts.over_cap:
         return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False,
-                    reasons=(f"{facts.replies_to_recipient_today} replies already sent to {facts.recipient} in the last "
-                             f"24 hours (limit {facts.max_replies_per_day}): not answered automatically", *story_reasons),
-                    stories=decisions)
+                    reasons=(f"{facts.over_cap}: not answered automatically", *story_reasons), stories=decisions)
     extra = []
     if len(decisions) > facts.max_stories:
         extra.append(f"names {len(decisions)} stories: answered the first {facts.max_stories}, the rest need a person")
@@ -102,7 +100,8 @@ def decide(facts: Facts) -> Plan:
         extra.append(facts.question)
     if facts.unmatched_links:
         extra.append(f"{len(facts.unmatched_links)} link(s) could not be matched to a story")
-    return Plan(Outcome.ANSWERED, needs_person=bool(extra), reply=True, reasons=(*story_reasons, *extra),
+    noted = (facts.recipient_note,) if facts.recipient_note else ()
+    return Plan(Outcome.ANSWERED, needs_person=bool(extra), reply=True, reasons=(*story_reasons, *noted, *extra),
                 stories=decisions, unmatched_links=facts.unmatched_links)
 
 

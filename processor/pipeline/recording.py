@@ -19,7 +19,7 @@ from processor.pipeline.classify import StoryRefs, live_copy_links, outlet_key
 from processor.pipeline.decide import Facts, Plan, decide, decide_report
 from processor.pipeline.edges import Edges
 from processor.pipeline.prepare import Prepared
-from processor.pipeline.reply import reply_address
+from processor.pipeline.recipients import Caps, Recipient, ReplyBudget, choose_recipient, mailbox_key
 from processor.records import outbox, pickups as pickup_rows, requests
 from processor.records.pickups import PickupState
 from processor.urls import url_key
@@ -42,9 +42,9 @@ class Handled:
 class _GroupFacts:
     stories: dict[str, tuple[tuple, tuple[str, ...]]]   # {message key: (stories named, own links not found)}
     outlets: dict[str, Outlet]
-    recipients: dict[str, str | None]                  # {message key: where its reply would go}
+    recipients: dict[str, Recipient]                   # {message key: where its reply would go}
     pickups: dict[tuple[int, int], PickupState]
-    replies_today: dict[str, int]
+    budget: ReplyBudget
 
 
 class Recorder:
@@ -101,15 +101,15 @@ class Recorder:
         outlets = requests.outlets_for(session, senders, now) if senders else {}
         pairs = [(outlets[outlet_key(ready.inbound.from_address)].id, story.id) for ready in answerable
                  if ready.inbound.from_address for story in stories[ready.key][0]]
-        recipients = {ready.key: reply_address(ready.inbound) for _, ready in items}
-        wanted = {address for address in recipients.values() if address}
+        worker = self.config.worker
+        caps = Caps(worker.max_replies_per_sender_per_day, worker.max_replies_per_domain_per_day,
+                    worker.max_replies_per_hour)
         return _GroupFacts(
             stories=stories,
             outlets=outlets,
-            recipients=recipients,
+            recipients=_recipients(session, answerable, outlets),
             pickups=pickup_rows.pickups_for(session, pairs) if pairs else {},
-            replies_today=(outbox.replies_to_recipients_since(session, wanted, now - timedelta(days=1))
-                           if wanted else {}),
+            budget=ReplyBudget(caps, now, outbox.replies_since(session, now - timedelta(days=1))),
         )
 
     def _record_request(self, rows: requests.NewRows, ready: Prepared, facts: _GroupFacts,
@@ -117,7 +117,13 @@ class Recorder:
         worker = self.config.worker
         inbound = ready.inbound
         stories, unmatched = facts.stories.get(ready.key, ((), ()))
-        recipient = facts.recipients[ready.key]
+        chosen = facts.recipients.get(ready.key, Recipient(None))
+        recipient = chosen.address
+        over_cap = facts.budget.over(recipient) if recipient else None
+        unauthenticated = (sender_check(inbound.headers, worker.authserv_id, inbound.from_address)
+                           if worker.require_authenticated_sender else None)
+        if worker.require_authenticated_sender and chosen.note and not unauthenticated:
+            unauthenticated = chosen.note  # strict: a Reply-To that does not align is not trusted either
         outlet = facts.outlets.get(outlet_key(inbound.from_address)) if inbound.from_address else None
         plan = decide(Facts(
             automated=ready.automated,
@@ -128,24 +134,25 @@ class Recorder:
             recipient=recipient,
             now=now,
             max_age=timedelta(days=worker.max_age_days),
-            unauthenticated=(sender_check(inbound.headers, worker.authserv_id, inbound.from_address)
-                             if worker.require_authenticated_sender else None),
-            replies_to_recipient_today=facts.replies_today.get(recipient, 0) if recipient else 0,
-            max_replies_per_day=worker.max_replies_per_sender_per_day,
+            unauthenticated=unauthenticated,
+            over_cap=over_cap,
+            recipient_note=chosen.note,
             max_stories=worker.max_stories_per_request,
             blocked=(f"outlet {outlet.key} is blocked: {outlet.blocked_reason or 'no reason given'}"
                      if outlet is not None and outlet.blocked else None),
         ))
+        if over_cap and over_cap in plan.reason:
+            log.warning("reply cap reached: request %s goes to a person (%s)", ready.key, over_cap)
         request = rows.add_request(request_values(inbound, plan, outlet_id=outlet.id if outlet else None,
                                                   mailbox=self.edges.source.name, now=now))
         pickups = (rows.add_pickups(request, outlet.id, story_decisions(plan), when=inbound.date or now,
                                     new_token=self.edges.new_token) if outlet else {})
         if not plan.reply:
             return plan, pickups, None
-        facts.replies_today[recipient] = facts.replies_today.get(recipient, 0) + 1
+        facts.budget.spend(recipient)
         message_id = self.edges.new_message_id(self.config.reply_from.rsplit("@", 1)[-1])
-        raw = compose_reply(plan, inbound, outlet_id=outlet.id, pickups=pickups, config=self.config,
-                            message_id=message_id, now=now)
+        raw = compose_reply(plan, inbound, recipient=recipient, outlet_id=outlet.id, pickups=pickups,
+                            config=self.config, message_id=message_id, now=now)
         return plan, pickups, rows.add_reply(request, raw=raw, message_id=message_id, recipient=recipient, now=now)
 
     def _record_live_copy(self, session: Session, ready: Prepared, pickups: dict[int, PickupState],
@@ -210,6 +217,22 @@ def already_handled(message: RawMessage, request: Request) -> Handled:
     if request.needs_person:
         return Handled(message.ref, Mark.PERSON)
     return Handled(message.ref, Mark.IGNORED if request.outcome == Outcome.IGNORED else Mark.DONE)
+
+
+def _recipients(session: Session, items: list[Prepared], outlets: dict[str, Outlet]) -> dict[str, Recipient]:
+    """{message key: where its reply may go}. A Reply-To outside From's organisation is followed only when
+    the outlet has written from it before: looked up for those few only."""
+    chosen = {ready.key: choose_recipient(ready.inbound.from_address, ready.inbound.reply_to_address)
+              for ready in items}
+    doubtful = {ready.key: outlets[outlet_key(ready.inbound.from_address)] for ready in items
+                if chosen[ready.key].note and outlet_key(ready.inbound.from_address) in outlets}
+    if doubtful:
+        used = requests.addresses_used(session, sorted({outlet.id for outlet in doubtful.values()}))
+        for ready in items:
+            if ready.key in doubtful:
+                known = frozenset(mailbox_key(address) for address in used[doubtful[ready.key].id] if address)
+                chosen[ready.key] = choose_recipient(ready.inbound.from_address, ready.inbound.reply_to_address, known)
+    return chosen
 
 
 def mark_for(plan: Plan) -> Mark:

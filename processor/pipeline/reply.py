@@ -14,17 +14,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr
 
 from models import Decision
 from processor.config import PublicationConfig
 from processor.pipeline.decide import Plan
 from processor.pipeline.mime import Multipart, Part, UnsafeHeader, message_bytes
 from processor.pipeline.parse import Inbound
+from processor.pipeline.recipients import safe_address
 from processor.pipeline.snippet import Snippet
 from processor.pipeline.templating import render
 
-_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
 _MESSAGE_ID = re.compile(r"^[\x21-\x3b\x3d\x3f-\x7e]+$")  # printable ASCII, no < > or spaces
 MAX_REFERENCES = 20
 MAX_MESSAGE_ID = 250  # longer ones (seen in broken mailers) are left out of the threading headers
@@ -55,24 +55,11 @@ class StoredMessage:
     references: tuple[str, ...] = ()
 
 
-def reply_address(inbound: Inbound | StoredMessage) -> str | None:
-    """Reply-To, else From; None if neither is a plain, safe address."""
-    for candidate in (inbound.reply_to_address, inbound.from_address):
-        if candidate and safe_address(candidate):
-            return candidate
-    return None
-
-
-def safe_address(address: str) -> bool:
-    # ASCII only: an internationalised address (RFC 6531) needs SMTPUTF8 end to end; a person answers it.
-    return (address.isascii() and bool(_ADDRESS.match(address)) and parseaddr(address)[1] == address
-            and len(address) <= 254)
-
-
-def build_reply(plan: Plan, inbound: Inbound | StoredMessage, snippets: dict[int, Snippet], context: ReplyContext) -> bytes:
-    """The reply as it goes on the wire (CRLF line ends), for SMTP and the Sent copy alike."""
-    recipient = reply_address(inbound)
-    if recipient is None:
+def build_reply(plan: Plan, inbound: Inbound | StoredMessage, snippets: dict[int, Snippet], context: ReplyContext,
+                recipient: str) -> bytes:
+    """The reply as it goes on the wire (CRLF line ends), for SMTP and the Sent copy alike, to `recipient`
+    (chosen by `recipients.choose_recipient`)."""
+    if not safe_address(recipient):
         raise UnsafeHeader("no safe address to reply to")
     publication = context.publication
     granted = [d for d in plan.stories if d.decision == Decision.GRANTED]

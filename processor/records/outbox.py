@@ -247,16 +247,12 @@ def by_message_ids(session: Session, message_ids: tuple[str, ...]) -> OutboxMess
                            .options(selectinload(OutboxMessage.request))).first()
 
 
-def replies_to_recipients_since(session: Session, recipients, since: datetime) -> dict[str, int]:
-    """{address: replies queued or sent to it since then} (the per-sender daily cap); refused ones do not count."""
-    counts: dict[str, int] = {}
-    wanted = list(dict.fromkeys(recipients))
-    for start in range(0, len(wanted), 5000):
-        counts.update(session.execute(
-            select(OutboxMessage.recipients, func.count()).where(
-                OutboxMessage.recipients.in_(wanted[start:start + 5000]), OutboxMessage.created_at >= since,
-                OutboxMessage.status != SendStatus.FAILED).group_by(OutboxMessage.recipients)).all())
-    return counts
+def replies_since(session: Session, since: datetime) -> list[tuple[str, datetime]]:
+    """(recipient, when) of every reply queued or sent since then (what the caps count); refused ones do
+    not count. The caps keep these few: at most max_replies_per_hour an hour."""
+    return [(recipient, created_at) for recipient, created_at in session.execute(
+        select(OutboxMessage.recipients, OutboxMessage.created_at).where(
+            OutboxMessage.created_at >= since, OutboxMessage.status != SendStatus.FAILED)).all()]
 
 
 def reply_of(session: Session, request_id: int) -> int | None:

@@ -158,3 +158,13 @@ def _chunks(items: list, size: int = 5000):
     """Slices short enough for one IN list on every database (SQLite allows 32,766 parameters)."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def addresses_used(session: Session, outlet_ids: list[int]) -> dict[int, set[str]]:
+    """{outlet id: the From addresses its requests came from}."""
+    used: dict[int, set[str]] = {outlet_id: set() for outlet_id in outlet_ids}
+    for part in _chunks(list(used)):
+        for outlet_id, address in session.execute(select(Request.outlet_id, Request.from_address).distinct()
+                                                  .where(Request.outlet_id.in_(part))):
+            used[outlet_id].add(address)
+    return used
