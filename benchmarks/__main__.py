@@ -21,6 +21,7 @@ SUITE = {
     "catalog": ([], ["--stories", "10000", "--items", "500"]),
     "pickup_log": ([], ["--pickups", "100000"]),
     "history": ([], ["--messages", "5000", "--passes", "3"]),
+    "hostile": ([], ["--sizes", "1000000", "--runs", "1"]),
 }
 
 

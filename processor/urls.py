@@ -27,6 +27,7 @@ AMP_PATH_SUFFIXES = ("/amp", "/amp.html", ".amp", ".amp.html", "/?amp")
 # http(s) links and bare www. links in plain text; stops at whitespace, quotes and angle brackets.
 _TEXT_URL = re.compile(r"""(?i)\b(?:https?://|www\.)[^\s<>"'\]\[{}|\\^`]+""")
 _TRAILING_PUNCT = ".,;:!?)»”’'\""
+MAX_URL_CHARS = 8000  # RFC 9110 asks that at least this much be supported; story links are far shorter
 
 
 def url_host(url: str) -> str:
@@ -91,10 +92,17 @@ def links_in_text(text: str) -> list[str]:
     found = []
     for match in _TEXT_URL.finditer(text):
         link = match.group(0)
-        while link and link[-1] in _TRAILING_PUNCT:
-            if link[-1] == ")" and link.count("(") >= link.count(")"):
-                break
-            link = link[:-1]
+        if len(link) > MAX_URL_CHARS:
+            continue  # no page's address is this long: a trap, or noise
+        opened, closed = link.count("("), link.count(")")  # counted once: the loop below may strip many
+        end = len(link)
+        while end and link[end - 1] in _TRAILING_PUNCT:
+            if link[end - 1] == ")":
+                if opened >= closed:
+                    break  # a URL's own "(...)", as in Wikipedia's
+                closed -= 1
+            end -= 1
+        link = link[:end]
         if link:
             found.append(link)
     return found

@@ -7,6 +7,7 @@ cannot read at all raises `UnreadableMessage` with the reason, for the worker to
 
 from __future__ import annotations
 
+import email
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,18 @@ REPLY_PREFIXES = ("re", "aw", "sv", "vs", "antw", "odp", "ynt", "res", "r")
 FORWARD_PREFIX = re.compile(r"^\s*(?:%s)\s*:" % "|".join(FORWARD_PREFIXES), re.I)
 # Message-IDs longer than this are not used as keys (the key column holds 255, a digest key 71).
 MAX_MESSAGE_ID = 240
+# No real header field comes near this; decoding one costs the square of its encoded words (the standard
+# library's email.header pops each from the front of a list), so a longer one is not decoded at all.
+MAX_HEADER_FIELD_BYTES = 64 * 1024
+ENCODED_WORDS_UNCHECKED = 4096  # up to this many "=?" in a whole message, no header can cost much to decode
+# Parsing costs time per line and per MIME part (the standard library's parser underneath reads line by
+# line), and a request holds few of either: 10 MB of base64 attachments is about 140,000 lines. Past these,
+# a message is for a person: the worst shapes would otherwise hold the worker for seconds per megabyte.
+MAX_LINES = 300_000
+MAX_PART_SEPARATORS = 2_000     # lines starting "--": MIME boundaries, and the odd signature
+# What the sender wrote is read up to this much per text or HTML part, and its links up to this many.
+ANALYSED_PART_CHARS = 1_000_000
+MAX_LINKS = 1_000
 
 
 class UnreadableMessage(Exception):
@@ -80,7 +93,43 @@ def normalise_message_id(value: str) -> str:
     return match.group(1) if match else ""
 
 
+def _check_header_fields(raw: bytes) -> None:
+    """Refuse a message with a header field over MAX_HEADER_FIELD_BYTES: the message's own header in one
+    linear pass; its parts' headers too when it holds enough encoded words to make one costly."""
+    end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=len(raw))
+    name, size = b"", 0
+    for line in raw[:end].split(b"\n"):
+        if line[:1] in (b" ", b"\t"):
+            size += len(line) + 1
+        else:
+            name, size = line.split(b":", 1)[0][:60], len(line) + 1
+        if size > MAX_HEADER_FIELD_BYTES:
+            _too_long(name.decode("ascii", "replace"))
+    if raw.count(b"=?") > ENCODED_WORDS_UNCHECKED:
+        for part in email.message_from_bytes(raw).walk():  # the standard parser: linear, nothing decoded
+            for field, value in part.items():
+                if len(str(value)) > MAX_HEADER_FIELD_BYTES:
+                    _too_long(str(field)[:60])
+
+
+def _too_long(name: str) -> None:
+    raise UnreadableMessage(f"its {name!r} header is over {MAX_HEADER_FIELD_BYTES // 1024} KB long: not decoded")
+
+
+def _check_shape(raw: bytes) -> None:
+    """Refuse, in time linear in its size and fast (bytes.count), a message too costly to parse."""
+    lines = raw.count(b"\n")
+    if lines > MAX_LINES:
+        raise UnreadableMessage(f"it has {lines:,} lines (more than {MAX_LINES:,}): not parsed")
+    separators = raw.count(b"\n--")
+    if separators > MAX_PART_SEPARATORS:
+        raise UnreadableMessage(f"it has {separators:,} lines starting with \"--\" (MIME parts; more than "
+                                f"{MAX_PART_SEPARATORS:,}): not parsed")
+    _check_header_fields(raw)
+
+
 def parse_message(raw: bytes) -> Inbound:
+    _check_shape(raw)
     try:
         mail = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # mail-parser raises many kinds on hostile input
@@ -92,8 +141,10 @@ def parse_message(raw: bytes) -> Inbound:
     _, reply_to_address = _first_address(message.get_all("Reply-To", []))
     message_id = normalise_message_id(clean_header(message.get("Message-ID", "")))
     # Control characters (NUL above all) only ever hide links and words from the steps after this one.
-    text_parts = [_BODY_CONTROL.sub("", part) for part in (mail.text_plain or []) if isinstance(part, str)]
-    html_parts = [_BODY_CONTROL.sub("", part) for part in (mail.text_html or []) if isinstance(part, str)]
+    text_parts = [_BODY_CONTROL.sub("", part[:ANALYSED_PART_CHARS]) for part in (mail.text_plain or [])
+                  if isinstance(part, str)]
+    html_parts = [_BODY_CONTROL.sub("", part[:ANALYSED_PART_CHARS]) for part in (mail.text_html or [])
+                  if isinstance(part, str)]
     forwarded = bool(FORWARD_PREFIX.match(subject))
     text, links = _written_text_and_links(text_parts, html_parts, keep_quotes=forwarded)
     digest = content_digest(message, raw)
@@ -228,7 +279,7 @@ def _written_text_and_links(text_parts: list[str], html_parts: list[str], keep_q
         links.extend(links_in_text(html_text))
         html_texts.append(html_text)
     written = "\n\n".join(t for t in texts if t.strip()) or "\n\n".join(t for t in html_texts if t.strip())
-    return written.strip(), unique(links)
+    return written.strip(), unique(links)[:MAX_LINKS]
 
 
 _BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "section", "article", "table"}
