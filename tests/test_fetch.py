@@ -99,3 +99,40 @@ def test_worker_imports_an_unknown_story_linked_on_our_site(site, tmp_path):
     assert stats.by_outcome == {"answered": 1} and stats.replies_sent == 1
     reply = message_from_bytes(next((tmp_path / "outbox").glob("*.eml")).read_bytes(), policy=policy.default)
     assert "Council approves protected bike lanes" in reply.get_body(("plain",)).get_content()
+
+
+def test_one_deadline_covers_the_response_headers_too():
+    """A server sending one header byte every 0.3 s never trips a per-read timeout; the deadline holds."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def drip():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Slow: " + b"x" * 1000:
+                if stop.is_set():
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+                stop.wait(0.3)
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError, match="took longer than 1 s"):
+            fetch_page(f"http://127.0.0.1:{listener.getsockname()[1]}/story", allowed_hosts=("127.0.0.1",),
+                       timeout=1, max_bytes=10_000)
+        assert time.monotonic() - started < 3
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()

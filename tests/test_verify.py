@@ -184,3 +184,19 @@ def test_verify_command_refuses_a_loopback_copy(maildir_pipeline, tmp_path):
     assert "not in the story catalog" in CliRunner().invoke(
         main, cli + ["--url", "http://127.0.0.1/x", "--story", "https://riversideledger.example/nope/"]).output
     assert load(tmp_path / "config.toml")  # the config the command read is the pipeline's
+
+
+def test_a_malformed_address_from_a_pixel_hit_is_an_error_for_that_copy_and_verify_goes_on(maildir_pipeline, tmp_path):
+    """A Referer such as https://valleynews.example:99999/copy became a live copy, and `verify --all` then
+    stopped with a traceback on every run, leaving the other copies unchecked."""
+    with pytest.raises(FetchError, match="not a valid address"):
+        fetch_live("https://valleynews.example:99999/copy", timeout=2, max_bytes=10_000)
+    _story_and_pickup(maildir_pipeline)
+    now = datetime.now(timezone.utc)
+    with maildir_pipeline["sessions"]() as session:
+        for url in ("https://valleynews.example:99999/copy", "http://127.0.0.1:9/other"):
+            copy_for_url(session, url, BIKE, now)
+        session.commit()
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "config.toml"), "verify", "--all"])
+    assert result.exit_code == 0 and result.exception is None, result.output
+    assert "not a valid address" in result.output and "not a public address" in result.output

@@ -1,22 +1,24 @@
 """Fetching pages from the publication's own site: the only code that makes HTTP requests.
 
 A link in an email is untrusted. It is fetched only if its host, and the host of every
-redirect it leads to, is one of the publication's `allowed_hosts`; with a time limit for the
+redirect it leads to, is one of the publication's `allowed_hosts`; with one deadline for the
 whole fetch, a cap on the bytes read, no cookies and no credentials.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
+import anyio
 import httpx
 
 from processor.urls import host_matches, url_host
 
 MAX_REDIRECTS = 5
 USER_AGENT = "republish-processor/0.1 (+catalog import)"
+ACCEPT = "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,*/*;q=0.5"
 
 
 class FetchError(Exception):
@@ -31,29 +33,42 @@ class FetchedPage:
     charset: str | None
 
 
-def fetch_page(url: str, *, allowed_hosts: tuple[str, ...], timeout: float, max_bytes: int,
-               transport: httpx.BaseTransport | None = None) -> FetchedPage:
-    deadline = time.monotonic() + timeout
-    current = url
-    with httpx.Client(follow_redirects=False, timeout=timeout, transport=transport,
-                      headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,*/*;q=0.5"}) as client:
-        for _ in range(MAX_REDIRECTS + 1):
-            _check_allowed(current, allowed_hosts)
-            try:
-                with client.stream("GET", current) as response:
-                    result = read_response(response, current, max_bytes=max_bytes, deadline=deadline, timeout=timeout)
+def fetch_page(url: str, *, allowed_hosts: tuple[str, ...], timeout: float, max_bytes: int) -> FetchedPage:
+    async def fetch() -> FetchedPage:
+        current = url
+        async with httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=False,
+                                     headers={"User-Agent": USER_AGENT, "Accept": ACCEPT}) as client:
+            for _ in range(MAX_REDIRECTS + 1):
+                _check_allowed(current, allowed_hosts)
+                try:
+                    async with client.stream("GET", current) as response:
+                        result = await read_response(response, current, max_bytes=max_bytes)
+                except httpx.HTTPError as exc:
+                    raise FetchError(f"{current} could not be fetched: {type(exc).__name__}") from None
                 if isinstance(result, FetchedPage):
                     return result
                 current = result
-            except httpx.HTTPError as exc:
-                raise FetchError(f"{current} could not be fetched: {type(exc).__name__}") from None
         raise FetchError(f"{url} redirected more than {MAX_REDIRECTS} times")
 
+    return within(timeout, url, fetch)
 
-def read_response(response: httpx.Response, url: str, *, max_bytes: int, deadline: float,
-                  timeout: float) -> FetchedPage | str:
-    """The page a streamed response carries, within the byte cap and the deadline; or, for a
-    redirect, the address it points to (for the caller to check before following it)."""
+
+def within(timeout: float, url: str, fetch: Callable[[], Awaitable[FetchedPage]]) -> FetchedPage:
+    """Run a fetch under one deadline for all of it: connecting, every redirect, the response headers
+    and the body (httpx's own timeouts are per step, so a server sending a byte a second never trips them)."""
+    async def bounded() -> FetchedPage:
+        with anyio.fail_after(timeout):
+            return await fetch()
+
+    try:
+        return anyio.run(bounded)
+    except TimeoutError:
+        raise FetchError(f"{url[:200]} took longer than {timeout:g} s") from None
+
+
+async def read_response(response: httpx.Response, url: str, *, max_bytes: int) -> FetchedPage | str:
+    """The page a streamed response carries, within the byte cap; or, for a redirect, the address it
+    points to (for the caller to check before following it)."""
     if response.is_redirect:
         location = response.headers.get("location", "")
         if not location:
@@ -65,12 +80,10 @@ def read_response(response: httpx.Response, url: str, *, max_bytes: int, deadlin
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(f"{url} is larger than the {max_bytes}-byte limit")
     body = bytearray()
-    for chunk in response.iter_bytes():
+    async for chunk in response.aiter_bytes():
         body.extend(chunk)
         if len(body) > max_bytes:
             raise FetchError(f"{url} is larger than the {max_bytes}-byte limit")
-        if time.monotonic() > deadline:
-            raise FetchError(f"{url} took longer than {timeout:g} s")
     return FetchedPage(url, bytes(body), response.headers.get("content-type", ""), response.charset_encoding)
 
 

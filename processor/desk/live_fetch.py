@@ -5,7 +5,7 @@ host is resolved and every address it resolves to must be public (no loopback, p
 link-local, multicast, reserved or unspecified address, so the fetch cannot reach our own
 network); the connection then goes to the address that was checked (the name is not looked up
 a second time, so a DNS answer cannot change in between), with the original name in the Host
-header and for TLS. Every redirect is checked again. http(s) only, a time limit for the whole
+header and for TLS. Every redirect is checked again. http(s) only, one deadline for the whole
 fetch, a cap on the bytes read, no cookies, no credentials.
 """
 
@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
 
-from processor.catalog.fetch import MAX_REDIRECTS, FetchError, FetchedPage, read_response
+from processor.catalog.fetch import MAX_REDIRECTS, FetchError, FetchedPage, read_response, within
 
 USER_AGENT = "republish-processor/0.1 (+checking a republished copy)"
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -55,34 +54,46 @@ def checked_address(host: str, port: int, *, allow: AddressPolicy, resolve: Reso
 
 def fetch_live(url: str, *, timeout: float, max_bytes: int, allow: AddressPolicy = public_address,
                resolve: Resolver = resolve_host) -> FetchedPage:
-    deadline = time.monotonic() + timeout
-    current = url
-    for _ in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(current)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise FetchError(f"{current[:200]} is not an http(s) address")
-        if parts.username or parts.password:
-            raise FetchError(f"{current[:200]} carries credentials; not fetched")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = checked_address(parts.hostname, port, allow=allow, resolve=resolve)
-        literal = f"[{address}]" if address.version == 6 else str(address)
-        target = parts._replace(netloc=f"{literal}:{port}").geturl()
-        host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
-        remaining = max(0.1, deadline - time.monotonic())
-        try:
-            # A fresh client per hop: no cookie set by one response is sent with the next request.
-            with httpx.Client(follow_redirects=False, timeout=remaining, trust_env=False) as client:
-                request = client.build_request("GET", target, extensions=extensions, headers={
-                    "Host": host_header, "User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"})
-                response = client.send(request, stream=True)
-                try:
-                    result = read_response(response, current, max_bytes=max_bytes, deadline=deadline, timeout=timeout)
-                finally:
-                    response.close()
+    async def fetch() -> FetchedPage:
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            target, host_header, hostname, https = _checked_target(current, allow, resolve)
+            extensions = {"sni_hostname": hostname} if https else {}
+            try:
+                # A fresh client per hop: no cookie set by one response is sent with the next request.
+                async with httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=False) as client:
+                    request = client.build_request("GET", target, extensions=extensions, headers={
+                        "Host": host_header, "User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"})
+                    response = await client.send(request, stream=True)
+                    try:
+                        result = await read_response(response, current, max_bytes=max_bytes)
+                    finally:
+                        await response.aclose()
+            except httpx.HTTPError as exc:
+                raise FetchError(f"{current} could not be fetched: {type(exc).__name__}") from None
             if isinstance(result, FetchedPage):
                 return result
             current = result
-        except httpx.HTTPError as exc:
-            raise FetchError(f"{current} could not be fetched: {type(exc).__name__}") from None
-    raise FetchError(f"{url} redirected more than {MAX_REDIRECTS} times")
+        raise FetchError(f"{url} redirected more than {MAX_REDIRECTS} times")
+
+    return within(timeout, url, fetch)
+
+
+def _checked_target(url: str, allow: AddressPolicy, resolve: Resolver) -> tuple[str, str, str, bool]:
+    """(the URL to connect to, by the checked address; its Host header; its host name; whether https).
+    A malformed address (a port of 99999, say) is a FetchError for this copy, never a crash of the run."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise FetchError(f"{url[:200]} is not a valid address ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError(f"{url[:200]} is not an http(s) address")
+    if parts.username or parts.password:
+        raise FetchError(f"{url[:200]} carries credentials; not fetched")
+    port = port or (443 if parts.scheme == "https" else 80)
+    address = checked_address(parts.hostname, port, allow=allow, resolve=resolve)
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    target = parts._replace(netloc=f"{literal}:{port}").geturl()
+    host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    return target, host_header, parts.hostname, parts.scheme == "https"
