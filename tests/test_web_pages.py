@@ -254,3 +254,8 @@ def test_dismiss_from_the_review_queue_records_the_editor(site):
     with sessions() as session:
         stored = session.get(Request, request_id)
         assert (stored.resolution, stored.resolved_by) == ("dismissed", "Ana Editor")
+    # A link made by someone else cannot put its own words in the page's notes, signed or not.
+    for forged_note in ("?failed=Your+session+expired%3A+call++1-555-0100",
+                        "?outcome=Granted&sig=" + re.search(r"sig=([^&\"]+)", str(again.url)).group(1)):
+        page = client.get("/review" + forged_note)
+        assert page.status_code == 200 and 'id="failed"' not in page.text and 'id="outcome"' not in page.text

@@ -172,3 +172,31 @@ def test_the_web_table_is_optional():
             "publication": {"name": "P", "site_url": "https://p.example/", "guidelines_url": "https://p.example/g",
                             "contact_email": "r@p.example", "pixel_url": "https://p.example/px/{token}.gif"}}
     assert parse_config(data, environ={}).web is None
+
+
+def test_an_outlet_key_or_a_search_holding_wildcards_matches_only_itself(maildir_pipeline):
+    """A sender `x@%` made the outlet `%`, and "unreported pickups" read it as a LIKE wildcard: every
+    page showing that story's pixel counted as the outlet's own. Searches typed with % or _ likewise."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from models import Outlet, Pickup, PixelHit, Story
+    from processor.desk.story_stats import story_counts
+    from processor.desk.web.queries import unreported_pickups
+
+    now = datetime.now(timezone.utc)
+    with maildir_pipeline["sessions"]() as session:
+        story = session.scalars(select(Story)).first()
+        outlet = Outlet(key="%", display_name="x", created_at=now)
+        session.add(outlet)
+        session.flush()
+        session.add(Pickup(outlet_id=outlet.id, story_id=story.id, decision="granted", token="tok-wild",
+                           first_requested_at=now, last_requested_at=now))
+        session.add(PixelHit(story_id=story.id, hit_at=now, page_url="https://copycat.example/p",
+                             page_host="copycat.example", counted=True))
+        session.flush()
+        assert [row.page_host for row in unreported_pickups(session, ("riversideledger.example",))] == [
+            "copycat.example"]
+        assert [row.title for row in story_counts(session, search="bike")] == [story.title]
+        assert story_counts(session, search="%") == [] and story_counts(session, search="_") == []

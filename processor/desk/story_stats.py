@@ -28,7 +28,8 @@ def story_counts(session: Session, *, search: str | None = None) -> list[StoryRo
     query = (select(Story, granted, declined).outerjoin(Pickup, Pickup.story_id == Story.id)
              .group_by(Story.id).order_by(Story.published_at.desc(), Story.id.desc()))
     if search:
-        pattern = f"%{search.strip().lower()}%"
-        query = query.where(or_(func.lower(Story.title).like(pattern), func.lower(Story.canonical_url).like(pattern)))
+        words = search.strip().lower()  # "%" and "_" typed in a search are themselves, not wildcards
+        query = query.where(or_(func.lower(Story.title).contains(words, autoescape=True),
+                                func.lower(Story.canonical_url).contains(words, autoescape=True)))
     return [StoryRow(story.id, story.canonical_url, story.title, story.published_at, story.origin or "", g, d)
             for story, g, d in session.execute(query).all()]

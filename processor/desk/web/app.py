@@ -244,8 +244,11 @@ class Dashboard:
                 return review_queue(session, limit=200)
 
         items = await run_in_threadpool(load)
-        return self.page(request, auth, "review.html.j2", items=items,
-                         outcome=request.query_params.get("outcome", ""), failed=request.query_params.get("failed", ""))
+        notes = {kind: request.query_params.get(kind, "") for kind in ("outcome", "failed")}
+        shown = {kind: note if sessions.note_ok(auth.session, self.secret, f"{kind}:{note}",
+                                                request.query_params.get("sig")) else ""
+                 for kind, note in notes.items()}
+        return self.page(request, auth, "review.html.j2", items=items, **shown)
 
     async def resolve(self, request: Request) -> Response:
         auth = self.authenticate(request)
@@ -273,10 +276,11 @@ class Dashboard:
             return f"{summary}; {send_now(self.sessions, request_id, self.send_reply)}"
 
         try:
-            outcome = await run_in_threadpool(act)
+            kind, note = "outcome", await run_in_threadpool(act)
         except ReviewError as exc:
-            return RedirectResponse(f"/review?{urlencode({'failed': str(exc)})}", status_code=303)
-        return RedirectResponse(f"/review?{urlencode({'outcome': outcome})}", status_code=303)
+            kind, note = "failed", str(exc)
+        signature = sessions.sign_note(auth.session, self.secret, f"{kind}:{note}")
+        return RedirectResponse(f"/review?{urlencode({kind: note, 'sig': signature})}", status_code=303)
 
     # -- the pixel --------------------------------------------------------------------------------
 

@@ -209,9 +209,13 @@ class Unreported:
 def unreported_pickups(session: Session, own_hosts: tuple[str, ...], limit: int = 20) -> list[Unreported]:
     """Pages that showed a story's pixel on a host that belongs to no outlet that picked the story up:
     copied from the site's own republish button, or passed along by a partner."""
-    outlet_host = or_(PixelHit.page_host == Outlet.key, PixelHit.page_host.like(literal("%.").concat(Outlet.key)))
+    # An outlet's key comes from a sender's address: "%" or "_" in it must match only themselves.
+    escaped_key = func.replace(func.replace(func.replace(Outlet.key, "/", "//"), "%", "/%"), "_", "/_")
+    outlet_host = or_(PixelHit.page_host == Outlet.key,
+                      PixelHit.page_host.like(literal("%.").concat(escaped_key), escape="/"))
     known = exists().where(Pickup.story_id == PixelHit.story_id, Pickup.outlet_id == Outlet.id, outlet_host)
-    own = [PixelHit.page_host == h for h in own_hosts] + [PixelHit.page_host.like(f"%.{h}") for h in own_hosts]
+    own = ([PixelHit.page_host == h for h in own_hosts] +
+           [PixelHit.page_host.endswith(f".{h}", autoescape=True) for h in own_hosts])
     query = (select(PixelHit.story_id, Story.title, PixelHit.page_host, func.min(PixelHit.page_url), func.count(),
                     func.min(PixelHit.hit_at), func.max(PixelHit.hit_at))
              .join(Story, PixelHit.story_id == Story.id)

@@ -53,6 +53,16 @@ def csrf_ok(session: Session | None, submitted: str | None) -> bool:
     return session is not None and bool(submitted) and hmac.compare_digest(session.csrf, submitted)
 
 
+def sign_note(session: Session, secret: bytes, note: str) -> str:
+    """A signature that lets a page show `note`, carried in its address after a form, to this session only:
+    a link from anyone else cannot put words of its own in the page."""
+    return _sign(f"note:{session.csrf}:{note}", secret)
+
+
+def note_ok(session: Session, secret: bytes, note: str, signature: str | None) -> bool:
+    return bool(note) and bool(signature) and hmac.compare_digest(sign_note(session, secret, note), signature)
+
+
 def _sign(payload: str, secret: bytes) -> str:
     return _b64(hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest())
 
