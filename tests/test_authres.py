@@ -58,3 +58,32 @@ def test_the_worker_sends_unauthenticated_requests_to_a_person(maildir_pipeline)
         outcomes = dict(session.execute(select(Request.message_key, Request.outcome)).all())
     assert outcomes == {"good@valleynews.example": "answered", "forged@valleynews.example": "needs_person"}
     assert len(list(maildir_pipeline["outbox"].glob("*.eml"))) == 1
+
+
+def test_a_dmarc_pass_counts_only_for_the_from_domain_it_names():
+    """A pass for the attacker's own domain (header.from) said nothing about the From the tool uses."""
+    for_another = headers(f"{OURS}; dmarc=pass header.from=attacker.example")
+    assert "dmarc=pass" in sender_check(for_another, OURS, "priya@valleynews.example")
+    assert sender_check(headers(f"{OURS}; dmarc=pass"), OURS, "priya@valleynews.example")  # names none
+    assert sender_check(headers(f"{OURS}; dmarc=pass header.from=valleynews.example"), OURS,
+                        "priya@valleynews.example") is None
+    # DKIM alignment is organisational: a sibling under a public suffix is another organisation.
+    assert sender_check(headers(f"{OURS}; dkim=pass header.d=other.co.uk"), OURS, "p@valley.co.uk")
+    assert sender_check(headers(f"{OURS}; dkim=pass header.d=mail.valley.co.uk"), OURS, "p@news.valley.co.uk") is None
+
+
+def test_a_from_header_holding_two_addresses_is_not_trusted(maildir_pipeline):
+    bike = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
+    passing = f"{OURS}; dmarc=pass header.from=valleynews.example"
+    maildir_pipeline["maildir"].joinpath("new", "1.eml").write_bytes(request_message(
+        sender="priya@valleynews.example (x) <x@attacker.example>", body=bike,
+        message_id="<two@valleynews.example>", headers={"Authentication-Results": passing}))
+    config = maildir_pipeline["configure"](f'require_authenticated_sender = true\nauthserv_id = "{OURS}"\n')
+    worker, engine = build_worker(config)
+    worker.run(once=True)
+    worker.close()
+    engine.dispose()
+    with maildir_pipeline["sessions"]() as session:
+        outcome, reason = session.execute(select(Request.outcome, Request.reason)).one()
+    assert outcome == "needs_person" and "From header holds 2 addresses" in reason
+    assert not list(maildir_pipeline["outbox"].glob("*.eml"))

@@ -3,12 +3,15 @@
 Anyone can write an Authentication-Results header into a message, so only headers carrying
 the configured authserv-id (RFC 8601: the receiving server's own name, which it strips from
 incoming mail) are believed, and of those only the topmost, the one our server added last.
-A sender passes with dmarc=pass, or with dkim=pass for a domain aligned with the From domain.
+A sender passes with dmarc=pass for the very domain of the From address we use (its header.from),
+or with dkim=pass for a domain aligned with it (the same organisational domain, as DMARC aligns).
 """
 
 from __future__ import annotations
 
 import re
+
+from processor.pipeline.recipients import organisational_domain
 
 _COMMENT = re.compile(r"\([^()]*\)")
 _RESULT = re.compile(r"^\s*([a-z0-9-]+)\s*=\s*([a-z]+)\b(.*)$", re.I | re.S)
@@ -21,8 +24,11 @@ def sender_check(headers: tuple[tuple[str, str], ...], authserv_id: str, from_ad
     if not ours:
         return f"no Authentication-Results header from {authserv_id}"
     results = _results(ours[0])
-    from_domain = from_address.rsplit("@", 1)[-1].lower()
-    if any(method == "dmarc" and result == "pass" for method, result, _ in results):
+    from_domain = from_address.rsplit("@", 1)[-1].lower() if "@" in from_address else ""
+    if not from_domain:
+        return "no single From address to check"
+    if any(method == "dmarc" and result == "pass" and props.get("header.from", "").strip(".") == from_domain
+           for method, result, props in results):
         return None
     for method, result, props in results:
         if method == "dkim" and result == "pass" and _aligned(props.get("header.d", ""), from_domain):
@@ -48,9 +54,8 @@ def _results(value: str) -> list[tuple[str, str, dict[str, str]]]:
 
 
 def _aligned(signing_domain: str, from_domain: str) -> bool:
-    # Relaxed alignment, approximated without a public-suffix list: one domain within the other.
+    """Relaxed alignment (RFC 7489): the same organisational domain."""
     signing_domain = signing_domain.strip(".").lower()
     if not signing_domain or "." not in signing_domain:
         return False
-    return from_domain == signing_domain or from_domain.endswith("." + signing_domain) or \
-        signing_domain.endswith("." + from_domain)
+    return organisational_domain(signing_domain) == organisational_domain(from_domain)

@@ -83,8 +83,9 @@ def decide(facts: Facts) -> Plan:
         return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False, reasons=(reason,),
                     unmatched_links=facts.unmatched_links)
     if not facts.recipient:
+        why = f" ({facts.recipient_note})" if facts.recipient_note else ""
         return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False,
-                    reasons=("no usable address to reply to", *story_reasons), stories=decisions)
+                    reasons=(f"no usable address to reply to{why}", *story_reasons), stories=decisions)
     if facts.unauthenticated:
         return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False,
                     reasons=(f"sender not authenticated: {facts.unauthenticated}", *story_reasons), stories=decisions)

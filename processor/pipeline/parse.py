@@ -72,6 +72,7 @@ class Inbound:
     embedded_message_ids: tuple[str, ...] = field(default=())
     report_diagnostic: str = ""
     content_digest: str = ""  # of the headers that stay the same on every copy, and the body
+    from_problem: str = ""    # why From gave no address to trust (it holds several)
 
     @property
     def digest_key(self) -> str:
@@ -138,6 +139,12 @@ def parse_message(raw: bytes) -> Inbound:
     headers = tuple((str(name).lower(), clean_header(value)) for name, value in message.items())
     subject = clean_header(message.get("Subject", ""))
     from_name, from_address = _first_address(message.get_all("From", []))
+    from_problem = ""
+    senders = _address_count(message.get_all("From", []))
+    if senders > 1:
+        # Readers disagree on which one it is ("a@x.example (b) <c@y.example>"): trust none of them.
+        from_name, from_address = "", ""
+        from_problem = f"its From header holds {senders} addresses, so none is trusted"
     _, reply_to_address = _first_address(message.get_all("Reply-To", []))
     message_id = normalise_message_id(clean_header(message.get("Message-ID", "")))
     # Control characters (NUL above all) only ever hide links and words from the steps after this one.
@@ -169,6 +176,7 @@ def parse_message(raw: bytes) -> Inbound:
         embedded_message_ids=_embedded_message_ids(raw, message_id),
         report_diagnostic=_report_diagnostic(raw),
         content_digest=digest,
+        from_problem=from_problem,
     )
 
 
@@ -250,6 +258,10 @@ def _first_address(values: list) -> tuple[str, str]:
         if "@" in address and not any(ch.isspace() for ch in address) and address.isascii():
             return clean_header(name).strip(), address
     return "", ""
+
+
+def _address_count(values: list) -> int:
+    return sum(1 for _, address in getaddresses([_CONTROL.sub(" ", str(value)) for value in values]) if address.strip())
 
 
 def _date(value) -> datetime | None:

@@ -118,6 +118,8 @@ class Recorder:
         inbound = ready.inbound
         stories, unmatched = facts.stories.get(ready.key, ((), ()))
         chosen = facts.recipients.get(ready.key, Recipient(None))
+        if inbound.from_problem:
+            chosen = Recipient(None, inbound.from_problem)
         recipient = chosen.address
         over_cap = facts.budget.over(recipient) if recipient else None
         unauthenticated = (sender_check(inbound.headers, worker.authserv_id, inbound.from_address)

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -29,6 +30,7 @@ from processor.records import db
 from processor.config import Config, WebConfig
 from processor.desk.csv_export import csv_chunks
 from processor.desk.web import charts, counting, queries, sessions
+from processor.desk.web.limits import HeaderLimits
 from processor.desk.web.hits import BATCH_SIZE, FLUSH_SECONDS, Hit, HitQueue, write_hits
 from processor.passwords import verify_password
 
@@ -364,6 +366,6 @@ def build_app(config: Config, engine: Engine | None = None, *,
         Route("/px/{token}.gif", dashboard.pixel, methods=["GET", "HEAD"]),
         Route("/px.gif", dashboard.pixel, methods=["GET", "HEAD"]),
     ]
-    app = Starlette(routes=routes, lifespan=dashboard.lifespan)
+    app = Starlette(routes=routes, lifespan=dashboard.lifespan, middleware=[Middleware(HeaderLimits)])
     app.state.dashboard = dashboard
     return app
