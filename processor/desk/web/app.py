@@ -31,8 +31,8 @@ from processor.config import Config, WebConfig
 from processor.desk.csv_export import csv_chunks
 from processor.desk.web import charts, counting, queries, sessions
 from processor.desk.web.limits import HeaderLimits
+from processor.desk.web.logins import LOGIN_FORM_SECONDS, Busy, LoginGuard
 from processor.desk.web.hits import BATCH_SIZE, FLUSH_SECONDS, Hit, HitQueue, write_hits
-from processor.passwords import verify_password
 
 log = logging.getLogger("processor.desk.web")
 
@@ -93,6 +93,7 @@ class Dashboard:
         self.reloads = counting.ReloadMemory()
         self._wake = asyncio.Event()
         self.write_failures = 0
+        self.logins = LoginGuard()
 
     # -- authentication ---------------------------------------------------------------------------
 
@@ -141,9 +142,12 @@ class Dashboard:
     async def login_form(self, request: Request) -> Response:
         if not self.web.password_hash:
             return RedirectResponse("/", status_code=303)
-        anonymous = Authenticated(sessions.new_session("", self.clock()), fresh=True)
-        return self.page(request, anonymous, "login.html.j2", next=_local(request.query_params.get("next", "/")),
-                         error="")
+        return self._login_page(request, _local(request.query_params.get("next", "/")), "")
+
+    def _login_page(self, request: Request, target: str, error: str, status: int = 200) -> HTMLResponse:
+        """The login form, with a token of its own for one attempt within LOGIN_FORM_SECONDS."""
+        anonymous = Authenticated(sessions.new_session("", self.clock(), LOGIN_FORM_SECONDS), fresh=True)
+        return self.page(request, anonymous, "login.html.j2", status=status, next=target, error=error)
 
     async def login(self, request: Request) -> Response:
         if not self.web.password_hash:
@@ -153,12 +157,26 @@ class Dashboard:
             return fields
         name = " ".join(fields.get("name", "").split())[:120]
         target = _local(fields.get("next", "/"))
-        ok = await run_in_threadpool(verify_password, fields.get("password", ""), self.web.password_hash)
-        if not ok or not name:
-            await asyncio.sleep(1.0)  # slows down guessing without holding a thread
-            anonymous = Authenticated(sessions.new_session("", self.clock()), fresh=True)
-            return self.page(request, anonymous, "login.html.j2", status=401 if not ok else 400, next=target,
-                             error="Wrong password." if not ok else "Please give your name (it goes in the log).")
+        now = self.clock()
+        keys = self.logins.keys(request.client.host if request.client else "", name)
+        wait = self.logins.throttle.wait_seconds(keys, now)
+        if wait:
+            response = self._login_page(request, target, f"Too many failed logins: try again in "
+                                                         f"{max(1, round(wait / 60))} minute(s).", status=429)
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        if not self.logins.used_tokens.use(fields["csrf"], now):
+            return self._login_page(request, target, "This form was used already: please log in again.", status=403)
+        if not name:
+            return self._login_page(request, target, "Please give your name (it goes in the log).", status=400)
+        self.logins.throttle.attempt(keys, now)
+        try:
+            ok = await self.logins.verify(fields.get("password", ""), self.web.password_hash)
+        except Busy:
+            return self._login_page(request, target, "Too many logins at once: try again in a minute.", status=503)
+        if not ok:
+            return self._login_page(request, target, "Wrong password.", status=401)
+        self.logins.throttle.succeeded(keys)
         response = RedirectResponse(target, status_code=303)
         self.set_cookie(response, sessions.new_session(name, self.clock()))
         return response
@@ -341,6 +359,7 @@ class Dashboard:
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
             await self.flush_hits()
+            self.logins.close()
 
 
 def _local(target: str) -> str:

@@ -24,8 +24,8 @@ class Session:
     expires: int
 
 
-def new_session(user: str, now: float) -> Session:
-    return Session(user=user, csrf=secrets.token_urlsafe(24), expires=int(now) + LIFETIME_SECONDS)
+def new_session(user: str, now: float, lifetime: int = LIFETIME_SECONDS) -> Session:
+    return Session(user=user, csrf=secrets.token_urlsafe(24), expires=int(now) + lifetime)
 
 
 def encode(session: Session, secret: bytes) -> str:
