@@ -32,7 +32,9 @@ def serve(obj: Context, host: str, port: int) -> None:
                    "only the login proxy must be able to", err=True)
     engine = ready_engine(config)
     try:
-        uvicorn.run(build_app(config, engine, send_reply=reply_sender(config)), host=host, port=port, proxy_headers=False, server_header=False,
+        proxies = config.web.trusted_proxies
+        uvicorn.run(build_app(config, engine, send_reply=reply_sender(config)), host=host, port=port,
+                    proxy_headers=bool(proxies), forwarded_allow_ips=list(proxies) or None, server_header=False,
                     log_level="info" if log.isEnabledFor(logging.INFO) else "warning")
     finally:
         engine.dispose()

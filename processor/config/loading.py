@@ -354,4 +354,14 @@ def _web(reader: Reader) -> WebConfig:
         session_secret=secret,
         trusted_user_header=header,
         cookie_secure=reader.get("web", "cookie_secure", bool, True),
+        trusted_proxies=_addresses(reader.get("web", "trusted_proxies", list, [])),
     )
+
+
+def _addresses(values: list) -> tuple[str, ...]:
+    import ipaddress
+
+    try:
+        return tuple(str(ipaddress.ip_address(str(value).strip())) for value in values)
+    except ValueError as exc:
+        raise ConfigError(f"config key [web] trusted_proxies must list IP addresses: {exc}") from None

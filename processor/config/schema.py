@@ -38,7 +38,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
         "paragraph_style", "signature",
     }),
     "web": frozenset({"password_hash", "session_secret_env", "session_secret_file", "trusted_user_header",
-                      "cookie_secure"}),
+                      "cookie_secure", "trusted_proxies"}),
 }
 
 # Keys of earlier versions, or keys people reach for, with what to do instead.

@@ -153,6 +153,8 @@ class WebConfig:
     session_secret: Secret | None = field(repr=False)
     trusted_user_header: str | None
     cookie_secure: bool = True
+    # The reverse proxies whose X-Forwarded-For names the client (the pixel's per-client limits need it).
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,7 @@ class Dashboard:
         self.templates = _environment()
         self.hits = HitQueue()
         self.reloads = counting.ReloadMemory()
+        self.pixel_limits = counting.PixelLimits()
         self._wake = asyncio.Event()
         self.write_failures = 0
         self.logins = LoginGuard()
@@ -205,6 +206,7 @@ class Dashboard:
                 unreported=queries.unreported_pickups(session, self.config.publication.allowed_hosts),
             )
         return self.page(request, auth, "overview.html.j2", hits_dropped=self.hits.dropped,
+                         hits_limited=self.hits.limited, hits_unknown=self.hits.unknown,
                          write_failures=self.write_failures, **context)
 
     def pickup_log(self, request: Request) -> Response:
@@ -311,10 +313,16 @@ class Dashboard:
         if not counting.valid_token(token):
             token = ""
         story_id = int(story) if story.isdigit() and len(story) < 12 else None
-        if token or story_id is not None:
+        key = token or f"story:{story_id}"
+        client = request.client.host if request.client else ""
+        if (token or story_id is not None) and not self.pixel_limits.may_store(client, key):
+            self.hits.limited += 1
+        elif token or story_id is not None:
             user_agent = request.headers.get("user-agent", "")[:512]
             referer = request.headers.get("referer", "")[:2048]
-            verdict = counting.verdict(user_agent, referer, token or f"story:{story_id}", self.reloads)
+            verdict = counting.verdict(user_agent, referer, key, self.reloads)
+            if verdict.counted and not self.pixel_limits.plausible_view(client, key):
+                verdict = counting.Verdict(False, "rate")
             page_url, host = counting.page_of(referer)
             self.hits.put(Hit(token=token, story_id=story_id, hit_at=datetime.now(timezone.utc), page_url=page_url,
                               page_host=host, counted=verdict.counted, reason=verdict.reason))
@@ -338,8 +346,9 @@ class Dashboard:
 
     def _write(self, batch: list[Hit]) -> None:
         with self.sessions() as session:
-            write_hits(session, batch)
+            _, unknown = write_hits(session, batch)
             session.commit()
+        self.hits.unknown += unknown
 
     async def hit_writer(self) -> None:
         while True:

@@ -29,7 +29,7 @@ _BOT = re.compile(r"Googlebot|bingbot|Applebot|bot\b|bot/|crawler|spider|Headles
 @dataclass(frozen=True)
 class Verdict:
     counted: bool
-    reason: str  # "" when counted; "preview", "bot", "reload"
+    reason: str  # "" when counted; "preview", "bot", "reload", "rate"
 
 
 COUNTED = Verdict(True, "")
@@ -104,3 +104,54 @@ _TOKEN = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 def valid_token(token: str) -> bool:
     return bool(_TOKEN.fullmatch(token))
+
+
+# Per client address (held in memory only, for a minute or an hour) and per token, so that one client
+# holding a token from a partner's page can neither fill the database nor inflate a pickup's views.
+STORED_PER_CLIENT_PER_MINUTE = 60
+STORED_PER_TOKEN_PER_MINUTE = 600
+VIEWS_PER_CLIENT_AND_TOKEN_PER_HOUR = 10
+
+
+class _Windows:
+    """Counts per key in fixed windows of `seconds`, bounded in size (the oldest keys go first)."""
+
+    def __init__(self, seconds: float, max_keys: int = 100_000) -> None:
+        self.seconds = seconds
+        self.max_keys = max_keys
+        self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def add(self, key: str, now: float) -> int:
+        """Count one more for `key`; how many there are now in its window."""
+        start, count = self._counts.get(key, (now, 0))
+        if now - start >= self.seconds:
+            start, count = now, 0
+        self._counts[key] = (start, count + 1)
+        self._counts.move_to_end(key)
+        while len(self._counts) > self.max_keys:
+            self._counts.popitem(last=False)
+        return count + 1
+
+
+class PixelLimits:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._stored_per_client = _Windows(60)
+        self._stored_per_token = _Windows(60)
+        self._views = _Windows(3600)
+
+    def may_store(self, client: str, token: str) -> bool:
+        """Whether a hit may be kept at all (beyond the limits it is only counted as dropped)."""
+        now = self.clock()
+        per_client = self._stored_per_client.add(_hashed(client), now)
+        per_token = self._stored_per_token.add(token, now)
+        return per_client <= STORED_PER_CLIENT_PER_MINUTE and per_token <= STORED_PER_TOKEN_PER_MINUTE
+
+    def plausible_view(self, client: str, token: str) -> bool:
+        """Whether one more counted view of this token from this client is plausible (a few readers
+        behind one address, not a script with a new User-Agent each time)."""
+        return self._views.add(_hashed(client + "\x00" + token), self.clock()) <= VIEWS_PER_CLIENT_AND_TOKEN_PER_HOUR
+
+
+def _hashed(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
