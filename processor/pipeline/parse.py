@@ -41,7 +41,7 @@ MAX_LINES = 300_000
 MAX_PART_SEPARATORS = 2_000     # lines starting "--": MIME boundaries, and the odd signature
 # What the sender wrote is read up to this much per text or HTML part, and its links up to this many.
 ANALYSED_PART_CHARS = 1_000_000
-MAX_LINKS = 1_000
+MAX_LINKS = 5_000
 
 
 class UnreadableMessage(Exception):
