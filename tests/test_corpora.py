@@ -137,3 +137,19 @@ def test_every_feed_imports_or_is_refused_clearly(tmp_path):
     assert len(counts) == 17
     assert isinstance(counts["reuters-most-read-truncated.rss"], str)
     assert sum(1 for v in counts.values() if isinstance(v, int) and v > 0) == 16
+
+
+@pytest.mark.skipif(not SHARED_ARTICLES.is_dir(), reason="../shared/articles is not beside the checkout")
+def test_agency_copy_in_a_real_feed_is_never_taken_for_the_publications_own():
+    """The Guardian's US feed: bylines "Reuters in New York", "Associated Press in Palm Beach, Florida" and
+    "Staff and agencies" were imported as free (only a byline of exactly "Associated Press" was caught)."""
+    from processor.catalog.feeds import parse_feed
+
+    articles = parse_feed((SHARED_ARTICLES / "feeds" / "theguardian.com-us.rss").read_bytes(),
+                          own_names=("The Guardian", "Guardian"))
+    not_free = {a.byline: a.origin.name for a in articles if a.origin is not None}
+    assert not_free == {"Associated Press": "Associated Press", "Reuters in New York": "Reuters",
+                        "Associated Press in Palm Beach, Florida": "Associated Press",
+                        "Staff and agencies": "news agencies"}
+    own = [a.byline for a in articles if a.origin is None]
+    assert "Tom McCarthy in New York" in own and "Patrick Wintour Diplomatic editor" in own

@@ -85,7 +85,7 @@ def canonical_name(name: str, known: tuple[str, ...] = ()) -> str:
 
 
 WIRE_AGENCIES = frozenset({"Associated Press", "Reuters", "AFP", "dpa", "dpa-AFX", "JTA", "Jiji Press", "UPI", "Yonhap",
-                           "Xinhua", "Kyodo", "EFE", "ANSA"})
+                           "Xinhua", "Kyodo", "EFE", "ANSA", "news agencies"})
 
 
 def find_origin(
@@ -143,13 +143,22 @@ def find_origin(
     return None
 
 
+_AGENCIES_CREDIT = re.compile(r"\b(?:staff\s+and\s+agencies|and\s+agencies|with\s+agencies|agencies)\b", re.I)
+_PLACE = re.compile(r"\s+in\s+[A-Z].*$")     # "Reuters in New York": a correspondent's place
+_BY = re.compile(r"^\s*by\s+", re.I)
+
+
 def _wire_in_byline(byline: str, wire_sources: tuple[str, ...]) -> str | None:
-    """A wire service named as (part of) the byline: "Associated Press", "Jane Doe, The Associated Press"."""
+    """A wire service named as (part of) the byline, in any of the forms papers print: "Associated Press",
+    "Jane Doe, The Associated Press", "Reuters in New York", "Associated Press in Palm Beach, Florida",
+    "AP", "dpa/AFP", "Staff and agencies", "Jane Doe with agencies"."""
     if not byline.strip():
         return None
-    parts = [p.strip() for p in re.split(r",|\band\b|/|\||;|\bvia\b", byline) if p.strip()]
+    if _AGENCIES_CREDIT.search(byline):
+        return "news agencies"
+    parts = [p.strip() for p in re.split(r",|\band\b|/|\||;|\bvia\b|\bwith\b", _BY.sub("", byline)) if p.strip()]
     for part in parts:
-        name = canonical_name(part, wire_sources)
+        name = canonical_name(_PLACE.sub("", part), wire_sources)
         if name in _ALIASES.values() or any(name.lower() == w.lower() for w in wire_sources):
             return name
     return None
