@@ -7,6 +7,7 @@ from processor.records import db
 from processor.catalog.stories import ImportFailed, import_articles, parse_source, stories_by_url_keys
 from processor.config import load_config
 from processor.catalog.extract import extract_article
+from processor.catalog.feeds import parse_feed
 from processor.urls import url_key
 from tests.helpers import write_config
 
@@ -114,3 +115,20 @@ def test_stories_are_found_by_link_and_by_title_in_one_lookup_on_both_databases(
         assert stories_named(session, [], []).by_url == {}
         assert [story.title for story in stories_named(session, [], [title_key(titles[2])]).by_url.values()] == [titles[2]]
     engine.dispose()
+
+
+def test_feed_items_say_where_they_came_from_in_dc_rights_dc_source_and_datelines():
+    feed = b"""<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>
+    <title>Riverside Ledger</title>
+    <item><title>Rights</title><link>https://riversideledger.example/r/</link><description>Story text.</description>
+      <dc:rights>Copyright 2026 The Associated Press. All rights reserved.</dc:rights></item>
+    <item><title>Source</title><link>https://riversideledger.example/s/</link><description>Story text.</description>
+      <dc:source>Reuters</dc:source></item>
+    <item><title>Dateline</title><link>https://riversideledger.example/d/</link>
+      <description>&lt;p&gt;WASHINGTON (AP) -- Lawmakers met.&lt;/p&gt;</description></item>
+    <item><title>Ours</title><link>https://riversideledger.example/o/</link><description>Our story.</description>
+      <dc:rights>Copyright 2026 Riverside Ledger</dc:rights></item>
+    </channel></rss>"""
+    origins = {a.title: a.origin.name if a.origin else None
+               for a in parse_feed(feed, own_names=("Riverside Ledger",))}
+    assert origins == {"Rights": "Associated Press", "Source": "Reuters", "Dateline": "Associated Press", "Ours": None}

@@ -61,12 +61,17 @@ def _entry_article(entry, feed_title: str, language: str, wire_sources, own_name
     blocks_html, paragraphs = _blocks(content, link)
     byline = " ".join((entry.get("author") or "").split())
     byline = re.sub(r"^\S+@\S+\s+\((.*)\)$", r"\1", byline)  # RSS "email (Name)"
+    # dc:rights ("Copyright 2026 The Associated Press") reads as a closing line; dc:source, or an RSS
+    # <source> naming the channel an item came from, as a page's dc.source.
+    rights = " ".join((entry.get("rights") or "").split())
+    source = entry.get("dc_source") or (entry.get("source") or {}).get("title", "")
     origin = find_origin(
-        paragraphs,
+        [*paragraphs, rights] if rights else paragraphs,
         byline=byline,
         own_names=own_names,
         site_names=(feed_title,) if feed_title else (),
         wire_sources=wire_sources,
+        meta_source=" ".join(str(source).split())[:200],
     )
     return Article(
         canonical_url=link,
