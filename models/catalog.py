@@ -29,6 +29,10 @@ class Story(Base):
     # The publication the story originated with (a wire service, another outlet), or None if it is our own.
     origin: Mapped[str | None] = mapped_column(String(200))
     origin_evidence: Mapped[str] = mapped_column(Text, default="")
+    # An editor's ruling on the origin (`republish stories set-origin`): who and when. While set, imports
+    # keep `origin` and `origin_evidence` as the editor left them.
+    origin_set_by: Mapped[str | None] = mapped_column(String(320))
+    origin_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -57,3 +57,24 @@ def test_import_run_and_pickup_log(tmp_path):
     assert "council-approves" in runner.invoke(main, cli + ["pickups", "--story",
                                                             "http://www.riversideledger.example/news/2026/11/council-approves-protected-bike-lanes"]).output
     assert "no pickups" in runner.invoke(main, cli + ["pickups", "--since", "2099-01-01"]).output
+
+
+def test_an_editor_overrules_the_importer_on_a_storys_origin_and_it_stays_ruled(tmp_path):
+    path = write_config(tmp_path, "sqlite:///x.sqlite3", maildir=tmp_path / "Maildir", outbox=tmp_path / "outbox")
+    runner, cli = CliRunner(), ["--config", str(path)]
+    assert runner.invoke(main, cli + ["db", "upgrade"]).exit_code == 0
+    wire = str(SAMPLES / "wire-defense-agreement.html")
+    imported = runner.invoke(main, cli + ["stories", "import", wire])
+    assert "not free: https://riversideledger.example/news/2026/11/israel-and-japan" in imported.output
+    assert "(JTA): " in imported.output and "originally appeared" in imported.output  # the evidence
+    url = "https://riversideledger.example/news/2026/11/israel-and-japan-sign-new-defense-agreement/"
+    ruled = runner.invoke(main, cli + ["stories", "set-origin", url, "--free", "--editor", "Ana"])
+    assert ruled.exit_code == 0 and "free to republish (set by Ana on " in ruled.output, ruled.output
+    runner.invoke(main, cli + ["stories", "import", wire])  # imported again: the ruling stands
+    listing = json.loads(runner.invoke(main, cli + ["stories", "--format", "json"]).output)
+    assert [row["origin"] for row in listing if "israel" in row["url"]] == [""]
+    assert runner.invoke(main, cli + ["stories", "set-origin", url]).exit_code == 2
+    assert "not in the story catalog" in runner.invoke(
+        main, cli + ["stories", "set-origin", "https://riversideledger.example/nope/", "--origin", "AP", "--editor", "Ana"]).output
+    ruled = runner.invoke(main, cli + ["stories", "set-origin", url, "--origin", "JTA", "--editor", "Ana"])
+    assert "from JTA (set by Ana" in ruled.output

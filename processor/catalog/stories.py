@@ -129,12 +129,25 @@ def upsert_story(session: Session, article: Article, *, key: str, source: str, n
     story.published_at = article.published_at
     story.language = article.language
     story.body_html = article.body_html
-    story.origin = article.origin.name[:200] if article.origin else None
-    story.origin_evidence = article.origin.evidence if article.origin else ""
+    if story.origin_set_by is None:  # an editor's ruling stands until an editor changes it
+        story.origin = article.origin.name[:200] if article.origin else None
+        story.origin_evidence = article.origin.evidence if article.origin else ""
     story.source = source[:200]
     story.updated_at = now
     session.flush()
     return story, created
+
+
+def set_origin(session: Session, url: str, origin: str | None, *, editor: str, now: datetime) -> Story:
+    """An editor's ruling: the story at `url` is free (`origin` None) or came from `origin`."""
+    story = session.scalars(select(Story).where(Story.url_key == url_key(url))).first()
+    if story is None:
+        raise LookupError(f"{url} is not in the story catalog (import it with `republish stories import`)")
+    story.origin = origin[:200] if origin else None
+    story.origin_evidence = f"set by {editor} on {now:%Y-%m-%d %H:%M} UTC"[:1000]
+    story.origin_set_by = editor[:320]
+    story.origin_set_at = now
+    return story
 
 
 def slug_for(url: str, title: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -49,13 +50,40 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
         with sessions() as session:
             report = import_articles(session, articles, source=source, now=now())
             session.commit()
-        not_free = sum(1 for a in articles if a.origin)
+        not_free = [a for a in articles if a.origin]
         click.echo(f"{source}: {len(report.created)} new, {len(report.updated)} updated"
-                   f"{f', {not_free} not free to republish' if not_free else ''}"
+                   f"{f', {len(not_free)} not free to republish' if not_free else ''}"
                    f"{f', {len(report.failed)} skipped' if report.failed else ''}")
+        for article in not_free:  # what the importer read, so an editor can overrule it (set-origin)
+            click.echo(f"  not free: {article.canonical_url} ({article.origin.name}): {article.origin.evidence}")
     engine.dispose()
     if failures:
         sys.exit(1)
+
+
+@stories.command(name="set-origin")
+@click.argument("url")
+@click.option("--free", is_flag=True, help="The story is the publication's own: free to republish.")
+@click.option("--origin", "origin", metavar="NAME", help="The story came from NAME (a wire service, an outlet).")
+@click.option("--editor", default=lambda: os.environ.get("USER", ""), show_default="$USER",
+              help="Who rules (recorded with the time).")
+@click.pass_obj
+def set_origin(obj: Context, url: str, free: bool, origin: str | None, editor: str) -> None:
+    """Overrule the importer on where a story came from; kept across re-imports."""
+    from processor.catalog.stories import set_origin as rule
+
+    if free == bool(origin):
+        raise click.UsageError("give either --free or --origin NAME")
+    if not editor.strip():
+        raise click.UsageError("say who rules: --editor NAME")
+    with session_for(obj.config) as session:
+        try:
+            story = rule(session, url, None if free else origin.strip(), editor=editor.strip(), now=now())
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+        click.echo(f"{story.canonical_url}: {'free to republish' if story.origin is None else f'from {story.origin}'} "
+                   f"({story.origin_evidence})")
 
 
 def _with_progress(items: tuple[str, ...], label: str):
