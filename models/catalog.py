@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Boolean, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime
@@ -33,6 +33,8 @@ class Story(Base):
     # keep `origin` and `origin_evidence` as the editor left them.
     origin_set_by: Mapped[str | None] = mapped_column(String(320))
     origin_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Only a feed's summary is known (its page could not be fetched yet): never sent as the story.
+    summary_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     source: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -70,3 +70,14 @@ def test_blocked_outlet_goes_to_a_person_without_a_reply_or_pickup():
     assert (plan.outcome, plan.needs_person, plan.reply, plan.stories) == (Outcome.NEEDS_PERSON, True, False, ())
     assert plan.reasons[0] == "outlet v.example is blocked: removed the credit line"
     assert "asks for https://s.example/a/" in plan.reason
+
+
+def test_a_story_known_only_by_its_summary_is_never_sent_as_the_story():
+    teaser = StoryView(3, "https://s.example/c/", "C", "c", "", None, "<p>A few words.</p>", None, "", summary_only=True)
+    alone = decide(facts(stories=(teaser,)))
+    assert (alone.outcome, alone.needs_person, alone.reply) == (Outcome.NEEDS_PERSON, True, False)
+    assert "only a summary of https://s.example/c/" in alone.reason
+    both = decide(facts(stories=(OWN, teaser)))
+    assert both.reply and both.needs_person and [d.story.id for d in both.stories] == [1]
+    wire_teaser = StoryView(4, "https://s.example/d/", "D", "d", "", None, "", "AP", "byline", summary_only=True)
+    assert decide(facts(stories=(wire_teaser,))).stories[0].decision == Decision.DECLINED  # a no needs no text

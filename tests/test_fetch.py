@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -136,3 +137,53 @@ def test_one_deadline_covers_the_response_headers_too():
         stop.set()
         thread.join(timeout=5)
         listener.close()
+
+
+def _teaser_feed(site: str) -> bytes:
+    items = "".join(f"""<item><title>{title}</title><link>{site}{path}</link>
+        <description>&lt;p&gt;A few words about it.&lt;/p&gt; &lt;a href="{site}{path}"&gt;Continue reading...&lt;/a&gt;</description>
+        </item>""" for title, path in (("Council approves protected bike lanes", "/news/bike-lanes/"),
+                                       ("A story whose page is no article", "/elsewhere/")))
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Riverside Ledger</title>{items}</channel></rss>'.encode()
+
+
+def test_a_teaser_is_completed_from_its_page_and_one_that_cannot_be_never_goes_out(site, tmp_path):
+    """The Guardian's feed carries summaries only: the orcas story went out as three paragraphs, as if it
+    were the whole story. Now a teaser is completed from its page on the publication's host, or kept
+    summary-only, and a request for that one goes to a person."""
+    from sqlalchemy import select
+
+    from models import Request, Story
+    from processor.app import build_worker
+    from processor.catalog.stories import complete_summaries, import_articles, parse_source
+    from processor.records import db
+    from tests.helpers import load, request_message, write_config
+
+    maildir = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    path = write_config(tmp_path, "sqlite:///t.sqlite3", maildir=maildir, outbox=tmp_path / "outbox")
+    path.write_text(path.read_text().replace('allowed_hosts = ["riversideledger.example"]', 'allowed_hosts = ["127.0.0.1"]'))
+    config = load(path)
+    engine = db.make_engine(config.database_url)
+    db.upgrade(engine)
+    articles = parse_source(_teaser_feed(site), url=None, publication=config.publication)
+    assert [a.summary_only for a in articles] == [True, True]
+    articles = complete_summaries(articles, publication=config.publication, fetch=lambda url: fetch_page(
+        url, allowed_hosts=("127.0.0.1",), timeout=5, max_bytes=100_000))
+    assert [a.summary_only for a in articles] == [False, True]
+    assert len(articles[0].paragraphs) == 4 and "A few words about it" not in articles[0].body_html  # the page's
+    with db.make_session_factory(engine)() as session:
+        import_articles(session, articles, source="feed", now=datetime.now(timezone.utc))
+        session.commit()
+        assert session.scalars(select(Story.summary_only).order_by(Story.id)).all() == [False, True]
+    (maildir / "new" / "1.eml").write_bytes(request_message(body=f"Taking this: {site}/elsewhere/",
+                                                            message_id="<teaser@valleynews.example>"))
+    worker, _ = build_worker(config)
+    worker.run(once=True)
+    worker.close()
+    with db.make_session_factory(engine)() as session:
+        outcome, reason = session.execute(select(Request.outcome, Request.reason)).one()
+    engine.dispose()
+    assert outcome == "needs_person" and "only a summary of" in reason
+    assert not list((tmp_path / "outbox").glob("*.eml"))

@@ -55,6 +55,7 @@ class Article:
     paragraphs: tuple[str, ...]
     site_name: str
     origin: Origin | None
+    summary_only: bool = False   # a feed's summary of the story, not the story
 
 
 def extract_article(

@@ -33,6 +33,12 @@ def looks_like_feed(data: bytes) -> bool:
     page = _HTML_ROOT.search(head)
     return bool(feed) and (page is None or feed.start() < page.start())
 
+# "Continue reading...", "Read more", "[…]": a summary pointing at the story, not the story.
+_TEASER = re.compile(r"continue\s+reading|read\s+more|read\s+the\s+full|\[(?:…|\.\.\.)\]|…\s*$", re.I)
+# Blocks that are the feed's furniture, not the story's text.
+_CLUTTER = re.compile(r"^(?:related\s*:|continue\s+reading|read\s+more\b)", re.I)
+FULL_TEXT_CHARS = 1500  # a summary without full content, shorter than this, is taken for a teaser
+
 
 def parse_feed(data: bytes, *, wire_sources: tuple[str, ...] = (), own_names: tuple[str, ...] = ()) -> list[Article]:
     parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=True)
@@ -59,6 +65,10 @@ def _entry_article(entry, feed_title: str, language: str, wire_sources, own_name
         content = max((c.get("value", "") for c in entry.content), key=len)
     content = content or entry.get("summary", "")
     blocks_html, paragraphs = _blocks(content, link)
+    # A feed item is taken for a teaser when it says there is more to read, or is short: the story is then
+    # completed from its page (stories.complete_summaries), and never sent as it is. A short story whose
+    # page says no more is simply complete then.
+    summary_only = bool(_TEASER.search(content)) or sum(map(len, paragraphs)) < FULL_TEXT_CHARS
     byline = " ".join((entry.get("author") or "").split())
     byline = re.sub(r"^\S+@\S+\s+\((.*)\)$", r"\1", byline)  # RSS "email (Name)"
     # dc:rights ("Copyright 2026 The Associated Press") reads as a closing line; dc:source, or an RSS
@@ -83,6 +93,7 @@ def _entry_article(entry, feed_title: str, language: str, wire_sources, own_name
         paragraphs=tuple(paragraphs),
         site_name=feed_title,
         origin=origin,
+        summary_only=summary_only,
     )
 
 
@@ -98,6 +109,7 @@ def _blocks(content: str, base: str) -> tuple[str, list[str]]:
     if not blocks:
         text = " ".join(root.text_content().split())
         return (f"<p>{html.escape(text)}</p>" if text else ""), ([text] if text else [])
+    blocks = [b for b in blocks if not _CLUTTER.match(" ".join(b.text_content().split()))]
     markup = "".join(lxml.html.tostring(b, encoding="unicode", with_tail=False) for b in blocks)
     texts = [" ".join(b.text_content().split()) for b in blocks]
     return markup, [t for t in texts if t]

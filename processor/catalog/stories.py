@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,8 +22,8 @@ from processor.catalog.titles import title_key
 from processor.config import PublicationConfig
 from processor.catalog.extract import Article, NotAnArticle, decode_html, extract_article
 from processor.catalog.feeds import NotAFeed, looks_like_feed, parse_feed
-from processor.catalog.fetch import FetchError, fetch_page
-from processor.urls import url_key
+from processor.catalog.fetch import FetchedPage, FetchError, fetch_page
+from processor.urls import host_matches, url_host, url_key
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class StoryView:
     body_html: str
     origin: str | None
     origin_evidence: str
+    summary_only: bool = False
 
     @property
     def free_to_republish(self) -> bool:
@@ -71,6 +73,7 @@ def view(story: Story) -> StoryView:
         body_html=story.body_html,
         origin=story.origin,
         origin_evidence=story.origin_evidence,
+        summary_only=story.summary_only,
     )
 
 
@@ -128,7 +131,10 @@ def upsert_story(session: Session, article: Article, *, key: str, source: str, n
     story.byline = article.byline
     story.published_at = article.published_at
     story.language = article.language
-    story.body_html = article.body_html
+    if not (article.summary_only and story.body_html and not story.summary_only):
+        # A feed's summary never replaces the whole story read from its page before.
+        story.body_html = article.body_html
+        story.summary_only = article.summary_only
     if story.origin_set_by is None:  # an editor's ruling stands until an editor changes it
         story.origin = article.origin.name[:200] if article.origin else None
         story.origin_evidence = article.origin.evidence if article.origin else ""
@@ -136,6 +142,37 @@ def upsert_story(session: Session, article: Article, *, key: str, source: str, n
     story.updated_at = now
     session.flush()
     return story, created
+
+
+MAX_PAGES_PER_IMPORT = 50  # teasers completed from their pages per import; the rest at their first request
+
+
+def complete_summaries(articles: list[Article], *, publication: PublicationConfig,
+                       fetch: Callable[[str], FetchedPage], limit: int = MAX_PAGES_PER_IMPORT) -> list[Article]:
+    """The articles, teasers completed from their pages on the publication's own hosts (up to `limit`
+    pages fetched); a teaser whose page cannot be had stays summary-only."""
+    completed, fetched = [], 0
+    for article in articles:
+        if (article.summary_only and fetched < limit
+                and host_matches(url_host(article.canonical_url), publication.allowed_hosts)):
+            fetched += 1
+            article = _from_page(article, publication, fetch)
+        completed.append(article)
+    return completed
+
+
+def _from_page(teaser: Article, publication: PublicationConfig, fetch: Callable[[str], FetchedPage]) -> Article:
+    try:
+        page = fetch(teaser.canonical_url)
+        found = parse_source(page.content, url=page.url, publication=publication, charset=page.charset)
+    except (FetchError, ImportFailed):
+        return teaser
+    if len(found) != 1 or not found[0].paragraphs:
+        return teaser
+    story = found[0]
+    return replace(story, title=teaser.title or story.title, byline=story.byline or teaser.byline,
+                   published_at=teaser.published_at or story.published_at,
+                   origin=teaser.origin or story.origin, summary_only=False)
 
 
 def set_origin(session: Session, url: str, origin: str | None, *, editor: str, now: datetime) -> Story:
@@ -189,7 +226,7 @@ class Named:
 KEY_SEPARATOR = "\x1f"  # ASCII unit separator: never in a URL or title key (a key holding one is left out)
 _STORIES = Story.__table__  # Core columns: the ORM's statement layer would only add time to plain rows
 _VIEW_COLUMNS = tuple(_STORIES.c[name] for name in ("id", "canonical_url", "title", "slug", "byline", "published_at",
-                                                    "body_html", "origin", "origin_evidence"))
+                                                    "body_html", "origin", "origin_evidence", "summary_only"))
 
 
 def _named_statement(postgres: bool):

@@ -32,7 +32,8 @@ def stories(ctx: click.Context, search: str | None, output: str) -> None:
 @click.pass_obj
 def import_(obj: Context, sources: tuple[str, ...]) -> None:
     """Import article pages and RSS/Atom feeds, by URL (publication hosts only) or file."""
-    from processor.catalog.stories import ImportFailed, import_articles, parse_source, read_source
+    from processor.catalog.fetch import fetch_page
+    from processor.catalog.stories import ImportFailed, complete_summaries, import_articles, parse_source, read_source
 
     config = obj.config
     engine = ready_engine(config)
@@ -43,6 +44,9 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
             data, url, charset = read_source(source, publication=config.publication,
                                              timeout=config.worker.fetch_timeout, max_bytes=config.worker.fetch_max_bytes)
             articles = parse_source(data, url=url, publication=config.publication, charset=charset)
+            articles = complete_summaries(articles, publication=config.publication, fetch=lambda page_url: fetch_page(
+                page_url, allowed_hosts=config.publication.allowed_hosts, timeout=config.worker.fetch_timeout,
+                max_bytes=config.worker.fetch_max_bytes))
         except ImportFailed as exc:
             failures += 1
             click.echo(f"{source}: not imported: {exc}", err=True)
@@ -54,6 +58,10 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
         click.echo(f"{source}: {len(report.created)} new, {len(report.updated)} updated"
                    f"{f', {len(not_free)} not free to republish' if not_free else ''}"
                    f"{f', {len(report.failed)} skipped' if report.failed else ''}")
+        summaries = sum(1 for a in articles if a.summary_only)
+        if summaries:
+            click.echo(f"  {summaries} known by their feed's summary only (pages not fetched yet or not to be had): "
+                       f"completed at their first request, or handed to a person")
         for article in not_free:  # what the importer read, so an editor can overrule it (set-origin)
             click.echo(f"  not free: {article.canonical_url} ({article.origin.name}): {article.origin.evidence}")
     engine.dispose()

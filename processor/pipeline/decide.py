@@ -82,6 +82,16 @@ def decide(facts: Facts) -> Plan:
             reason += f" ({len(facts.unmatched_links)} link(s) on our site not in the catalog)"
         return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False, reasons=(reason,),
                     unmatched_links=facts.unmatched_links)
+    # A story known only by a feed's summary is never sent as if it were the story: a person sends it.
+    incomplete = tuple(d for d in decisions if d.decision == Decision.GRANTED and d.story.summary_only)
+    if incomplete:
+        decisions = tuple(d for d in decisions if d not in incomplete)
+        story_reasons = tuple(f"{d.story.canonical_url}: {d.reason}" for d in decisions)
+        summaries = "; ".join(f"only a summary of {d.story.canonical_url} is known (its page could not be "
+                              f"fetched): a person sends the story" for d in incomplete)
+        if not decisions:
+            return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False, reasons=(summaries,),
+                        unmatched_links=facts.unmatched_links)
     if not facts.recipient:
         why = f" ({facts.recipient_note})" if facts.recipient_note else ""
         return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False,
@@ -97,6 +107,8 @@ def decide(facts: Facts) -> Plan:
         extra.append(f"names {len(decisions)} stories: answered the first {facts.max_stories}, the rest need a person")
         decisions = decisions[: facts.max_stories]
         story_reasons = story_reasons[: facts.max_stories]
+    if incomplete:
+        extra.append(summaries)
     if facts.question:
         extra.append(facts.question)
     if facts.unmatched_links:

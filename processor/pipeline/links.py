@@ -50,8 +50,10 @@ class LinkImports:
             known = catalog.stories_by_url_keys(session, tuple(key for key in links if key not in self._imported))
         to_fetch: dict[str, str] = {}
         for ready in fresh:
+            # Unknown, or known by a feed's summary only: its page makes it whole.
             unknown = [link for link in dict.fromkeys(ready.refs.own_links)
-                       if url_key(link) not in known and url_key(link) not in self._imported]
+                       if (url_key(link) not in known or known[url_key(link)].summary_only)
+                       and url_key(link) not in self._imported]
             for link in unknown[:MAX_FETCHES_PER_MESSAGE]:
                 to_fetch.setdefault(url_key(link), link)
         articles = {}
