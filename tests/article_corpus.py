@@ -75,3 +75,39 @@ def same_byline(got: str, expected: str) -> bool:
 
 def same_url(got: str, expected: str) -> bool:
     return bool(got) and url_key(got) == url_key(expected)
+
+
+def expected_body(case: PageCase) -> str | dict | None:
+    """The page's expected body: text (Readability's expected HTML, or an expected-text file), or the
+    must-contain / must-not-contain segments of trafilatura's evaluation set; None when there is none."""
+    import lxml.html
+
+    folder = case.path.parent
+    if (folder / "expected-content.html").exists():
+        return lxml.html.fromstring((folder / "expected-content.html").read_text(encoding="utf-8")).text_content()
+    if (folder / "expected-text.txt").exists():
+        return (folder / "expected-text.txt").read_text(encoding="utf-8")
+    if (folder / "expected-segments.json").exists():
+        return json.loads((folder / "expected-segments.json").read_text(encoding="utf-8"))
+    return None
+
+
+def shingle_f1(got: str, expected: str, size: int = 4) -> float:
+    """F1 of the two texts' sets of `size`-word shingles (words lower-cased, punctuation ignored)."""
+    import re
+
+    def shingles(text: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"\w+", text.lower())
+        return {tuple(words[i:i + size]) for i in range(max(0, len(words) - size + 1))}
+
+    g, e = shingles(got), shingles(expected)
+    common = len(g & e)
+    return 0.0 if not common else 2 * common / (len(g) + len(e))
+
+
+def segments_found(got: str, segments: dict) -> tuple[int, int, int, int]:
+    """(must-contain found, of how many, must-not-contain absent, of how many)."""
+    text = " ".join(got.split())
+    with_, without = segments.get("with", []), segments.get("without", [])
+    return (sum(" ".join(s.split()) in text for s in with_), len(with_),
+            sum(" ".join(s.split()) not in text for s in without), len(without))

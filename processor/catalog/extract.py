@@ -1,9 +1,9 @@
 """An article page (HTML) -> `Article`: its metadata (`metadata.py`), clean body and origin. Pure.
 
-The body is the block of the page
-with the most paragraph text; from it only paragraphs, headings, lists, quotes and inline
-links survive, sanitised by nh3 (an allow-list sanitiser), with images, figures, captions,
-embeds, scripts, forms, ads, promo boxes and CMS leftovers gone.
+The body is trafilatura's (`body.py`), else the block of the page with the most paragraph text; of
+it only paragraphs, headings, lists, quotes and inline links survive, sanitised by nh3 (an allow-list
+sanitiser), with images, figures, captions, embeds, scripts, forms, ads, promo boxes and CMS leftovers
+gone.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import lxml.html
 import nh3
 from lxml import etree
 
+from processor.catalog.body import article_body
 from processor.catalog.metadata import (absolute_url, canonical_url, element_text, json_ld_article, ld_name,
                                         link_href, page_byline, page_meta, page_title, published_at)
 from processor.catalog.origin import Origin, find_origin
@@ -72,19 +73,25 @@ def extract_article(
     site_name = meta.get("og:site_name", "") or ld_name(ld.get("publisher"))
     title = page_title(root, meta, ld, site_name)
     byline = page_byline(root, meta, ld)
+    found = article_body(root, canonical)
     container = _body_container(root)
-    if container is None:
+    blocks = _body_blocks(container) if container is not None else []
+    own = tuple(element_text(block) for block in blocks if element_text(block))
+    if found is not None and sum(map(len, found[1])) * 2 >= sum(map(len, own)):
+        body_html, paragraphs = found
+    elif own:
+        # trafilatura found none, or far less than the page's block of paragraphs holds (on a page it
+        # read the navigation as the story): that block, then.
+        body_html, paragraphs = "".join(_serialise(block, canonical) for block in blocks), own
+    else:
         raise NotAnArticle("no article body found (no block of paragraphs)")
-    blocks = _body_blocks(container)
-    paragraphs = tuple(element_text(block) for block in blocks if element_text(block))
     if not title or not paragraphs:
         raise NotAnArticle("no headline or no paragraphs found")
-    body_html = sanitise_body("".join(_serialise(block, canonical) for block in blocks))
+    body_html = sanitise_body(body_html)
     page_host = (urlsplit(url or meta.get("og:url", "") or canonical).hostname or "").removeprefix("www.")
     canonical_host = (urlsplit(canonical).hostname or "").removeprefix("www.")
-    origin = find_origin(
-        paragraphs,
-        page_texts=_page_texts(root, container),
+    signals = dict(
+        page_texts=_page_texts(root),
         labels=_credit_labels(root),
         byline=byline,
         own_names=own_names,
@@ -93,6 +100,9 @@ def extract_article(
         meta_source=meta.get("dc.source", ""),
         syndication_source=link_href(root, "syndication-source", canonical),
     )
+    # A wire dateline or credit in either reading of the body counts: giving an agency's story away is the
+    # costlier mistake, and the two extractors miss different things.
+    origin = find_origin(paragraphs, **signals) or (find_origin(own, **signals) if own and own != paragraphs else None)
     if origin is None and page_host and canonical_host and not _same_site(page_host, canonical_host):
         origin = Origin(canonical_host, f'<link rel="canonical" href="{canonical[:200]}"> on {page_host}')
     return Article(
@@ -223,7 +233,7 @@ def _serialise(block, base: str) -> str:
     return lxml.html.tostring(block, encoding="unicode", with_tail=False)
 
 
-def _page_texts(root, container) -> list[str]:
+def _page_texts(root) -> list[str]:
     """Short text blocks anywhere on the page outside the body, where credit lines often sit."""
     texts = []
     for element in root.iter("p", "em", "i", "div", "span", "small"):
