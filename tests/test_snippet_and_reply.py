@@ -121,3 +121,19 @@ def test_the_from_header_carries_the_configured_display_name(publication):
                            from_name="Riverside Ledger Syndication")
     message = build_reply(_plan(), inbound, {}, context, inbound.from_address)
     assert b"From: Riverside Ledger Syndication <republish@riversideledger.example>\r\n" in message
+
+
+def test_the_snippet_source_reads_as_written_one_block_a_line(publication):
+    """Partners read the source before pasting it: the whole story ran together on one line, and an
+    apostrophe showed as &#39;."""
+    body = "<p>It&#39;s here.</p><h2>Part two</h2><ul><li>one</li><li>two</li></ul><blockquote><p>Said.</p></blockquote>"
+    html = build_snippet(story(title="Jane's \"big\" day", byline="Jane O'Neil", body_html=body), publication,
+                         outlet_id=3, token="t").html
+    assert "<h1>Jane's \"big\" day</h1>" in html and "By Jane O'Neil" in html and "&#39;" not in html
+    lines = html.splitlines()
+    assert '<p style="margin: 0 0 1em 0; line-height: 1.5;">It\'s here.</p>' in lines
+    assert "<h2>Part two</h2>" in lines and "<ul>" in lines and "</ul>" in lines and "</blockquote>" in lines
+    assert sum(line.startswith("<li ") for line in lines) == 2
+    hostile = build_snippet(story(canonical_url='https://riversideledger.example/a/?q="><script>'), publication,
+                            outlet_id=3, token="t").html
+    assert "<script>" not in hostile and 'href="https://riversideledger.example/a/?q=&quot;&gt;&lt;script&gt;"' in hostile

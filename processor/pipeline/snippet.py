@@ -9,6 +9,7 @@ nh3, whatever the catalog holds, and every other value is escaped by Jinja2's au
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
@@ -44,12 +45,18 @@ def build_snippet(story: StoryView, publication: PublicationConfig, *, outlet_id
     style = publication.paragraph_style
     body, text = clean_body(story.body_html, style)
     pixel = pixel_url(publication.pixel_url, story_id=story.id, outlet_id=outlet_id, token=token)
+    # Escaped here, by hand, only as HTML needs (& < > in text, and " in attributes): the partner reads this
+    # source before pasting it, and "O&#39;Neil" is not what anyone wrote.
     context = {
         "story": story,
         "publication": publication,
+        "title": _text(story.title),
+        "byline": _text(story.byline),
+        "publication_name": _text(publication.name),
+        "canonical": _attribute(story.canonical_url),
         "body": Markup(body),
-        "style": style,
-        "pixel": pixel,
+        "style": _attribute(style),
+        "pixel": _attribute(pixel),
         "date": story.published_at.strftime("%B %-d, %Y") if story.published_at else "",
     }
     return Snippet(
@@ -74,7 +81,21 @@ def clean_body(body_html: str, style: str) -> tuple[str, str]:
         strip_comments=True,
         set_tag_attribute_values={"p": {"style": style}, "li": {"style": style}},
     )
-    return body, body_text(body)
+    return _one_block_a_line(body), body_text(body)
+
+
+def _text(value: str) -> Markup:
+    return Markup(value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def _attribute(value: str) -> Markup:
+    return Markup(str(_text(value)).replace('"', "&quot;"))
+
+
+def _one_block_a_line(body: str) -> str:
+    """The body as readable source: each block element (and list item) on a line of its own."""
+    body = re.sub(r"(</(?:p|h2|h3|h4|ul|ol|blockquote|li)>|<(?:ul|ol|blockquote)>)\s*(?=<)", r"\1\n", body)
+    return body.strip()
 
 
 def body_text(body_html: str) -> str:
