@@ -67,8 +67,11 @@ def same_title(got: str, expected: str) -> bool:
 
 def same_byline(got: str, expected: str) -> bool:
     def names(text: str) -> set[str]:
-        text = text.replace(" and ", ",").replace("By ", "").replace("by ", "")
-        return {title_key(part) for part in text.split(",") if title_key(part)}
+        # Authors listed any way: "A and B", "A (avec B et C)", "By A"
+        import re
+
+        parts = re.split(r",|\(|\)|\band\b|\bavec\b|\bet\b|\bwith\b", re.sub(r"\b[Bb]y ", "", text))
+        return {title_key(part) for part in parts if title_key(part)}
     g, e = names(got), names(expected)
     return bool(g) and (g == e or g <= e or e <= g)
 

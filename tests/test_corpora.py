@@ -160,8 +160,8 @@ def test_agency_copy_in_a_real_feed_is_never_taken_for_the_publications_own():
     articles = parse_feed((SHARED_ARTICLES / "feeds" / "theguardian.com-us.rss").read_bytes(),
                           own_names=("The Guardian", "Guardian"))
     not_free = {a.byline: a.origin.name for a in articles if a.origin is not None}
-    assert not_free == {"Associated Press": "Associated Press", "Reuters in New York": "Reuters",
-                        "Associated Press in Palm Beach, Florida": "Associated Press",
-                        "Staff and agencies": "news agencies"}
+    assert sorted(not_free.values()) == ["Associated Press", "Associated Press", "Reuters", "news agencies"]
+    assert sum(a.origin is not None for a in articles) == 6  # three bylined "Associated Press" share a key
     own = [a.byline for a in articles if a.origin is None]
-    assert "Tom McCarthy in New York" in own and "Patrick Wintour Diplomatic editor" in own
+    # Bylines as the snippet prints them: every author, no role, no place.
+    assert "Tom McCarthy" in own and "Patrick Wintour" in own and "Sam Jones, Stephen Burgen" in own

@@ -71,8 +71,8 @@ def extract_article(
     ld = json_ld_article(root)
     canonical = canonical_url(root, meta, ld, url)
     site_name = meta.get("og:site_name", "") or ld_name(ld.get("publisher"))
-    title = page_title(root, meta, ld, site_name)
     byline = page_byline(root, meta, ld)
+    title = page_title(root, meta, ld, site_name, byline)
     found = article_body(root, canonical)
     container = _body_container(root)
     blocks = _body_blocks(container) if container is not None else []

@@ -17,6 +17,7 @@ import lxml.html
 from lxml import etree
 
 from processor.catalog.extract import BODY_BLOCKS, Article, sanitise_body
+from processor.catalog.metadata import clean_byline
 from processor.catalog.origin import find_origin
 
 _FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)\b", re.I)
@@ -71,13 +72,14 @@ def _entry_article(entry, feed_title: str, language: str, wire_sources, own_name
     summary_only = bool(_TEASER.search(content)) or sum(map(len, paragraphs)) < FULL_TEXT_CHARS
     byline = " ".join((entry.get("author") or "").split())
     byline = re.sub(r"^\S+@\S+\s+\((.*)\)$", r"\1", byline)  # RSS "email (Name)"
+    origin_byline, byline = byline, clean_byline(byline)  # the agency is read from the byline as printed
     # dc:rights ("Copyright 2026 The Associated Press") reads as a closing line; dc:source, or an RSS
     # <source> naming the channel an item came from, as a page's dc.source.
     rights = " ".join((entry.get("rights") or "").split())
     source = entry.get("dc_source") or (entry.get("source") or {}).get("title", "")
     origin = find_origin(
         [*paragraphs, rights] if rights else paragraphs,
-        byline=byline,
+        byline=origin_byline,
         own_names=own_names,
         site_names=(feed_title,) if feed_title else (),
         wire_sources=wire_sources,

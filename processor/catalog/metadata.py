@@ -109,12 +109,22 @@ def link_href(root, rel: str, base: str | None) -> str:
     return ""
 
 
-def page_title(root, meta: dict[str, str], ld: dict, site_name: str) -> str:
+def page_title(root, meta: dict[str, str], ld: dict, site_name: str, byline: str = "") -> str:
     h1 = next((element_text(h) for h in root.iter("h1") if element_text(h)), "")
     for candidate in (ld.get("headline"), meta.get("og:title"), meta.get("twitter:title"), h1, _title_tag(root, site_name)):
         if isinstance(candidate, str) and candidate.strip():
-            return _strip_site_suffix(" ".join(candidate.split()), site_name)
+            title = _strip_site_suffix(" ".join(candidate.split()), site_name)
+            return _strip_author_suffix(title, byline)
     return ""
+
+
+def _strip_author_suffix(title: str, byline: str) -> str:
+    """ "Headline | Eleanor Ainge Roy" -> "Headline", when the last part is one of the authors."""
+    separators = list(_TITLE_SEPARATORS.finditer(title))
+    authors = {name.strip().lower() for name in byline.split(",") if name.strip()}
+    if separators and authors and title[separators[-1].end():].strip().lower() in authors:
+        return title[: separators[-1].start()].strip()
+    return title
 
 
 def _title_tag(root, site_name: str) -> str:
@@ -166,9 +176,30 @@ def _ld_people(value) -> str:
     return ""
 
 
-def _clean_byline(text: str) -> str:
-    text = " ".join(text.split())
-    return re.sub(r"^(by|von|par|por|di)\s+", "", text, flags=re.I).strip()
+_ROLE_WORDS = r"editor|correspondent|reporter|writer|columnist|contributor|critic|producer|analyst|chief"
+_ROLE = re.compile(rf"\s+(?:\S+\s+)?(?:{_ROLE_WORDS})$", re.I)
+_PLACE = re.compile(r"\s+in\s+[A-Z][^,]*$")    # "Oliver Holmes in Jerusalem"
+_PEOPLE = re.compile(r"\s*(?:,|\band\b|&|\bund\b|\bet\b|\by\b)\s*")
+
+
+def clean_byline(text: str) -> str:
+    """Every author's name, without "By", roles ("Diplomatic editor") or places ("in New York")."""
+    # "(avec Damien Leloup et Morgane Tual)" names more authors; "(now)", "(earlier)" say when.
+    text = re.sub(r"\(([^)]*)\)", lambda m: f", {m.group(1)}" if re.search(r"\b[A-Z]", m.group(1)) else " ",
+                  " ".join(text.split()))
+    text = re.sub(r"(?:^|(?<=, ))(?:by|von|par|por|di|avec|with|mit|con)\s+", "", text.strip(), flags=re.I)
+    names = []
+    for part in _PEOPLE.split(text):
+        part = _PLACE.sub("", part.strip())
+        shorter = _ROLE.sub("", part)
+        if len(shorter.split()) >= 2:  # a role is dropped only when a name is left
+            part = shorter
+        if part:
+            names.append(part)
+    return ", ".join(dict.fromkeys(names))
+
+
+_clean_byline = clean_byline
 
 
 def published_at(root, meta: dict[str, str], ld: dict) -> datetime | None:
