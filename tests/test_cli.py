@@ -78,3 +78,22 @@ def test_an_editor_overrules_the_importer_on_a_storys_origin_and_it_stays_ruled(
         main, cli + ["stories", "set-origin", "https://riversideledger.example/nope/", "--origin", "AP", "--editor", "Ana"]).output
     ruled = runner.invoke(main, cli + ["stories", "set-origin", url, "--origin", "JTA", "--editor", "Ana"])
     assert "from JTA (set by Ana" in ruled.output
+
+
+def test_stories_show_prints_what_a_partner_gets(tmp_path):
+    path = write_config(tmp_path, "sqlite:///x.sqlite3", maildir=tmp_path / "Maildir", outbox=tmp_path / "outbox")
+    runner, cli = CliRunner(), ["--config", str(path)]
+    assert runner.invoke(main, cli + ["db", "upgrade"]).exit_code == 0
+    runner.invoke(main, cli + ["stories", "import", str(SAMPLES / "bike-lanes.html"),
+                               str(SAMPLES / "wire-defense-agreement.html")])
+    bike = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
+    shown = runner.invoke(main, cli + ["stories", "show", bike, "--snippet", "html"])
+    assert shown.exit_code == 0, shown.output
+    assert "Origin:     our own: free to republish" in shown.output
+    assert "<h1>Council approves protected bike lanes on Main Street</h1>" in shown.output and "t=PREVIEW" in shown.output
+    assert "Council approves" in runner.invoke(main, cli + ["stories", "show", "1", "--snippet", "text"]).output
+    wire = runner.invoke(main, cli + ["stories", "show",
+                                      "https://riversideledger.example/news/2026/11/israel-and-japan-sign-new-defense-agreement/",
+                                      "--snippet", "html"]).output
+    assert "Origin:     from JTA" in wire and "Evidence:" in wire and "Snippet:    none (not free" in wire and "<h1>" not in wire
+    assert "not in the story catalog" in runner.invoke(main, cli + ["stories", "show", "999"]).output

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from models import Outlet, Pickup, PixelHit
+from models import Outlet, Pickup, PixelHit, Story
 from processor.records import db
 from processor.records.pickup_counts import recount
 from processor.desk.web.app import build_app
@@ -81,6 +81,13 @@ def test_every_page_renders(site):
     assert outlet.status_code == 200 and "Contact addresses seen" in outlet.text and outlet.text.count("data-pickup=") == 3
     story = client.get(f"/stories/{story_id}")
     assert story.status_code == 200 and story.text.count("data-pickup=") == 3
+    # The preview: the snippet source a partner gets (escaped, shown, never rendered), or why there is none.
+    shown = re.search(r'<pre id="snippet">(.*?)</pre>|<p id="snippet-none" class="warn">(.*?)</p>', story.text, re.S)
+    assert shown and ("&lt;h1&gt;" in (shown.group(1) or "") or "No snippet" in (shown.group(2) or ""))
+    with site["sessions"]() as session:
+        pages = {s.id: s.origin for s in session.scalars(select(Story))}
+    wire_id = next(i for i, origin in pages.items() if origin)
+    assert "No snippet: not free to republish" in client.get(f"/stories/{wire_id}").text
     assert client.get("/outlets/99999").status_code == 404 and client.get("/stories/99999").status_code == 404
     assert client.get("/review").status_code == 200
     assert "Content-Security-Policy" in client.get("/").headers

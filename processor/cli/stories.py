@@ -69,6 +69,21 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+@stories.command(name="show")
+@click.argument("reference", metavar="URL|ID")
+@click.option("--snippet", type=click.Choice(["html", "text"]), help="Also print the exact snippet a partner gets.")
+@click.pass_obj
+def show(obj: Context, reference: str, snippet: str | None) -> None:
+    """One story: its metadata, its origin with the evidence, and what a partner would receive."""
+    from processor.desk.story_preview import find_story, format_preview, preview
+
+    with session_for(obj.config) as session:
+        story = find_story(session, reference)
+        if story is None:
+            raise click.ClickException(f"{reference} is not in the story catalog")
+        click.echo(format_preview(preview(story, obj.config.publication), snippet), nl=False)
+
+
 @stories.command(name="set-origin")
 @click.argument("url")
 @click.option("--free", is_flag=True, help="The story is the publication's own: free to republish.")

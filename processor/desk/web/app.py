@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, urlencode
 
@@ -242,7 +243,13 @@ class Dashboard:
         return self._detail(request, queries.outlet_page, request.path_params["outlet_id"], "outlet")
 
     def story(self, request: Request) -> Response:
-        return self._detail(request, queries.story_page, request.path_params["story_id"], "story")
+        from processor.desk.story_preview import preview
+
+        def load(session, story_id: int):
+            data = queries.story_page(session, story_id)
+            return None if data is None else replace(data, preview=preview(data.story, self.config.publication))
+
+        return self._detail(request, load, request.path_params["story_id"], "story")
 
     def _detail(self, request: Request, load, item_id: int, kind: str) -> Response:
         """One outlet's or story's page, or a 404 saying there is no such thing."""

@@ -299,6 +299,7 @@ class StoryPage:
     pickup_total: int
     pixels: dict[int, PixelStats]
     live: list[LivePage]
+    preview: object = None  # a StoryPreview (processor/desk/story_preview.py): what a partner gets
 
 
 def story_page(session: Session, story_id: int, limit: int = 500) -> StoryPage | None:
