@@ -43,6 +43,19 @@ class PageCase:
         return None
 
     @property
+    def expected_date(self) -> str | None:
+        """The publication day (YYYY-MM-DD) the upstream expectation gives, if any."""
+        import re
+
+        for key in ("publishedTime", "publish_date", "date", "datePublished", "published"):
+            value = self.expected.get(key)
+            if isinstance(value, dict):
+                value = value.get("value")
+            if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value.strip()):
+                return value.strip()[:10]
+        return None
+
+    @property
     def expected_wire(self) -> bool:
         note = self.notes.lower()
         return note.startswith(("wire:", "syndicated:", "reprint:")) or "; wire:" in note or note.startswith("wire ")

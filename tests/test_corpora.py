@@ -95,7 +95,7 @@ def test_article_corpus_accuracy():
     Upstream expectations are other tools' baselines (SOURCES.md lists the wrong ones), so the
     floors below are this importer's measured accuracy minus a margin: a regression fails the test.
     """
-    totals = {"title": [0, 0], "byline": [0, 0], "canonical": [0, 0], "origin": [0, 0]}
+    totals = {"title": [0, 0], "byline": [0, 0], "date": [0, 0], "canonical": [0, 0], "origin": [0, 0]}
     body_f1, segments = [], [0, 0, 0, 0]
     not_articles = []
     for case in page_cases():
@@ -109,9 +109,11 @@ def test_article_corpus_accuracy():
             "byline": (case.expected_byline, same_byline),
             "canonical": (case.url, same_url),
         }
+        checks["date"] = (case.expected_date, lambda got, want: got == want)
         for field, (expected, same) in checks.items():
             if expected:
-                got = {"title": article.title, "byline": article.byline, "canonical": article.canonical_url}[field]
+                got = {"title": article.title, "byline": article.byline, "canonical": article.canonical_url,
+                       "date": article.published_at.strftime("%Y-%m-%d") if article.published_at else ""}[field]
                 totals[field][0] += same(got, expected)
                 totals[field][1] += 1
         totals["origin"][0] += (article.origin is not None) == case.expected_wire
@@ -127,7 +129,7 @@ def test_article_corpus_accuracy():
           f"segments: {segments[0]}/{segments[1]} kept, {segments[2]}/{segments[3]} kept out; "
           f"not an article: {not_articles}")
     assert len(page_cases()) == 78 and not not_articles
-    floors = {"title": 0.80, "byline": 0.50, "canonical": 0.85, "origin": 0.95}
+    floors = {"title": 0.80, "byline": 0.50, "date": 0.90, "canonical": 0.85, "origin": 0.95}
     for field, floor in floors.items():
         ok, n = totals[field]
         assert ok / n >= floor, f"{field}: {ok}/{n}"
