@@ -133,7 +133,8 @@ def test_article_corpus_accuracy():
     for field, floor in floors.items():
         ok, n = totals[field]
         assert ok / n >= floor, f"{field}: {ok}/{n}"
-    # Measured 0.957, 53/60 and 65/70 with trafilatura (the earlier extractor: 0.892, 48/60, 55/70).
+    # Measured 0.954, 53/60 and 65/70 with trafilatura (the earlier extractor: 0.892, 48/60, 55/70); captions, which
+    # some expected texts keep, are left out on purpose.
     assert mean_f1 >= 0.94 and segments[0] >= 50 and segments[2] >= 62, (mean_f1, segments)
 
 
@@ -167,3 +168,18 @@ def test_agency_copy_in_a_real_feed_is_never_taken_for_the_publications_own():
     own = [a.byline for a in articles if a.origin is None]
     # Bylines as the snippet prints them: every author, no role, no place.
     assert "Tom McCarthy" in own and "Patrick Wintour" in own and "Sam Jones, Stephen Burgen" in own
+
+
+@pytest.mark.skipif(not SHARED_ARTICLES.is_dir(), reason="../shared/articles is not beside the checkout")
+def test_a_guardian_long_read_comes_without_captions_tags_or_author_suffix():
+    """The whale story: photo captions stayed as bullet points with the photos gone, the title carried
+    " | Eleanor Ainge Roy", and the page's topic tags and "Reuse this content" ended the snippet."""
+    article = extract_article((SHARED_ARTICLES / "pages" / "theguardian.com-maori-whale-strandings" / "source.html")
+                              .read_bytes())
+    assert article.title == "'What is the sea telling us?': Māori tribes fearful over whale strandings"
+    assert article.byline == "Eleanor Ainge Roy"
+    assert "<li" not in article.body_html and "Hori Parata at his" not in article.body_html
+    assert "Reuse this content" not in article.body_html and "Topics" not in article.body_html
+    assert article.paragraphs[0].startswith("Whale whisperer Hori Parata was just seven years old")
+    assert article.paragraphs[-1].startswith("“It’s very emotional.")
+    assert not any("  " in paragraph for paragraph in article.paragraphs)

@@ -36,6 +36,11 @@ _FURNITURE_TEXT = re.compile(
 def article_body(root, base_url: str) -> tuple[str, tuple[str, ...]] | None:
     """(the body's HTML, its block texts), from a parsed page; None when trafilatura finds no body."""
     page = copy.deepcopy(root)
+    for figure in page.xpath("//figure | //picture"):
+        # A caption set as a one-item list right after its image (the Guardian's long reads): it goes too.
+        following = figure.getnext()
+        if following is not None and following.tag in ("ul", "ol") and len(following) == 1:
+            following.drop_tree()
     for element in page.xpath("//" + " | //".join(_NEVER_STORY)):
         element.drop_tree()
     for element in page.xpath("//*[@class]"):
