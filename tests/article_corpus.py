@@ -13,6 +13,17 @@ from processor.urls import url_key
 SHARED_ARTICLES = Path(__file__).resolve().parents[2] / "shared" / "articles"
 
 
+# Upstream expectations found wrong by reading the page, with what the page shows. Readability keeps the
+# author suffix of the Guardian's og:title; newspaper4k glued two author elements together; GoOse took
+# the byline element with the date that sits in it.
+CORRECTED = {
+    "theguardian.com-maori-whale-strandings": {
+        "title": "'What is the sea telling us?': Māori tribes fearful over whale strandings"},
+    "investmentexecutive.com-imf-outlook-ap": {"byline": "Paul Wiseman, Fatima Hussein, The Associated Press"},
+    "yahoo.com-abc-news-flag-baby-photo": {"byline": "Gillian Mohney"},
+}
+
+
 @dataclass
 class PageCase:
     name: str
@@ -70,6 +81,7 @@ def page_cases() -> list[PageCase]:
             folder = SHARED_ARTICLES / Path(row["path"]).parent
             meta_file = folder / "expected-metadata.json"
             expected = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
+            expected = {**expected, **CORRECTED.get(folder.name, {})}
             cases.append(PageCase(folder.name, SHARED_ARTICLES / row["path"], row["site"], row["url"].lstrip("*"), row["notes"], expected))
     return cases
 

@@ -158,7 +158,8 @@ def page_byline(root, meta: dict[str, str], ld: dict) -> str:
         "//*[contains(@class, 'author-name') or contains(@class, 'byline__name') or contains(@class, 'article-author')]",
     ):
         for element in root.xpath(xpath):
-            text = element_text(element)
+            # Each piece of text on its own ("Howard Blume" <span>Staff Writer</span>): separate people or roles.
+            text = ", ".join(piece for piece in (" ".join(t.split()) for t in element.itertext()) if piece)
             if text and len(text) < 120:
                 return _clean_byline(text)
     return ""
@@ -178,6 +179,7 @@ def _ld_people(value) -> str:
 
 _ROLE_WORDS = r"editor|correspondent|reporter|writer|columnist|contributor|critic|producer|analyst|chief"
 _ROLE = re.compile(rf"\s+(?:\S+\s+)?(?:{_ROLE_WORDS})$", re.I)
+_ROLE_ONLY = re.compile(rf"^(?:\S+\s+)?(?:{_ROLE_WORDS})$", re.I)
 _PLACE = re.compile(r"\s+in\s+[A-Z][^,]*$")    # "Oliver Holmes in Jerusalem"
 _PEOPLE = re.compile(r"\s*(?:,|\band\b|&|\bund\b|\bet\b|\by\b)\s*")
 
@@ -191,6 +193,8 @@ def clean_byline(text: str) -> str:
     names = []
     for part in _PEOPLE.split(text):
         part = _PLACE.sub("", part.strip())
+        if _ROLE_ONLY.match(part) or part.lower() in ("by", "von", "par", "por", "di") or re.search(r"\d", part):
+            continue  # "Staff Writer", "By" or a date on its own: no one's name
         shorter = _ROLE.sub("", part)
         if len(shorter.split()) >= 2:  # a role is dropped only when a name is left
             part = shorter
