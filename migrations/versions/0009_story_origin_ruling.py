@@ -21,13 +21,13 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ADD COLUMN, which SQLite does in place: a batch (copy, drop, rename) would have to drop `stories`,
+# which the pickups' foreign keys forbid once there are any.
 def upgrade() -> None:
-    with op.batch_alter_table('stories') as batch:
-        batch.add_column(sa.Column('origin_set_by', sa.String(length=320), nullable=True))
-        batch.add_column(sa.Column('origin_set_at', models.base.UTCDateTime(timezone=True), nullable=True))
+    op.add_column('stories', sa.Column('origin_set_by', sa.String(length=320), nullable=True))
+    op.add_column('stories', sa.Column('origin_set_at', models.base.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('stories') as batch:
-        batch.drop_column('origin_set_at')
-        batch.drop_column('origin_set_by')
+    op.drop_column('stories', 'origin_set_at')
+    op.drop_column('stories', 'origin_set_by')

@@ -19,10 +19,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('stories') as batch:
-        batch.add_column(sa.Column('summary_only', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column('stories', sa.Column('summary_only', sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('stories') as batch:
-        batch.drop_column('summary_only')
+    op.drop_column('stories', 'summary_only')
