@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 def build_edges(config: Config, engine: Engine) -> Edges:
     """Raises `AnotherWorkerRunning` when the database allows only one worker and one is running."""
-    claims = claims_for(engine)
     worker_config = config.worker
+    _read_secrets(config)
+    claims = claims_for(engine)
     if worker_config.source == "maildir":
         source = MaildirSource(worker_config.maildir_path)
     else:
@@ -35,6 +36,18 @@ def build_edges(config: Config, engine: Engine) -> Edges:
                     timeout=worker_config.fetch_timeout, max_bytes=worker_config.fetch_max_bytes)
     return Edges(config=config, sessions=make_session_factory(engine), source=source, sender=sender, fetch=fetch,
                  claims=claims)
+
+
+def _read_secrets(config: Config) -> None:
+    """Read now the secrets the mail connections will use, so that a missing one stops start-up with the
+    key's name instead of surfacing as a failed connection later."""
+    servers = ([config.imap] if config.worker.source == "imap" else []) + \
+              ([config.smtp] if config.worker.sink == "smtp" else [])
+    for server in servers:
+        for secret in (server.password, server.oauth2 and server.oauth2.refresh_token,
+                       server.oauth2 and server.oauth2.client_secret):
+            if secret:
+                secret.reveal()
 
 
 def build_worker(config: Config) -> tuple[Worker, Engine]:

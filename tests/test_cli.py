@@ -97,3 +97,18 @@ def test_stories_show_prints_what_a_partner_gets(tmp_path):
                                       "--snippet", "html"]).output
     assert "Origin:     from JTA" in wire and "Evidence:" in wire and "Snippet:    none (not free" in wire and "<h1>" not in wire
     assert "not in the story catalog" in runner.invoke(main, cli + ["stories", "show", "999"]).output
+
+
+def test_commands_that_read_need_no_mail_password_and_run_names_the_missing_one(tmp_path, monkeypatch):
+    """`republish pickups`, `review`, `db current` used to stop unless the IMAP password was in the environment."""
+    monkeypatch.delenv("TEST_IMAP_PASSWORD", raising=False)
+    path = write_config(tmp_path, "sqlite:///x.sqlite3",
+                        imap={"host": "127.0.0.1", "port": 1, "username": "desk@example.org"}, smtp_port=2)
+    runner, cli = CliRunner(), ["--config", str(path)]
+    assert runner.invoke(main, cli + ["db", "upgrade"]).exit_code == 0
+    for command in (["db", "current"], ["pickups"], ["review"], ["requests"], ["stories"], ["outlets"]):
+        result = runner.invoke(main, cli + command)
+        assert result.exit_code == 0, (command, result.output)
+    started = runner.invoke(main, cli + ["run", "--once"])
+    assert started.exit_code != 0
+    assert "[imap] password_env: environment variable TEST_IMAP_PASSWORD is not set" in started.output

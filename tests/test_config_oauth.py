@@ -69,10 +69,6 @@ def test_token_url_may_be_http_on_loopback(tmp_path):
     (lambda t: t.replace('oauth2_refresh_token_env = "IMAP_REFRESH"\n',
                          'oauth2_refresh_token_env = "IMAP_REFRESH"\noauth2_refresh_token_file = "x"\n'),
      "[imap] oauth2_refresh_token_env and oauth2_refresh_token_file: set only one"),
-    (lambda t: t.replace('"IMAP_REFRESH"', '"NOT_SET_ANYWHERE"'),
-     "[imap] oauth2_refresh_token_env: environment variable NOT_SET_ANYWHERE is not set"),
-    (lambda t: t.replace('oauth2_refresh_token_env = "IMAP_REFRESH"', 'oauth2_refresh_token_file = "missing-file"'),
-     "[imap] oauth2_refresh_token_file: cannot read"),
     (lambda t: t.replace('oauth2_client_secret_env = "IMAP_CLIENT_SECRET"',
                          'oauth2_client_secret_env = "IMAP_CLIENT_SECRET"\noauth2_client_secret_file = "y"'),
      "[imap] oauth2_client_secret_env and oauth2_client_secret_file: set only one"),
@@ -94,9 +90,18 @@ def test_bad_oauth2_keys_are_named_and_no_secret_leaks(tmp_path, change, key):
     assert "refresh-token-value" not in str(error.value) and "client-secret-value" not in str(error.value)
 
 
-def test_empty_refresh_token_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match=r"\[imap\] oauth2_refresh_token_env: the refresh token is empty"):
-        load_config(oauth_config(tmp_path), environ={**ENV, "IMAP_REFRESH": ""})
+@pytest.mark.parametrize("change, environ, key", [
+    (lambda t: t.replace('"IMAP_REFRESH"', '"NOT_SET_ANYWHERE"'), ENV,
+     "[imap] oauth2_refresh_token_env: environment variable NOT_SET_ANYWHERE is not set"),
+    (lambda t: t.replace('oauth2_refresh_token_env = "IMAP_REFRESH"', 'oauth2_refresh_token_file = "missing-file"'),
+     ENV, "[imap] oauth2_refresh_token_file: cannot read"),
+    (lambda t: t, {**ENV, "IMAP_REFRESH": ""}, "[imap] oauth2_refresh_token_env: the refresh token is empty"),
+])
+def test_a_refresh_token_that_cannot_be_read_is_named_when_first_needed(tmp_path, change, environ, key):
+    config = load_config(oauth_config(tmp_path, change), environ=environ)  # commands that never connect work
+    with pytest.raises(ConfigError) as error:
+        config.imap.oauth2.refresh_token.reveal()
+    assert key in str(error.value) and "client-secret-value" not in str(error.value)
 
 
 def test_example_config_with_its_oauth2_lines_uncommented_is_valid(tmp_path):

@@ -10,9 +10,21 @@ import click
 from processor import logs
 from processor.cli import database, outlets, pickups, requests, review, stories, verify, web, worker
 from processor.cli.common import Context
+from processor.config import ConfigError
 
 
-@click.group()
+class _Commands(click.Group):
+    """A secret is read when a command first needs it: one it cannot read ends the command with the key's
+    name, as a config error at start-up would."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands)
 @click.option("--config", "config_option", metavar="PATH", help="Config file (default: $REPUBLISH_CONFIG, else ./config.toml).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every step.")
 @click.version_option(package_name="republish-processor")

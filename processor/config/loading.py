@@ -190,18 +190,13 @@ def _oauth2(reader: Reader, table: str, username: str) -> OAuth2Config | None:
     client_id = reader.text(table, "oauth2_client_id", "")
     if not client_id:
         raise ConfigError(f"config key [{table}] oauth2_client_id is missing (needed because auth = \"oauth2\")")
-    refresh_token = reader.secret(table, "oauth2_refresh_token")
+    refresh_token = reader.secret(table, "oauth2_refresh_token", check=_not_empty("the refresh token is empty"))
     if refresh_token is None:
         raise ConfigError(
             f"config key [{table}] oauth2_refresh_token_env or oauth2_refresh_token_file is missing "
             f"(needed because auth = \"oauth2\")"
         )
-    if not refresh_token.reveal():
-        which = "oauth2_refresh_token_env" if "oauth2_refresh_token_env" in values else "oauth2_refresh_token_file"
-        raise ConfigError(f"config key [{table}] {which}: the refresh token is empty")
-    client_secret = reader.secret(table, "oauth2_client_secret")
-    if client_secret is not None and not client_secret.reveal():
-        client_secret = None  # an empty secret is the same as none: a public client
+    client_secret = reader.secret(table, "oauth2_client_secret")  # an empty one is none: a public client
     mechanism = reader.text(table, "oauth2_mechanism", "XOAUTH2")
     if mechanism.upper() not in OAUTH2_MECHANISMS:
         raise ConfigError(
@@ -342,13 +337,12 @@ def _web(reader: Reader) -> WebConfig:
         raise ConfigError("config key [web] password_hash is not a hash made by `republish web hash-password`")
     if header and not all(ch.isalnum() or ch == "-" for ch in header):
         raise ConfigError(f"config key [web] trusted_user_header must be an HTTP header name, got {header!r}")
-    secret = reader.secret("web", "session_secret")
+    secret = reader.secret("web", "session_secret", check=_not_shorter(32, "the secret must be at least 32 characters "
+                                                                      "(for example: python3 -c 'import secrets; "
+                                                                      "print(secrets.token_urlsafe(32))')"))
     if password_hash and secret is None:
         raise ConfigError("config key [web] session_secret_env or session_secret_file is missing "
                           "(needed to sign the login cookie when password_hash is set)")
-    if secret is not None and len(secret.reveal()) < 32:
-        raise ConfigError("config key [web] session_secret: the secret must be at least 32 characters "
-                          "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
     return WebConfig(
         password_hash=password_hash,
         session_secret=secret,
@@ -365,3 +359,17 @@ def _addresses(values: list) -> tuple[str, ...]:
         return tuple(str(ipaddress.ip_address(str(value).strip())) for value in values)
     except ValueError as exc:
         raise ConfigError(f"config key [web] trusted_proxies must list IP addresses: {exc}") from None
+
+
+def _not_empty(problem: str):
+    def check(value: str, key: str) -> None:
+        if not value:
+            raise ConfigError(f"config key {key}: {problem}")
+    return check
+
+
+def _not_shorter(length: int, problem: str):
+    def check(value: str, key: str) -> None:
+        if len(value) < length:
+            raise ConfigError(f"config key {key}: {problem}")
+    return check

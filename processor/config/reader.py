@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ipaddress
 from pathlib import Path
 from typing import Any
@@ -64,27 +66,39 @@ class Reader:
             return None
         return (self.base_dir / value).expanduser()
 
-    def secret(self, table: str, prefix: str = "password") -> Secret | None:
-        """The secret named by `{prefix}_env` (an environment variable) or `{prefix}_file`; None when neither is set."""
+    def secret(self, table: str, prefix: str = "password",
+               check: Callable[[str, str], None] | None = None) -> Secret | None:
+        """The secret named by `{prefix}_env` (an environment variable) or `{prefix}_file`; None when neither is
+        set. It is read when first used; `check(value, key)` may refuse it then with a ConfigError."""
         env_key, file_key = f"{prefix}_env", f"{prefix}_file"
         env_name = self.get(table, env_key, str, "")
         file_name = self.get(table, file_key, str, "")
         if env_name and file_name:
             raise ConfigError(f"config keys [{table}] {env_key} and {file_key}: set only one")
-        if env_name:
-            if env_name not in self.environ:
-                raise ConfigError(
-                    f"config key [{table}] {env_key}: environment variable {env_name} is not set"
-                )
-            return Secret(self.environ[env_name])
-        if file_name:
+        environ = self.environ
+
+        def from_environment() -> str:
+            if env_name not in environ:
+                raise ConfigError(f"config key [{table}] {env_key}: environment variable {env_name} is not set")
+            return checked(environ[env_name], env_key)
+
+        def from_file() -> str:
             secret_path = (self.base_dir / file_name).expanduser()
             try:
-                return Secret(secret_path.read_text(encoding="utf-8").strip())
+                value = secret_path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ConfigError(
-                    f"config key [{table}] {file_key}: cannot read {secret_path} ({exc.strerror})"
-                ) from None
+                raise ConfigError(f"config key [{table}] {file_key}: cannot read {secret_path} ({exc.strerror})") from None
+            return checked(value, file_key)
+
+        def checked(value: str, key: str) -> str:
+            if check is not None:
+                check(value, f"[{table}] {key}")
+            return value
+
+        if env_name:
+            return Secret(resolve=from_environment)
+        if file_name:
+            return Secret(resolve=from_file)
         return None
 
 

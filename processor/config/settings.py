@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,14 +39,21 @@ class ConfigError(Exception):
 
 
 class Secret:
-    """A password or token that must never reach a log, a repr or an error message."""
+    """A password or token that must never reach a log, a repr or an error message.
 
-    __slots__ = ("_value",)
+    Read when first used (`resolve`), not when the config is loaded: a command that never connects to the
+    mail servers (the log, the review queue, the dashboard) needs no mail password in its environment."""
 
-    def __init__(self, value: str) -> None:
+    __slots__ = ("_value", "_resolve")
+
+    def __init__(self, value: str | None = None, *, resolve: Callable[[], str] | None = None) -> None:
         self._value = value
+        self._resolve = resolve
 
     def reveal(self) -> str:
+        """The secret; ConfigError naming the config key when it cannot be read."""
+        if self._value is None:
+            self._value = self._resolve()
         return self._value
 
     def __repr__(self) -> str:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from processor.config import OAuth2Config, Secret, ServerConfig
+from processor.config import ConfigError, OAuth2Config, Secret, ServerConfig
 from processor.mail.tls import client_context
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class TokenProvider:
         self._reread_refresh_token_file()
         form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token.reveal(),
                 "client_id": settings.client_id}
-        if settings.client_secret is not None:
+        if settings.client_secret is not None and settings.client_secret.reveal():  # empty: a public client
             form["client_secret"] = settings.client_secret.reveal()
         if settings.scope:
             form["scope"] = settings.scope
@@ -174,9 +174,18 @@ class TokenProvider:
         """`text` from the network, with any of our secrets in it masked: an endpoint might echo one."""
         secrets = [self._refresh_token, self.settings.refresh_token, self.settings.client_secret]
         for secret in secrets:
-            if secret is not None and secret.reveal():
-                text = text.replace(secret.reveal(), "***")
+            value = _known(secret)
+            if value:
+                text = text.replace(value, "***")
         return text
+
+
+def _known(secret: Secret | None) -> str:
+    """The secret's value for masking, or "" when it cannot be read (masking must not fail)."""
+    try:
+        return secret.reveal() if secret is not None else ""
+    except ConfigError:
+        return ""
 
 
 def _json_object(response: httpx.Response) -> dict:
