@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -301,3 +302,35 @@ def test_one_client_holding_a_token_cannot_inflate_views_fill_the_table_or_name_
     log_in(client)
     note = client.get("/").text
     assert re.search(r'id="pixel-abuse">Since the server started: 140 pixel loads over', note)
+
+
+def test_the_server_writes_no_readers_address(tmp_path):
+    """uvicorn's access log wrote every reader's address (pixel loads included); the README says none is kept."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.helpers import wait_until
+    from tests.servers import free_port
+    from tests.web_fixtures import SECRET
+
+    config, engine, _ = _database(tmp_path)
+    engine.dispose()
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "processor.cli", "--config", str(tmp_path / "config.toml"), "-v",
+                               "serve", "--port", str(port)], env={**os.environ, "TEST_WEB_SECRET": SECRET},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/px.gif?story=1", headers={"User-Agent": "Mozilla/5.0"}).status_code == 200
+            except httpx.HTTPError:
+                return False
+        assert wait_until(answers, 15)
+        httpx.get(f"http://127.0.0.1:{port}/login")
+    finally:
+        server.terminate()
+        output, errors = server.communicate(timeout=15)
+    logged = output + errors
+    assert '"GET /px.gif' not in logged and '"GET /login' not in logged and "127.0.0.1:" not in output, logged[-2000:]

@@ -35,6 +35,7 @@ def serve(obj: Context, host: str, port: int) -> None:
         proxies = config.web.trusted_proxies
         uvicorn.run(build_app(config, engine, send_reply=reply_sender(config)), host=host, port=port,
                     proxy_headers=bool(proxies), forwarded_allow_ips=list(proxies) or None, server_header=False,
+                    access_log=False,  # it writes every reader's address (the pixel's too); none is kept
                     log_level="info" if log.isEnabledFor(logging.INFO) else "warning")
     finally:
         engine.dispose()
