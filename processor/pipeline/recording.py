@@ -81,8 +81,9 @@ class Recorder:
         for _, ready, _, pickups, _ in recorded:
             self._record_live_copy(session, ready, pickups, now)
         session.commit()
-        for message, ready, plan, _, reply in recorded:
-            log.info("request %s from %r: %s (%s)", message.ref, ready.inbound.from_address, plan.outcome, plan.reason)
+        # One id everywhere: the request's own (the one `republish review` takes), the mailbox's handle beside it.
+        for (message, ready, plan, _, reply), request in zip(recorded, rows.requests, strict=True):
+            log.info("request %s (message %s): %s (%s)", request.id, message.ref, plan.outcome, plan.reason)
             results.append(Handled(message.ref, mark_for(plan), reply.id if reply else None, str(plan.outcome)))
         return results
 
