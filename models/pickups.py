@@ -63,6 +63,9 @@ class Request(Base):
     outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id"))
     from_address: Mapped[str] = mapped_column(String(320), default="")
     reply_to: Mapped[str] = mapped_column(String(320), default="")
+    # What the partner wrote (quoted text cut, control characters out, at most WORDS_KEPT characters):
+    # the editor reads the question here, not in the mail client.
+    words: Mapped[str] = mapped_column(Text, default="", server_default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -157,3 +157,11 @@ def test_an_automated_message_can_only_be_dismissed(cli, maildir_pipeline):
         session.commit()
     assert "automated message" in cli("review", "grant", str(park["id"]), "--story", BIKE, code=1)
     assert "dismissed" in cli("review", "dismiss", str(park["id"]))
+
+
+def test_the_editor_reads_what_the_partner_wrote(cli):
+    """`requests show` and the review queue gave headers and a reason ("asks a question"), never the question."""
+    rows = json.loads(cli("requests", "--format", "json"))
+    asked = next(row["id"] for row in rows if row["outcome"].startswith("needs_person"))
+    shown = cli("requests", "show", str(asked))
+    assert "They wrote:\n  Can we run your piece about the park?" in shown

@@ -245,13 +245,15 @@ def test_dismiss_from_the_review_queue_records_the_editor(site):
     with sessions() as session:
         request = Request(message_key="k1", processed_at=datetime.now(timezone.utc), outcome="needs_person",
                           needs_person=True, reason="no story could be identified", from_address="a@b.example",
-                          subject="republish")
+                          subject="republish", words="Can we print it?\n<script>alert(1)</script>")
         session.add(request)
         session.commit()
         request_id = request.id
     log_in(client)
     queue = client.get("/review")
     assert f'id="request-{request_id}"' in queue.text
+    # What the partner wrote, shown as text: the editor decides from it.
+    assert '<blockquote class="words">Can we print it?\n&lt;script&gt;alert(1)&lt;/script&gt;</blockquote>' in queue.text
     forged = client.post(f"/review/{request_id}", data={"csrf": "not-it", "action": "dismiss"})
     assert forged.status_code == 403
     done = client.post(f"/review/{request_id}", data={"csrf": csrf_of(queue.text), "action": "dismiss"})

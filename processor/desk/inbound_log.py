@@ -38,6 +38,7 @@ class RequestDetail:
     reply_status: str      # outbox status, "" when no reply was queued
     reply_error: str
     reply_text: str        # the reply as sent, decoded to readable text
+    words: str = ""        # what the partner wrote
 
 
 def list_requests(session: Session, *, outcome: str | None = None, outlet: str | None = None,
@@ -71,6 +72,7 @@ def request_detail(session: Session, request_id: int) -> RequestDetail | None:
         pickups=tuple((url, title, decision) for url, title, decision in pickups),
         reply_status=outbox.status if outbox else "", reply_error=outbox.last_error if outbox else "",
         reply_text=readable_message(outbox.content.raw) if outbox else "",
+        words=request.words,
     )
 
 

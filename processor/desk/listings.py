@@ -98,6 +98,8 @@ def format_request_detail(detail: RequestDetail) -> str:
         f"  Outcome:     {row.outcome}" + (" (needs a person)" if row.needs_person else ""),
         f"  Reason:      {row.reason or '-'}",
     ]
+    lines.append("They wrote:" if detail.words else "They wrote:  (nothing of their own)")
+    lines += ["  " + line for line in detail.words.splitlines()]
     if row.resolution:
         lines.append(f"  Resolution:  {row.resolution} by {detail.resolved_by or '?'} at {_cell(detail.resolved_at)}")
     lines.append("Pickups:" if detail.pickups else "Pickups:     none")

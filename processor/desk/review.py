@@ -49,6 +49,7 @@ class ReviewItem:
     reason: str
     stories: tuple[tuple[int, str, str, str], ...]  # (story id, canonical url, title, decision or "")
     has_reply: bool
+    words: str = ""   # what the partner wrote
 
 
 def review_queue(session: Session, limit: int | None = None) -> list[ReviewItem]:
@@ -71,6 +72,7 @@ def review_item(session: Session, request: Request) -> ReviewItem:
         stories=tuple((story.id, story.canonical_url, story.title, decision)
                       for story, decision in _request_stories(session, request.id)),
         has_reply=request.outbox is not None,
+        words=request.words,
     )
 
 

@@ -28,6 +28,7 @@ def request_values(inbound: Inbound, plan: Plan, *, outlet_id: int | None, mailb
         "outlet_id": outlet_id,
         "from_address": inbound.from_address[:320],
         "reply_to": inbound.reply_to_address[:320],
+        "words": partner_words(inbound.text),
         "subject": inbound.subject[:998],
         "sent_at": inbound.date,
         "processed_at": now,
@@ -37,6 +38,17 @@ def request_values(inbound: Inbound, plan: Plan, *, outlet_id: int | None, mailb
         "size": inbound.size,
         "reply_message_id": None,
     }
+
+
+WORDS_KEPT = 4000  # characters of what the partner wrote: a note, a question; never a whole pasted story
+
+
+def partner_words(text: str) -> str:
+    """What the partner wrote, for the editor: quotes are already cut by the parse step; lines folded,
+    at most WORDS_KEPT characters (shown escaped wherever it is shown)."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    kept = "\n".join(line for line in lines if line).strip()
+    return kept if len(kept) <= WORDS_KEPT else kept[:WORDS_KEPT].rstrip() + " […]"
 
 
 def story_decisions(plan: Plan) -> list[tuple[int, str, str]]:
