@@ -86,7 +86,8 @@ def run_demo(directory: Path) -> str:
         f"Replies written to {config.worker.outbox_path} ({len(replies)} .eml files):",
         *(f"  {path.name}" for path in replies),
         "",
-        "Messages that need a person are flagged (F) in the Maildir; see `republish pickups --format json`.",
+        "In the Maildir: R answered, S logged without a reply, F waiting for a person. What waits for a person:",
+        f"  republish --config {directory / 'config.toml'} review",
     ]) + "\n"
 
 

@@ -22,7 +22,8 @@ from processor.mail.tls import client_context
 
 log = logging.getLogger(__name__)
 
-KEYWORDS = {Mark.DONE: b"$RepublishDone", Mark.PERSON: b"$RepublishPerson", Mark.IGNORED: b"$RepublishIgnored"}
+KEYWORDS = {Mark.DONE: b"$RepublishDone", Mark.LOGGED: b"$RepublishDone", Mark.PERSON: b"$RepublishPerson",
+            Mark.IGNORED: b"$RepublishIgnored"}
 SIZE_BATCHES = 10   # batches whose sizes are asked for in one command: a round trip per batch saved
 STALE_SECONDS = 5 * 60  # a connection unused this long is tried (NOOP) before use: servers log idle ones out
 

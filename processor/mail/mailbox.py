@@ -13,7 +13,8 @@ BATCH_BYTES = 16 * 1024 * 1024  # read per batch at most (a single larger messag
 
 
 class Mark(Enum):
-    DONE = "done"          # answered, or logged (backfill)
+    DONE = "done"          # answered
+    LOGGED = "logged"      # logged without a reply (a past pickup, backfilled): done, but nobody was answered
     PERSON = "person"      # flagged for a person, left in the inbox
     IGNORED = "ignored"    # automated mail: never answered
 

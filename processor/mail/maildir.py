@@ -1,7 +1,8 @@
 """A local Maildir as the mailbox (Python's `mailbox` module): the demo, and servers that deliver to Maildir.
 
 New mail is what the delivery agent put in `new/`. Once handled, a message moves to `cur/` with
-the Maildir flag R (answered or logged) or F (needs a person); automated mail moves with no flag.
+the Maildir flag R (answered), S (logged without a reply) or F (needs a person); automated mail moves
+with no flag.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 from processor.mail.mailbox import BATCH_BYTES, Mark, Position, RawMessage
 
 log = logging.getLogger(__name__)
-_FLAGS = {Mark.DONE: "R", Mark.PERSON: "F", Mark.IGNORED: ""}
+# R (replied) only for what was answered: a backfilled request was logged, not replied to (S, seen).
+_FLAGS = {Mark.DONE: "R", Mark.LOGGED: "S", Mark.PERSON: "F", Mark.IGNORED: ""}
 
 
 class MaildirSource:

@@ -186,8 +186,9 @@ class _OutboxConnection:
     def send(self, raw: bytes, sender: str, recipient: str, before_end: Callable[[], None] | None = None) -> None:
         if before_end is not None:
             before_end()
-        digest = hashlib.sha256(raw).hexdigest()[:16]
-        target = self.path / f"reply-{digest}.eml"
+        digest = hashlib.sha256(raw).hexdigest()[:8]
+        # Named for whom it is, so a person can tell the files apart; the digest keeps two replies apart.
+        target = self.path / f"reply-to-{re.sub(r'[^A-Za-z0-9@._+-]', '_', recipient)[:100]}-{digest}.eml"
         temporary = target.with_suffix(".tmp")
         try:
             temporary.write_bytes(raw)

@@ -219,7 +219,8 @@ def already_handled(message: RawMessage, request: Request) -> Handled:
     log.info("message %s was already handled as request %s (%s)", message.ref, request.id, request.outcome)
     if request.needs_person:
         return Handled(message.ref, Mark.PERSON)
-    return Handled(message.ref, Mark.IGNORED if request.outcome == Outcome.IGNORED else Mark.DONE)
+    return Handled(message.ref, {Outcome.IGNORED: Mark.IGNORED, Outcome.BACKFILLED: Mark.LOGGED}.get(request.outcome,
+                                                                                                    Mark.DONE))
 
 
 def _recipients(session: Session, items: list[Prepared], outlets: dict[str, Outlet]) -> dict[str, Recipient]:
@@ -241,4 +242,4 @@ def _recipients(session: Session, items: list[Prepared], outlets: dict[str, Outl
 def mark_for(plan: Plan) -> Mark:
     if plan.needs_person:
         return Mark.PERSON
-    return Mark.IGNORED if plan.outcome == Outcome.IGNORED else Mark.DONE
+    return {Outcome.IGNORED: Mark.IGNORED, Outcome.BACKFILLED: Mark.LOGGED}.get(plan.outcome, Mark.DONE)
