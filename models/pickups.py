@@ -62,6 +62,7 @@ class Request(Base):
     mailbox: Mapped[str] = mapped_column(String(255), default="")
     outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id"))
     from_address: Mapped[str] = mapped_column(String(320), default="")
+    from_name: Mapped[str] = mapped_column(String(320), default="", server_default="")  # to greet them by it
     reply_to: Mapped[str] = mapped_column(String(320), default="")
     # What the partner wrote (quoted text cut, control characters out, at most WORDS_KEPT characters):
     # the editor reads the question here, not in the mail client.

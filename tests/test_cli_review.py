@@ -165,3 +165,22 @@ def test_the_editor_reads_what_the_partner_wrote(cli):
     asked = next(row["id"] for row in rows if row["outcome"].startswith("needs_person"))
     shown = cli("requests", "show", str(asked))
     assert "They wrote:\n  Can we run your piece about the park?" in shown
+
+
+def test_an_editors_reply_greets_the_partner_by_name_carries_the_note_and_is_signed(cli, maildir_pipeline):
+    """A review reply greeted "Hello," and ended "(This reply was sent automatically.)"; grant took no note."""
+    from email import message_from_bytes, policy
+
+    park = _requests(cli)["sam@valleynews.example"]
+    cli("review", "grant", str(park["id"]), "--story", BIKE, "--editor", "Maria Lopez",
+        "--note", "Yes for the web; for print, please write to me first.")
+    newest = max(maildir_pipeline["outbox"].glob("reply-to-sam@*.eml"), key=lambda path: path.stat().st_mtime)
+    reply = message_from_bytes(newest.read_bytes(), policy=policy.default)
+    text = reply.get_body(("plain",)).get_content()
+    assert text.startswith("Hello Sam,") and "Yes for the web; for print, please write to me first." in text
+    assert "Maria Lopez\nThe Riverside Ledger" in text and "sent automatically" not in text
+    html = reply.get_body(("html",)).get_content()
+    assert "<p>Maria Lopez<br>The Riverside Ledger</p>" in html and "sent automatically" not in html
+    automatic = message_from_bytes(next(maildir_pipeline["outbox"].glob("reply-to-lena@*.eml")).read_bytes(),
+                                   policy=policy.default)
+    assert "(This reply was sent automatically.)" in automatic.get_body(("plain",)).get_content()  # the worker's

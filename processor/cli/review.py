@@ -35,20 +35,22 @@ _story_option = click.option("--story", "story_urls", multiple=True, metavar="UR
 @click.argument("request_id", type=int)
 @_story_option
 @_editor_option
+@click.option("--note", default="", metavar="TEXT", help="Your own words to the partner, in the reply.")
 @click.pass_obj
-def review_grant(obj: Context, request_id: int, story_urls: tuple[str, ...], editor: str) -> None:
-    """Grant the request: the reply with the snippets is sent now."""
-    _resolve(obj.config, request_id, "grant", editor, story_urls)
+def review_grant(obj: Context, request_id: int, story_urls: tuple[str, ...], editor: str, note: str) -> None:
+    """Grant the request: the reply with the snippets, signed by you, is sent now."""
+    _resolve(obj.config, request_id, "grant", editor, story_urls, note)
 
 
 @review.command(name="decline")
 @click.argument("request_id", type=int)
 @_story_option
 @_editor_option
+@click.option("--reason", default="", metavar="TEXT", help="Why, in your own words to the partner.")
 @click.pass_obj
-def review_decline(obj: Context, request_id: int, story_urls: tuple[str, ...], editor: str) -> None:
-    """Decline the request: a polite no is sent now."""
-    _resolve(obj.config, request_id, "decline", editor, story_urls)
+def review_decline(obj: Context, request_id: int, story_urls: tuple[str, ...], editor: str, reason: str) -> None:
+    """Decline the request: a polite no, signed by you, is sent now."""
+    _resolve(obj.config, request_id, "decline", editor, story_urls, reason)
 
 
 @review.command(name="dismiss")
@@ -60,7 +62,8 @@ def review_dismiss(obj: Context, request_id: int, editor: str) -> None:
     _resolve(obj.config, request_id, "dismiss", editor, ())
 
 
-def _resolve(config: Config, request_id: int, action: str, editor: str, story_urls: tuple[str, ...]) -> None:
+def _resolve(config: Config, request_id: int, action: str, editor: str, story_urls: tuple[str, ...],
+             note: str = "") -> None:
     from processor.app import reply_sender
     from processor.desk.review import ReviewError, resolve, send_now
 
@@ -69,7 +72,7 @@ def _resolve(config: Config, request_id: int, action: str, editor: str, story_ur
     with session_for(config) as session:
         try:
             summary = resolve(session, request_id, action, editor=editor, config=config, now=now(),
-                              story_urls=story_urls)
+                              story_urls=story_urls, note=note)
         except ReviewError as exc:
             raise click.ClickException(str(exc)) from None
         session.commit()

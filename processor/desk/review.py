@@ -77,7 +77,7 @@ def review_item(session: Session, request: Request) -> ReviewItem:
 
 
 def resolve(session: Session, request_id: int, action: str, *, editor: str, config: Config, now: datetime,
-            story_urls: tuple[str, ...] = (),
+            story_urls: tuple[str, ...] = (), note: str = "",
             new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
             new_message_id: Callable[[str], str] = lambda domain: make_msgid(domain=domain).strip("<>")) -> str:
     """Record what the editor decided; for grant/decline, queue the reply. Returns a one-line summary."""
@@ -92,7 +92,7 @@ def resolve(session: Session, request_id: int, action: str, *, editor: str, conf
     summary = f"request {request_id} dismissed"
     if action != "dismiss":
         summary = _answer(session, request, Decision.GRANTED if action == "grant" else Decision.DECLINED,
-                          editor=editor, config=config, now=now, story_urls=story_urls,
+                          editor=editor, config=config, now=now, story_urls=story_urls, note=note,
                           new_token=new_token, new_message_id=new_message_id)
     request.resolution = RESOLUTIONS[action]
     request.resolved_at = now
@@ -103,7 +103,8 @@ def resolve(session: Session, request_id: int, action: str, *, editor: str, conf
 
 
 def _answer(session: Session, request: Request, decision: Decision, *, editor: str, config: Config, now: datetime,
-            story_urls: tuple[str, ...], new_token: Callable[[], str], new_message_id: Callable[[str], str]) -> str:
+            story_urls: tuple[str, ...], note: str, new_token: Callable[[], str],
+            new_message_id: Callable[[str], str]) -> str:
     if request.outbox is not None or request.reply_message_id:
         raise ReviewError(f"request {request.id} was already answered (reply {request.reply_message_id}): "
                           f"dismiss it instead, or answer by hand")
@@ -111,7 +112,7 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
         # A delivery report or an auto-reply: answering it would write to a mail system, not a person.
         raise ReviewError(f"request {request.id} is an automated message ({request.reason[:200]}): dismiss it")
     message = StoredMessage(from_address=request.from_address, reply_to_address=request.reply_to,
-                            message_id=request.message_id)
+                            message_id=request.message_id, from_name=request.from_name)
     known = (requests.addresses_used(session, [request.outlet_id]).get(request.outlet_id, set())
              if request.outlet_id is not None else set())
     recipient = choose_recipient(request.from_address, request.reply_to,
@@ -134,7 +135,7 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
                                new_token=new_token)
     message_id = new_message_id(config.reply_from.rsplit("@", 1)[-1])
     reply = compose_reply(plan, message, recipient=recipient, outlet_id=outlet.id, pickups=pickups, config=config,
-                          message_id=message_id, now=now)
+                          message_id=message_id, now=now, answered_by=editor, note=note.strip()[:4000])
     rows.add_reply(answered, raw=reply, message_id=message_id, recipient=recipient, now=now)
     rows.write(session)
     request.reply_message_id = message_id

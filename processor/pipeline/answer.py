@@ -27,6 +27,7 @@ def request_values(inbound: Inbound, plan: Plan, *, outlet_id: int | None, mailb
         "mailbox": mailbox[:255],
         "outlet_id": outlet_id,
         "from_address": inbound.from_address[:320],
+        "from_name": inbound.from_name[:320],
         "reply_to": inbound.reply_to_address[:320],
         "words": partner_words(inbound.text),
         "subject": inbound.subject[:998],
@@ -57,7 +58,8 @@ def story_decisions(plan: Plan) -> list[tuple[int, str, str]]:
 
 
 def compose_reply(plan: Plan, message: Inbound | StoredMessage, *, recipient: str, outlet_id: int,
-                  pickups: dict[int, PickupState], config: Config, message_id: str, now: datetime) -> bytes:
+                  pickups: dict[int, PickupState], config: Config, message_id: str, now: datetime,
+                  answered_by: str = "", note: str = "") -> bytes:
     """The reply to a request, to `recipient`, as it goes on the wire: a snippet (with its pickup's
     tracking token) for each granted story, a polite no for each declined one."""
     publication = config.publication
@@ -66,5 +68,6 @@ def compose_reply(plan: Plan, message: Inbound | StoredMessage, *, recipient: st
                                          token=pickups[decision.story.id].token)
         for decision in plan.stories if decision.decision == Decision.GRANTED
     }
-    return build_reply(plan, message, snippets, ReplyContext(publication, config.reply_from, message_id, now,
-                                                                 from_name=config.reply_name), recipient)
+    context = ReplyContext(publication, config.reply_from, message_id, now, from_name=config.reply_name,
+                           answered_by=answered_by, note=note)
+    return build_reply(plan, message, snippets, context, recipient)

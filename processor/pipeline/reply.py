@@ -37,6 +37,8 @@ class ReplyContext:
     message_id: str
     now: datetime
     from_name: str = ""   # the From header's display name; "" : the publication's name
+    answered_by: str = ""  # the editor who answered from the review desk; "": the worker, automatically
+    note: str = ""         # the editor's own words to the partner (a grant's note, a decline's reason)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ def build_reply(plan: Plan, inbound: Inbound | StoredMessage, snippets: dict[int
         "declined": declined,
         "needs_person": plan.needs_person,
         "unmatched_links": plan.unmatched_links[:10],
+        "answered_by": context.answered_by,
+        "note": context.note,
     }
     body: Part | Multipart = Multipart("alternative", (
         Part(render("reply.txt.j2", autoescape=False, **values), "plain"),

@@ -295,7 +295,8 @@ class Dashboard:
         def act() -> str:
             with self.sessions() as session:
                 summary = resolve(session, request_id, action, editor=auth.user, config=self.config,
-                                  now=datetime.now(timezone.utc), story_urls=story_urls)
+                                  now=datetime.now(timezone.utc), story_urls=story_urls,
+                                  note=fields.get("note", "")[:4000])
                 session.commit()
             if action == "dismiss":
                 return summary
