@@ -184,3 +184,15 @@ def test_an_editors_reply_greets_the_partner_by_name_carries_the_note_and_is_sig
     automatic = message_from_bytes(next(maildir_pipeline["outbox"].glob("reply-to-lena@*.eml")).read_bytes(),
                                    policy=policy.default)
     assert "(This reply was sent automatically.)" in automatic.get_body(("plain",)).get_content()  # the worker's
+
+
+def test_a_request_dismissed_by_mistake_is_reopened(cli):
+    """An editor dismissed the wrong request, and there was no way back."""
+    park = _requests(cli)["sam@valleynews.example"]
+    cli("review", "dismiss", str(park["id"]), "--editor", "maria")
+    assert "nothing to review" in cli("review")
+    assert f"request {park['id']} reopened (was dismissed by maria)" in cli("review", "reopen", str(park["id"]),
+                                                                          "--editor", "ana")
+    assert str(park["id"]) in cli("review") and "reopened by ana" in cli("requests", "show", str(park["id"]))
+    assert "on the queue already" in cli("review", "reopen", str(park["id"]), "--editor", "ana", code=1)
+    assert "there is no request 999" in cli("review", "reopen", "999", "--editor", "ana", code=1)

@@ -62,6 +62,25 @@ def review_dismiss(obj: Context, request_id: int, editor: str) -> None:
     _resolve(obj.config, request_id, "dismiss", editor, ())
 
 
+@review.command(name="reopen")
+@click.argument("request_id", type=int)
+@_editor_option
+@click.pass_obj
+def review_reopen(obj: Context, request_id: int, editor: str) -> None:
+    """Put a resolved request back on the queue (what was sent stays sent)."""
+    from processor.desk.review import ReviewError, reopen
+
+    if not editor:
+        raise click.ClickException("say who reopens it with --editor NAME ($USER is not set)")
+    with session_for(obj.config) as session:
+        try:
+            summary = reopen(session, request_id, editor=editor, now=now())
+        except ReviewError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+    click.echo(summary)
+
+
 def _resolve(config: Config, request_id: int, action: str, editor: str, story_urls: tuple[str, ...],
              note: str = "") -> None:
     from processor.app import reply_sender

@@ -102,6 +102,24 @@ def resolve(session: Session, request_id: int, action: str, *, editor: str, conf
     return summary
 
 
+def reopen(session: Session, request_id: int, *, editor: str, now: datetime) -> str:
+    """Put a resolved request back on the queue (dismissed by mistake, say); what was sent stays sent."""
+    request = session.get(Request, request_id)
+    if request is None:
+        raise ReviewError(f"there is no request {request_id}")
+    if request.resolution is None and request.needs_person:
+        raise ReviewError(f"request {request_id} is on the queue already")
+    was = f"{request.resolution} by {request.resolved_by or 'someone'}" if request.resolution else str(request.outcome)
+    request.resolution = None
+    request.resolved_at = None
+    request.resolved_by = ""
+    request.needs_person = True
+    request.reason = f"{request.reason}; reopened by {editor} on {now:%Y-%m-%d %H:%M} UTC (was {was})"[:4000]
+    session.flush()
+    log.info("request %d reopened by %s", request_id, editor)
+    return f"request {request_id} reopened (was {was})"
+
+
 def _answer(session: Session, request: Request, decision: Decision, *, editor: str, config: Config, now: datetime,
             story_urls: tuple[str, ...], note: str, new_token: Callable[[], str],
             new_message_id: Callable[[str], str]) -> str:
