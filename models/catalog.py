@@ -20,6 +20,9 @@ class Story(Base):
     title: Mapped[str] = mapped_column(Text)
     # Case- and punctuation-folded title, for requests that name a story without a link.
     title_key: Mapped[str] = mapped_column(String(1024), index=True)
+    # The title key's first PREFIX_WORDS words: a headline typed short ("Orcas can imitate human speech" for
+    # "..., research reveals") finds its story by them.
+    title_prefix: Mapped[str] = mapped_column(String(300), default="", server_default="", index=True)
     slug: Mapped[str] = mapped_column(String(200))
     byline: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -109,7 +109,7 @@ def test_stories_are_found_by_link_and_by_title_in_one_lookup_on_both_databases(
         session.commit()
         urls = [url_key(odd_url), "riversideledger.example/none", "x\x1fy"]
         keys = [title_key(titles[1]), "no such title", title_key(titles[1])]
-        by_url, by_title = stories_named(session, urls, keys).for_refs(tuple(urls), tuple(keys))
+        by_url, by_title, _ = stories_named(session, urls, keys).for_refs(tuple(urls), tuple(keys))
         assert {key: story.title for key, story in by_url.items()} == {url_key(odd_url): titles[0]}
         assert [story.title for story in by_title] == [titles[1]]
         assert stories_named(session, [], []).by_url == {}
@@ -132,3 +132,44 @@ def test_feed_items_say_where_they_came_from_in_dc_rights_dc_source_and_dateline
     origins = {a.title: a.origin.name if a.origin else None
                for a in parse_feed(feed, own_names=("Riverside Ledger",))}
     assert origins == {"Rights": "Associated Press", "Source": "Reuters", "Dateline": "Associated Press", "Ours": None}
+
+
+def test_a_headline_typed_short_finds_its_story_and_two_fitting_go_to_a_person(maildir_pipeline):
+    """"Orcas can imitate human speech" for "Orcas can imitate human speech, research reveals" went to a
+    person; now the title's first five words find it, and when they fit two stories a person decides."""
+    from sqlalchemy import insert, select
+
+    from models import Request, Story
+    from processor.app import build_worker
+    from processor.catalog.titles import title_key, title_prefix
+    from tests.helpers import request_message
+
+    titles = {"orcas": "Orcas can imitate human speech, research reveals",
+              "budget1": "City council approves the budget for 2027 after a long night",
+              "budget2": "City council approves the budget cuts to libraries"}
+    with maildir_pipeline["sessions"]() as session:
+        session.execute(insert(Story), [
+            {"canonical_url": f"https://riversideledger.example/news/{slug}/",
+             "url_key": url_key(f"https://riversideledger.example/news/{slug}/"), "title": title,
+             "title_key": title_key(title), "title_prefix": title_prefix(title_key(title)), "slug": slug,
+             "byline": "", "body_html": "<p>Whole story.</p>", "origin_evidence": "", "source": "test",
+             "created_at": NOW, "updated_at": NOW} for slug, title in titles.items()])
+        session.commit()
+    new = maildir_pipeline["maildir"] / "new"
+    new.joinpath("1.eml").write_bytes(request_message(body="We'd like to run Orcas can imitate human speech",
+                                                      message_id="<orcas@valleynews.example>"))
+    new.joinpath("2.eml").write_bytes(request_message(sender="desk@harborgazette.example",
+                                                      body="Can we take: City council approves the budget",
+                                                      message_id="<budget@harborgazette.example>"))
+    worker, engine = build_worker(maildir_pipeline["configure"]())
+    worker.run(once=True)
+    worker.close()
+    engine.dispose()
+    with maildir_pipeline["sessions"]() as session:
+        rows = {key: (outcome, reason) for key, outcome, reason in
+                session.execute(select(Request.message_key, Request.outcome, Request.reason))}
+    assert rows["orcas@valleynews.example"][0] == "answered"
+    assert "orcas" in rows["orcas@valleynews.example"][1]
+    assert rows["budget@harborgazette.example"][0] == "needs_person"
+    assert 'fits more than one story (2 stories begin "city council approves the budget")' in \
+        rows["budget@harborgazette.example"][1]

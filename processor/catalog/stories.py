@@ -18,7 +18,7 @@ from sqlalchemy import Text, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Story
-from processor.catalog.titles import title_key
+from processor.catalog.titles import PREFIX_WORDS, title_key, title_prefix
 from processor.config import PublicationConfig
 from processor.catalog.extract import Article, NotAnArticle, decode_html, extract_article
 from processor.catalog.feeds import NotAFeed, looks_like_feed, parse_feed
@@ -127,6 +127,7 @@ def upsert_story(session: Session, article: Article, *, key: str, source: str, n
     story.canonical_url = article.canonical_url[:2048]
     story.title = article.title
     story.title_key = title_key(article.title)[:1024]
+    story.title_prefix = title_prefix(story.title_key)
     story.slug = slug_for(article.canonical_url, article.title)
     story.byline = article.byline
     story.published_at = article.published_at
@@ -214,13 +215,25 @@ class Named:
 
     by_url: dict[str, StoryView] = field(default_factory=dict)
     by_title: dict[str, list[StoryView]] = field(default_factory=dict)
+    by_prefix: dict[str, list[StoryView]] = field(default_factory=dict)
 
-    def for_refs(self, url_keys: tuple[str, ...], title_keys: tuple[str, ...]) -> tuple[dict[str, StoryView], list[StoryView]]:
-        """({url key: story} for the links, [stories named by title], longest title first)."""
+    def for_refs(self, url_keys: tuple[str, ...], title_keys: tuple[str, ...]
+                 ) -> tuple[dict[str, StoryView], list[StoryView], tuple[str, ...]]:
+        """({url key: story} for the links, [stories named by title], longest title first, and the typed
+        title starts that fit several stories, for a person). A title's first words count only when no link
+        and no whole title names a story."""
         by_url = {key: self.by_url[key] for key in url_keys if key in self.by_url}
         titled = {story.id: story for key in title_keys for story in self.by_title.get(key, ())}
+        ambiguous: list[str] = []
+        if not titled and not by_url:  # only when nothing else names a story: a short run is a weaker sign
+            for key in title_keys:
+                fitting = {story.id: story for story in self.by_prefix.get(key, ())}
+                if len(fitting) == 1:
+                    titled.update(fitting)
+                elif fitting:
+                    ambiguous.append(f'{len(fitting)} stories begin "{key}"')
         # Longest titles first: "Israel and Japan sign new defense agreement" beats a story titled "Israel and Japan".
-        return by_url, sorted(titled.values(), key=lambda story: -len(story.title))
+        return by_url, sorted(titled.values(), key=lambda story: -len(story.title)), tuple(dict.fromkeys(ambiguous))
 
 
 KEY_SEPARATOR = "\x1f"  # ASCII unit separator: never in a URL or title key (a key holding one is left out)
@@ -268,3 +281,14 @@ def stories_named(session: Session, url_keys, title_keys, chunk: int = 5000) -> 
             named.by_url[row.url_key] = found
             named.by_title.setdefault(row.title_key, []).append(found)
     return named
+
+
+def add_title_starts(session: Session, named: Named, keys, chunk: int = 5000) -> None:
+    """Stories whose title begins with one of these keys (a title's first words, typed short), into
+    `named`: asked for only for messages that name no story otherwise, so the common case costs nothing."""
+    wanted = [key for key in dict.fromkeys(keys) if len(key.split()) == PREFIX_WORDS]
+    for start in range(0, len(wanted), chunk):
+        rows = session.execute(select(*_VIEW_COLUMNS, _STORIES.c.title_prefix)
+                               .where(_STORIES.c.title_prefix.in_(wanted[start:start + chunk])))
+        for row in rows:
+            named.by_prefix.setdefault(row.title_prefix, []).append(StoryView(*row[:len(_VIEW_COLUMNS)]))

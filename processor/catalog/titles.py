@@ -17,3 +17,13 @@ def title_key(title: str) -> str:
     text = text.replace("'", "")
     text = re.sub(r"[\W_]+", " ", text)
     return " ".join(text.split())
+
+
+PREFIX_WORDS = 5  # a run this long of a title's start is distinctive enough to name the story
+
+
+def title_prefix(key: str) -> str:
+    """The first PREFIX_WORDS words of a title key, for a title longer than that ("" otherwise: a short
+    title is found by its whole key)."""
+    words = key.split()
+    return " ".join(words[:PREFIX_WORDS])[:300] if len(words) > PREFIX_WORDS else ""

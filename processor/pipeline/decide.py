@@ -51,6 +51,7 @@ class Facts:
     blocked: str | None = None           # "outlet X is blocked: why", when the sender's outlet is blocked
     over_cap: str | None = None          # the reply cap one more reply would break, when it would
     recipient_note: str = ""             # a Reply-To not followed, for the editor
+    ambiguous: tuple[str, ...] = ()      # typed title starts that fit several stories
     max_stories: int = 10
 
 
@@ -76,6 +77,10 @@ def decide(facts: Facts) -> Plan:
                     reasons=(f"sent {age} days ago, older than the {facts.max_age.days}-day answer window: logged, not answered",
                              *story_reasons),
                     stories=decisions, unmatched_links=facts.unmatched_links)
+    if not decisions and facts.ambiguous:
+        return Plan(Outcome.NEEDS_PERSON, needs_person=True, reply=False,
+                    reasons=(f"the title typed fits more than one story ({'; '.join(facts.ambiguous)}): a person decides",),
+                    unmatched_links=facts.unmatched_links)
     if not decisions:
         reason = "no story could be identified"
         if facts.unmatched_links:

@@ -40,7 +40,7 @@ class Handled:
 
 @dataclass
 class _GroupFacts:
-    stories: dict[str, tuple[tuple, tuple[str, ...]]]   # {message key: (stories named, own links not found)}
+    stories: dict[str, tuple[tuple, tuple[str, ...], tuple[str, ...]]]  # {key: (stories, links not found, ambiguous)}
     outlets: dict[str, Outlet]
     recipients: dict[str, Recipient]                   # {message key: where its reply would go}
     pickups: dict[tuple[int, int], PickupState]
@@ -94,6 +94,9 @@ class Recorder:
         url_keys = [key for ready in answerable for key in ready.refs.own_keys]
         named = catalog.stories_named(session, url_keys + [imported[key] for key in url_keys if key in imported],
                                       [key for ready in answerable for key in ready.refs.title_keys])
+        unnamed = [ready for ready in answerable if not _stories(ready.refs, named, imported)[0]]
+        if unnamed:  # nothing named by link or whole title: a title's first words, typed short, may be
+            catalog.add_title_starts(session, named, [key for ready in unnamed for key in ready.refs.title_keys])
         stories = {ready.key: _stories(ready.refs, named, imported) for ready in answerable}
         senders: dict[str, str] = {}
         for ready in answerable:
@@ -117,7 +120,7 @@ class Recorder:
                         now: datetime) -> tuple[Plan, dict[int, PickupState], requests.ReplyRow | None]:
         worker = self.config.worker
         inbound = ready.inbound
-        stories, unmatched = facts.stories.get(ready.key, ((), ()))
+        stories, unmatched, ambiguous = facts.stories.get(ready.key, ((), (), ()))
         chosen = facts.recipients.get(ready.key, Recipient(None))
         if inbound.from_problem:
             chosen = Recipient(None, inbound.from_problem)
@@ -140,6 +143,7 @@ class Recorder:
             unauthenticated=unauthenticated,
             over_cap=over_cap,
             recipient_note=chosen.note,
+            ambiguous=ambiguous,
             max_stories=worker.max_stories_per_request,
             blocked=(f"outlet {outlet.key} is blocked: {outlet.blocked_reason or 'no reason given'}"
                      if outlet is not None and outlet.blocked else None),
@@ -196,8 +200,9 @@ class Recorder:
         return results
 
 
-def _stories(refs: StoryRefs, named: catalog.Named, imported: dict[str, str]) -> tuple[tuple, tuple[str, ...]]:
-    found, by_title = named.for_refs(refs.own_keys, refs.title_keys)
+def _stories(refs: StoryRefs, named: catalog.Named, imported: dict[str, str]
+             ) -> tuple[tuple, tuple[str, ...], tuple[str, ...]]:
+    found, by_title, ambiguous = named.for_refs(refs.own_keys, refs.title_keys)
     unmatched = []
     for link in refs.own_links:
         key = url_key(link)
@@ -209,7 +214,7 @@ def _stories(refs: StoryRefs, named: catalog.Named, imported: dict[str, str]) ->
     by_id = {story.id: story for story in found.values()}
     for story in by_title[:MAX_STORIES_BY_TITLE]:
         by_id.setdefault(story.id, story)
-    return tuple(by_id.values()), tuple(unmatched)
+    return tuple(by_id.values()), tuple(unmatched), ambiguous
 
 
 def already_handled(message: RawMessage, request: Request) -> Handled:
