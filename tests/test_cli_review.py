@@ -46,7 +46,9 @@ def test_stories_with_pickup_counts(cli):
     assert [(r["url"], r["granted"], r["declined"]) for r in rows] == [(BIKE, 2, 0)]
     assert "Council approves" in cli("stories", "--search", "BIKE LANES")
     assert "no stories match" in cli("stories", "--search", "zebra")
-    assert cli("stories", "--format", "csv").splitlines()[0] == "id,published,granted,declined,origin,title,url"
+    assert cli("stories", "--format", "csv").splitlines()[0] == "id,published,granted,declined,origin,title,url,free"
+    table = cli("stories")  # which stories are not free shows in the table, not only in JSON
+    assert " FREE " in table.splitlines()[0] and " yes " in table
 
 
 def test_requests_log_and_one_request_in_full(cli):

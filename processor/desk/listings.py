@@ -44,8 +44,10 @@ def render(records: list[dict], columns: list[str], output: str, *, empty: str, 
 
 def format_stories(rows: list[StoryRow], output: str) -> str:
     records = [{"id": r.id, "published": r.published_at.date() if r.published_at else "", "granted": r.granted,
-                "declined": r.declined, "origin": r.origin, "title": r.title, "url": r.url} for r in rows]
-    return render(records, ["id", "published", "granted", "declined", "title", "url"], output,
+                "declined": r.declined, "origin": r.origin, "title": r.title, "url": r.url,
+                "free": "no: " + r.origin if r.origin else "yes"} for r in rows]
+    # Which stories are not free shows in the table too: an editor should not have to ask for JSON to see it.
+    return render(records, ["id", "published", "granted", "declined", "free", "title", "url"], output,
                   empty="no stories match (import some with `republish stories import`)")
 
 
