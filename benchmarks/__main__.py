@@ -22,6 +22,7 @@ SUITE = {
     "pickup_log": ([], ["--pickups", "100000"]),
     "history": ([], ["--messages", "5000", "--passes", "3"]),
     "hostile": ([], ["--sizes", "1000000", "--runs", "1"]),
+    "cli": ([], ["--runs", "2"]),
 }
 
 

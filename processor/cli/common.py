@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 import click
 
 from processor.config import Config, ConfigError, config_path, load_config
-from processor.records import db
 
 
 class Context:
@@ -35,6 +34,7 @@ day_type = click.DateTime(formats=["%Y-%m-%d"])
 
 def ready_engine(config: Config):
     """An engine on the configured database, refused unless its schema is the latest."""
+    from processor.records import db  # here, not at the top: --help stays quick
     engine = db.make_engine(config.database_url)
     try:
         current_rev = db.current_revision(engine)
@@ -50,6 +50,7 @@ def ready_engine(config: Config):
 
 @contextmanager
 def session_for(config: Config):
+    from processor.records import db  # here, not at the top: --help stays quick
     engine = ready_engine(config)
     try:
         with db.make_session_factory(engine)() as session:

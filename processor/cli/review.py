@@ -8,7 +8,6 @@ import click
 
 from processor.cli.common import Context, now, ready_engine, session_for
 from processor.config import Config
-from processor.records import db
 
 
 @click.group(invoke_without_command=True)
@@ -83,6 +82,7 @@ def review_reopen(obj: Context, request_id: int, editor: str) -> None:
 
 def _resolve(config: Config, request_id: int, action: str, editor: str, story_urls: tuple[str, ...],
              note: str = "") -> None:
+    from processor.records import db  # here, not at the top: --help stays quick
     from processor.app import reply_sender
     from processor.desk.review import ReviewError, resolve, send_now
 

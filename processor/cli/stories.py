@@ -8,7 +8,6 @@ import sys
 import click
 
 from processor.cli.common import Context, now, output_option, ready_engine, session_for
-from processor.records import db
 
 
 @click.group(invoke_without_command=True)
@@ -32,6 +31,7 @@ def stories(ctx: click.Context, search: str | None, output: str) -> None:
 @click.pass_obj
 def import_(obj: Context, sources: tuple[str, ...]) -> None:
     """Import article pages and RSS/Atom feeds, by URL (publication hosts only) or file."""
+    from processor.records import db  # here, not at the top: --help stays quick
     from processor.catalog.fetch import fetch_page
     from processor.catalog.stories import ImportFailed, complete_summaries, import_articles, parse_source, read_source
 
