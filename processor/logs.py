@@ -11,7 +11,9 @@ import logging
 import sys
 
 _ESCAPES = {code: f"\\x{code:02x}" for code in range(32) if code != 9} | {10: "\\n", 13: "\\r", 127: "\\x7f"}
-QUIET_LIBRARIES = ("mailparser", "httpx", "httpcore", "imapclient", "alembic.runtime.migration")
+# (alembic: its migration steps and, since the database modules load when a command needs them, the
+# plugins it announces on import; htmldate and trafilatura: their settings and guesses, page by page)
+QUIET_LIBRARIES = ("mailparser", "httpx", "httpcore", "imapclient", "alembic", "htmldate", "trafilatura")
 
 
 class OneLineFormatter(logging.Formatter):

@@ -112,3 +112,15 @@ def test_commands_that_read_need_no_mail_password_and_run_names_the_missing_one(
     started = runner.invoke(main, cli + ["run", "--once"])
     assert started.exit_code != 0
     assert "[imap] password_env: environment variable TEST_IMAP_PASSWORD is not set" in started.output
+
+
+def test_a_read_command_writes_only_its_answer(tmp_path):
+    """Libraries loaded as a command needs them announced themselves on stderr (alembic's plugins)."""
+    import subprocess
+    import sys
+
+    path = write_config(tmp_path, "sqlite:///x.sqlite3", maildir=tmp_path / "Maildir", outbox=tmp_path / "outbox")
+    cli = [sys.executable, "-m", "processor.cli", "--config", str(path)]
+    subprocess.run([*cli, "db", "upgrade"], check=True, capture_output=True)
+    result = subprocess.run([*cli, "stories"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == "" and "no stories match" in result.stdout, result.stderr

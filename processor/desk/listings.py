@@ -9,15 +9,19 @@ import shutil
 from dataclasses import asdict
 from datetime import datetime
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
 from processor.desk.csv_export import csv_text
-from processor.desk.inbound_log import RequestDetail, RequestRow
-from processor.desk.outlets import OutletRow
-from processor.desk.review import ReviewItem
-from processor.desk.story_stats import StoryRow
-from processor.desk.verify import Verified
+
+if TYPE_CHECKING:  # only named in annotations: importing them would load the whole pipeline for a listing
+    from processor.desk.inbound_log import RequestDetail, RequestRow
+    from processor.desk.outlets import OutletRow
+    from processor.desk.review import ReviewItem
+    from processor.desk.story_stats import StoryRow
+    from processor.desk.verify import Verified
 
 # Columns that may be folded onto several lines; the others stay whole.
 _FOLDABLE = {"story", "url", "title", "reason", "subject", "from", "stories", "display_name"}
