@@ -336,3 +336,19 @@ def test_the_server_writes_no_readers_address(tmp_path):
         output, errors = server.communicate(timeout=15)
     logged = output + errors
     assert '"GET /px.gif' not in logged and '"GET /login' not in logged and "127.0.0.1:" not in output, logged[-2000:]
+
+
+def test_stories_and_outlets_have_lists_with_search(site):
+    """/outlets and /stories were 404: an editor had no list of either."""
+    client = site["client"]
+    log_in(client)
+    stories = client.get("/stories")
+    assert stories.status_code == 200 and stories.text.count("data-story=") >= 3
+    assert "no: from JTA" in stories.text and ">yes<" in stories.text  # which stories are not free
+    found = client.get("/stories?q=bike")
+    assert found.text.count("data-story=") == 1 and "Council approves" in found.text
+    assert "No stories match “zebra”" in client.get("/stories?q=zebra").text
+    outlets = client.get("/outlets")
+    assert outlets.status_code == 200 and outlets.text.count("data-outlet=") == 3
+    assert client.get("/outlets?q=harbor").text.count("data-outlet=") == 1
+    assert '<a href="/outlets/' in outlets.text and client.get("/outlets?q=<script>").text.count("<script>") == 0

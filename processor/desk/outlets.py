@@ -30,6 +30,7 @@ class OutletRow:
     blocked: bool
     blocked_reason: str
     merged_into: str  # the key this one is an alias of, or ""
+    id: int = 0
 
 
 def list_outlets(session: Session) -> list[OutletRow]:
@@ -43,7 +44,7 @@ def list_outlets(session: Session) -> list[OutletRow]:
         .order_by(Outlet.key)
     ).all()
     return [OutletRow(outlet.key, outlet.display_name, n_pickups, n_requests, outlet.blocked, outlet.blocked_reason,
-                      targets.get(outlet.merged_into_id, "")) for outlet, n_pickups, n_requests in rows]
+                      targets.get(outlet.merged_into_id, ""), outlet.id) for outlet, n_pickups, n_requests in rows]
 
 
 def find_outlet(session: Session, key: str) -> Outlet:

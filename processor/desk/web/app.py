@@ -242,6 +242,31 @@ class Dashboard:
     def outlet(self, request: Request) -> Response:
         return self._detail(request, queries.outlet_page, request.path_params["outlet_id"], "outlet")
 
+    def story_list(self, request: Request) -> Response:
+        """Every story, newest first, with how often it was granted and declined; ?q= searches titles and URLs."""
+        from processor.desk.story_stats import story_counts
+
+        auth = self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        search = request.query_params.get("q", "").strip()[:200]
+        with self.sessions() as session:
+            rows = story_counts(session, search=search or None)
+        return self.page(request, auth, "stories.html.j2", rows=rows[:500], total=len(rows), q=search)
+
+    def outlet_list(self, request: Request) -> Response:
+        """Every outlet with its pickups and requests; ?q= searches keys and names."""
+        from processor.desk.outlets import list_outlets
+
+        auth = self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        search = request.query_params.get("q", "").strip().lower()[:200]
+        with self.sessions() as session:
+            rows = [row for row in list_outlets(session)
+                    if not search or search in row.key.lower() or search in row.display_name.lower()]
+        return self.page(request, auth, "outlets.html.j2", rows=rows[:500], total=len(rows), q=search)
+
     def story(self, request: Request) -> Response:
         from processor.desk.story_preview import preview
 
@@ -395,6 +420,8 @@ def build_app(config: Config, engine: Engine | None = None, *,
         Route("/logout", dashboard.logout, methods=["POST"]),
         Route("/pickups", dashboard.pickup_log),
         Route("/pickups.csv", dashboard.pickup_csv),
+        Route("/outlets", dashboard.outlet_list),
+        Route("/stories", dashboard.story_list),
         Route("/outlets/{outlet_id:int}", dashboard.outlet),
         Route("/stories/{story_id:int}", dashboard.story),
         Route("/review", dashboard.review, methods=["GET"]),
