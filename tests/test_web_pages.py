@@ -352,3 +352,24 @@ def test_stories_and_outlets_have_lists_with_search(site):
     assert outlets.status_code == 200 and outlets.text.count("data-outlet=") == 3
     assert client.get("/outlets?q=harbor").text.count("data-outlet=") == 1
     assert '<a href="/outlets/' in outlets.text and client.get("/outlets?q=<script>").text.count("<script>") == 0
+
+
+def test_a_page_per_request_shows_what_they_wrote_the_decision_and_the_reply(site):
+    from models import Request
+
+    client, sessions = site["client"], site["sessions"]
+    with sessions() as session:
+        request = Request(message_key="k-page", processed_at=datetime.now(timezone.utc), outcome="needs_person",
+                          needs_person=True, reason="asks about print", from_address="sam@valleynews.example",
+                          subject="republish", words="Can we print the bike lanes story?")
+        session.add(request)
+        session.commit()
+        request_id = request.id
+    log_in(client)
+    page = client.get(f"/requests/{request_id}")
+    assert page.status_code == 200 and f"Request {request_id}" in page.text
+    assert '<blockquote class="words" id="words">Can we print the bike lanes story?</blockquote>' in page.text
+    assert "asks about print" in page.text and "No reply was sent." in page.text
+    assert f'href="/review#request-{request_id}"' in page.text
+    assert f'href="/requests/{request_id}"' in client.get("/review").text
+    assert client.get("/requests/999999").status_code == 404

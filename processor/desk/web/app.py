@@ -267,6 +267,12 @@ class Dashboard:
                     if not search or search in row.key.lower() or search in row.display_name.lower()]
         return self.page(request, auth, "outlets.html.j2", rows=rows[:500], total=len(rows), q=search)
 
+    def request_page(self, request: Request) -> Response:
+        """One request: what the partner wrote, what was decided and why, the reply as it went out."""
+        from processor.desk.inbound_log import request_detail
+
+        return self._detail(request, request_detail, request.path_params["request_id"], "request")
+
     def story(self, request: Request) -> Response:
         from processor.desk.story_preview import preview
 
@@ -420,6 +426,7 @@ def build_app(config: Config, engine: Engine | None = None, *,
         Route("/logout", dashboard.logout, methods=["POST"]),
         Route("/pickups", dashboard.pickup_log),
         Route("/pickups.csv", dashboard.pickup_csv),
+        Route("/requests/{request_id:int}", dashboard.request_page),
         Route("/outlets", dashboard.outlet_list),
         Route("/stories", dashboard.story_list),
         Route("/outlets/{outlet_id:int}", dashboard.outlet),
