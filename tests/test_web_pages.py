@@ -373,3 +373,17 @@ def test_a_page_per_request_shows_what_they_wrote_the_decision_and_the_reply(sit
     assert f'href="/review#request-{request_id}"' in page.text
     assert f'href="/requests/{request_id}"' in client.get("/review").text
     assert client.get("/requests/999999").status_code == 404
+
+
+def test_the_log_is_searched_by_title_words_and_outlet_words(site):
+    """`?story=whale` found nothing: the log took only an id or an exact URL."""
+    client = site["client"]
+    log_in(client)
+    everything = client.get("/pickups").text.count("data-pickup=")
+    by_title = client.get("/pickups?story=bike+lanes").text
+    assert 0 < by_title.count("data-pickup=") < everything and "Council approves" in by_title
+    assert client.get("/pickups?story=zebra").text.count("data-pickup=") == 0
+    by_outlet = client.get("/pickups?outlet=harbor").text
+    assert 0 < by_outlet.count("data-pickup=") < everything and "harbor.example" in by_outlet
+    assert client.get("/pickups?outlet=harbor.example").text.count("data-pickup=") == by_outlet.count("data-pickup=")
+    assert client.get("/pickups?outlet=arbor.example").text.count("data-pickup=") == 0  # a domain: exactly

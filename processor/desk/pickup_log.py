@@ -62,12 +62,20 @@ def log_query(columns, flt: LogFilter) -> Select:
     query = select(*columns).select_from(Pickup).join(Outlet, Pickup.outlet_id == Outlet.id).join(
         Story, Pickup.story_id == Story.id)
     if flt.outlet:
-        query = query.where(Outlet.key == flt.outlet.strip().lower())
+        wanted = flt.outlet.strip().lower()
+        if "." in wanted or "@" in wanted:  # a domain or an address: that outlet exactly
+            query = query.where(Outlet.key == wanted)
+        else:  # words: in an outlet's domain or its name ("valley", "Harbor Gazette")
+            query = query.where(or_(Outlet.key.contains(wanted, autoescape=True),
+                                    func.lower(Outlet.display_name).contains(wanted, autoescape=True)))
     if flt.story:
-        if flt.story.isdigit():
-            query = query.where(Pickup.story_id == int(flt.story))
-        else:
-            query = query.where(Story.url_key == url_key(flt.story))
+        wanted = flt.story.strip()
+        if wanted.isdigit():
+            query = query.where(Pickup.story_id == int(wanted))
+        elif "/" in wanted and " " not in wanted:  # a link: that story exactly
+            query = query.where(Story.url_key == url_key(wanted))
+        else:  # words of its title ("whale")
+            query = query.where(func.lower(Story.title).contains(wanted.lower(), autoescape=True))
     if flt.since:
         query = query.where(Pickup.first_requested_at >= _start_of(flt.since))
     if flt.until:
