@@ -158,6 +158,7 @@ def test_the_pixel_counts_honestly_and_never_sets_a_cookie(site):
     assert hits == [(pickup_id, True, "", "www.valley.example"), (pickup_id, False, "reload", "www.valley.example"),
                     (pickup_id, False, "preview", ""), (None, True, "", "copycat.example")]  # not the made-up token
     log = client.get("/pickups")
+    assert 'id="views-legend"' in log.text and "(+N): loads not counted" in log.text  # the "(+2)" explained
     row = re.search(rf'<tr data-pickup="{pickup_id}">.*?</tr>', log.text, re.S).group(0)
     assert 'class="n views">1 ' in row and "www.valley.example" in row
     overview = client.get("/")
