@@ -14,6 +14,7 @@ import pytest
 
 from datetime import datetime, timezone
 
+from processor.app import build_worker
 from processor.records import db
 from processor.catalog.stories import import_articles, parse_source
 from tests.helpers import import_pages, load, run_once, write_config
@@ -194,7 +195,16 @@ def maildir_pipeline(tmp_path):
         import_articles(session, parse_source((SAMPLES / "bike-lanes.html").read_bytes(), url=None,
                                               publication=config.publication), source="bike", now=datetime.now(timezone.utc))
         session.commit()
-    yield {"maildir": maildir, "outbox": outbox, "sessions": sessions, "configure": configure}
+    def run(extra: str = ""):
+        """`republish run --once` over what is in the Maildir, with `extra` [worker] lines; its RunStats."""
+        worker, worker_engine = build_worker(configure(extra))
+        try:
+            return worker.run(once=True)
+        finally:
+            worker.close()
+            worker_engine.dispose()
+
+    yield {"maildir": maildir, "outbox": outbox, "sessions": sessions, "configure": configure, "run": run}
     engine.dispose()
 
 

@@ -78,11 +78,7 @@ def test_a_from_header_holding_two_addresses_is_not_trusted(maildir_pipeline):
     maildir_pipeline["maildir"].joinpath("new", "1.eml").write_bytes(request_message(
         sender="priya@valleynews.example (x) <x@attacker.example>", body=bike,
         message_id="<two@valleynews.example>", headers={"Authentication-Results": passing}))
-    config = maildir_pipeline["configure"](f'require_authenticated_sender = true\nauthserv_id = "{OURS}"\n')
-    worker, engine = build_worker(config)
-    worker.run(once=True)
-    worker.close()
-    engine.dispose()
+    maildir_pipeline["run"](f'require_authenticated_sender = true\nauthserv_id = "{OURS}"\n')
     with maildir_pipeline["sessions"]() as session:
         outcome, reason = session.execute(select(Request.outcome, Request.reason)).one()
     assert outcome == "needs_person" and "From header holds 2 addresses" in reason

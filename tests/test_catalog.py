@@ -140,7 +140,6 @@ def test_a_headline_typed_short_finds_its_story_and_two_fitting_go_to_a_person(m
     from sqlalchemy import insert, select
 
     from models import Request, Story
-    from processor.app import build_worker
     from processor.catalog.titles import title_key, title_prefix
     from tests.helpers import request_message
 
@@ -161,10 +160,7 @@ def test_a_headline_typed_short_finds_its_story_and_two_fitting_go_to_a_person(m
     new.joinpath("2.eml").write_bytes(request_message(sender="desk@harborgazette.example",
                                                       body="Can we take: City council approves the budget",
                                                       message_id="<budget@harborgazette.example>"))
-    worker, engine = build_worker(maildir_pipeline["configure"]())
-    worker.run(once=True)
-    worker.close()
-    engine.dispose()
+    maildir_pipeline["run"]()
     with maildir_pipeline["sessions"]() as session:
         rows = {key: (outcome, reason) for key, outcome, reason in
                 session.execute(select(Request.message_key, Request.outcome, Request.reason))}

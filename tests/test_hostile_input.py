@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select
 
 from models import Request
-from processor.app import build_worker
 from processor.mail.mailbox import RawMessage
 from processor.pipeline.parse import MAX_LINES, MAX_PART_SEPARATORS
 from processor.pipeline.prepare import Kind, Rules, prepare
@@ -66,10 +65,7 @@ def test_the_worker_goes_on_past_a_hostile_message(maildir_pipeline):
     new.joinpath("1.eml").write_bytes(shapes(SIZE)["encoded words in the subject"])
     new.joinpath("2.eml").write_bytes(shapes(SIZE)["a line without sentence punctuation"])
     new.joinpath("3.eml").write_bytes(request_message(body=f"Running {LINK}", message_id="<after@valleynews.example>"))
-    worker, engine = build_worker(maildir_pipeline["configure"]())
-    worker.run(once=True)
-    worker.close()
-    engine.dispose()
+    maildir_pipeline["run"]()
     with maildir_pipeline["sessions"]() as session:
         rows = {key: (outcome, reason) for key, outcome, reason in
                 session.execute(select(Request.message_key, Request.outcome, Request.reason))}

@@ -17,17 +17,13 @@ def test_the_worker_names_a_request_by_its_id_and_logs_no_address(maildir_pipeli
     9 was another request; it also wrote the partner's address."""
     import logging
 
-    from processor.app import build_worker
     from tests.helpers import request_message
 
     bike = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
     maildir_pipeline["maildir"].joinpath("new", "1700000000.M1P1.host").write_bytes(
         request_message(sender="Priya <priya@valleynews.example>", body=bike))
-    worker, engine = build_worker(maildir_pipeline["configure"]())
     with caplog.at_level(logging.INFO, logger="processor"):
-        worker.run(once=True)
-    worker.close()
-    engine.dispose()
+        maildir_pipeline["run"]()
     lines = [record.getMessage() for record in caplog.records if record.getMessage().startswith("request ")]
     assert lines and lines[0].startswith("request 1 (message 1700000000.M1P1.host): answered")
     assert not any("priya@valleynews.example" in record.getMessage() for record in caplog.records)

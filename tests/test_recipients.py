@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from models import Request
-from processor.app import build_worker
 from processor.pipeline.recipients import (Caps, ReplyBudget, choose_recipient, mailbox_key,
                                            organisational_domain)
 from tests.helpers import request_message
@@ -56,10 +55,7 @@ def _run(maildir_pipeline, messages: list[bytes], extra: str = "") -> dict[str, 
     new = maildir_pipeline["maildir"] / "new"
     for number, raw in enumerate(messages):
         new.joinpath(f"{number}.eml").write_bytes(raw)
-    worker, engine = build_worker(maildir_pipeline["configure"](extra))
-    worker.run(once=True)
-    worker.close()
-    engine.dispose()
+    maildir_pipeline["run"](extra)
     with maildir_pipeline["sessions"]() as session:
         return dict(session.execute(select(Request.message_key, Request.outcome)).all())
 
