@@ -94,10 +94,11 @@ class Recorder:
         url_keys = [key for ready in answerable for key in ready.refs.own_keys]
         named = catalog.stories_named(session, url_keys + [imported[key] for key in url_keys if key in imported],
                                       [key for ready in answerable for key in ready.refs.title_keys])
-        unnamed = [ready for ready in answerable if not _stories(ready.refs, named, imported)[0]]
+        stories = {ready.key: _stories(ready.refs, named, imported) for ready in answerable}
+        unnamed = [ready for ready in answerable if not stories[ready.key][0]]
         if unnamed:  # nothing named by link or whole title: a title's first words, typed short, may be
             catalog.add_title_starts(session, named, [key for ready in unnamed for key in ready.refs.title_keys])
-        stories = {ready.key: _stories(ready.refs, named, imported) for ready in answerable}
+            stories.update((ready.key, _stories(ready.refs, named, imported)) for ready in unnamed)
         senders: dict[str, str] = {}
         for ready in answerable:
             if ready.inbound.from_address:
