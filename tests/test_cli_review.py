@@ -121,9 +121,13 @@ def test_review_decline_sends_a_polite_no(cli, maildir_pipeline):
 
 
 def test_pickups_date_range(cli):
-    today = datetime.now(timezone.utc).date()
-    assert len(json.loads(cli("pickups", "--format", "json", "--since", str(today), "--until", str(today)))) == 2
-    assert "no pickups" in cli("pickups", "--until", str(today - timedelta(days=1)))
+    # The day the fixture recorded the pickups, not today's: the suite may cross midnight in between.
+    recorded = {row["first_requested_at"][:10] for row in json.loads(cli("pickups", "--format", "json"))}
+    assert len(recorded) == 1
+    day = datetime.fromisoformat(recorded.pop()).date()
+    assert len(json.loads(cli("pickups", "--format", "json", "--since", str(day), "--until", str(day)))) == 2
+    assert "no pickups" in cli("pickups", "--until", str(day - timedelta(days=1)))
+    assert "no pickups" in cli("pickups", "--since", str(day + timedelta(days=1)))
 
 
 def test_review_grant_while_a_worker_runs_leaves_the_reply_to_it(cli, maildir_pipeline):
