@@ -122,7 +122,7 @@ def test_review_decline_sends_a_polite_no(cli, maildir_pipeline):
 
 def test_pickups_date_range(cli):
     # The day the fixture recorded the pickups, not today's: the suite may cross midnight in between.
-    recorded = {row["first_requested_at"][:10] for row in json.loads(cli("pickups", "--format", "json"))}
+    recorded = {row["first_requested"][:10] for row in json.loads(cli("pickups", "--format", "json"))}
     assert len(recorded) == 1
     day = datetime.fromisoformat(recorded.pop()).date()
     assert len(json.loads(cli("pickups", "--format", "json", "--since", str(day), "--until", str(day)))) == 2
