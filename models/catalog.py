@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String, Text, false
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime
@@ -20,9 +20,6 @@ class Story(Base):
     title: Mapped[str] = mapped_column(Text)
     # Case- and punctuation-folded title, for requests that name a story without a link.
     title_key: Mapped[str] = mapped_column(String(1024), index=True)
-    # The title key's first PREFIX_WORDS words: a headline typed short ("Orcas can imitate human speech" for
-    # "..., research reveals") finds its story by them.
-    title_prefix: Mapped[str] = mapped_column(String(300), default="", server_default="", index=True)
     slug: Mapped[str] = mapped_column(String(200))
     byline: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -47,3 +44,13 @@ class Story(Base):
     @property
     def free_to_republish(self) -> bool:
         return self.origin is None
+
+
+class TitleRun(Base):
+    """Each run of RUN_WORDS words of a story's title key (processor/catalog/titles.py): a headline typed
+    short, or without its first words ("imitate human speech, research reveals"), finds its story."""
+
+    __tablename__ = "title_runs"
+
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"), primary_key=True)
+    run: Mapped[str] = mapped_column(String(300), primary_key=True, index=True)

@@ -79,9 +79,14 @@ class Request(Base):
     resolution: Mapped[str | None] = mapped_column(String(16))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     resolved_by: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    # A decision taken at the desk that the mailbox has not been told of yet (MailboxSync); the worker
+    # tells the mailbox and clears this.
+    mailbox_sync: Mapped[str | None] = mapped_column(String(16), index=True)
 
     outlet: Mapped[Outlet | None] = relationship()
-    outbox: Mapped[OutboxMessage | None] = relationship(back_populates="request")
+    # The first is the answer to the request (the worker's, or an editor's grant or decline); an editor's
+    # own answer may follow it.
+    replies: Mapped[list[OutboxMessage]] = relationship(back_populates="request", order_by="OutboxMessage.id")
 
 
 class Pickup(Base):
@@ -142,6 +147,18 @@ class SendStatus(StrEnum):
     BOUNCED = "bounced"    # accepted, then a delivery failure report came back for it
 
 
+class MailboxSync(StrEnum):
+    """What the mailbox must be told of a decision taken at the desk (`Request.mailbox_sync`)."""
+
+    RESOLVED = "resolved"  # no longer for a person: unflag it, mark it done
+    REOPENED = "reopened"  # for a person again: flag it
+
+
+class ReplyKind(StrEnum):
+    REPLY = "reply"     # the answer to a request: the worker's, or an editor's grant or decline
+    ANSWER = "answer"   # an editor's own words, after it or instead of it
+
+
 class OutboxMessage(Base):
     """A reply, stored before it is sent, so a crash can never lose or silently drop it."""
 
@@ -149,7 +166,8 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_recipients_created_at", "recipients", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), unique=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default=ReplyKind.REPLY, server_default="reply")
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     recipients: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -159,7 +177,7 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    request: Mapped[Request] = relationship(back_populates="outbox")
+    request: Mapped[Request] = relationship(back_populates="replies")
     content: Mapped[OutboxContent] = relationship()
 
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Regenerates docs/dashboard.png: the dashboard's overview over the demo's data, in headless Chromium.
+"""Regenerates the README's screenshots over the demo's data, in headless Chromium: docs/dashboard.png (the
+overview) and docs/review-queue.png (the review queue, at a phone's 390 px).
 
 Runs `republish demo` into a scratch folder, serves the dashboard on a random loopback port, loads
 the pixels of some of the demo's pickups as readers' browsers would (one of them from a site that
-never asked), logs in through the form and saves the screenshot.
+never asked), logs in through the form and saves the screenshots.
 
-    .venv/bin/python scripts/screenshot.py [OUTPUT.png]
+    .venv/bin/python scripts/screenshot.py [OUTPUT_FOLDER]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ READER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)
 READERS_PAGES = {"valleynews.example": 3, "harborgazette.example": 2}
 
 
-def main(output: Path) -> None:
+def main(output: Path) -> None:  # a folder
     folder = Path(tempfile.mkdtemp(prefix="republish-screenshot-"))
     run_demo(folder)
     password = secrets.token_urlsafe(16)
@@ -88,16 +89,23 @@ def _shoot(base: str, password: str, output: Path) -> None:
         driver.find_element(By.NAME, "password").send_keys(password)
         driver.find_element(By.CSS_SELECTOR, "#login button").click()
         time.sleep(0.5)
-        driver.get(base + "/")
-        height = driver.execute_script("return document.documentElement.scrollHeight")
-        # The whole page in one image: headless windows do not grow past the screen, the emulated device can.
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": 1240, "height": min(height, 2400), "deviceScaleFactor": 1, "mobile": False})
-        output.parent.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(output))
+        output.mkdir(parents=True, exist_ok=True)
+        _page(driver, base + "/", 1240, output / "dashboard.png")
+        _page(driver, base + "/review", 390, output / "review-queue.png")
     finally:
         driver.quit()
 
 
+def _page(driver, url: str, width: int, path: Path) -> None:
+    # The whole page in one image: headless windows do not grow past the screen, the emulated device can.
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": width < 600})
+    driver.get(url)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": min(height, 2400), "deviceScaleFactor": 1, "mobile": width < 600})
+    driver.save_screenshot(str(path))
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "docs" / "dashboard.png")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "docs")

@@ -136,36 +136,37 @@ def test_feed_items_say_where_they_came_from_in_dc_rights_dc_source_and_dateline
 
 def test_a_headline_typed_short_finds_its_story_and_two_fitting_go_to_a_person(maildir_pipeline):
     """"Orcas can imitate human speech" for "Orcas can imitate human speech, research reveals" went to a
-    person; now the title's first five words find it, and when they fit two stories a person decides."""
-    from sqlalchemy import insert, select
+    person; now any run of five words of a title finds it (its start, or its end typed without the start),
+    and when a run fits two stories a person decides."""
+    from sqlalchemy import select
 
-    from models import Request, Story
-    from processor.catalog.titles import title_key, title_prefix
+    from models import Request
+    from processor.catalog.extract import Article
+    from processor.catalog.stories import import_articles
     from tests.helpers import request_message
 
     titles = {"orcas": "Orcas can imitate human speech, research reveals",
               "budget1": "City council approves the budget for 2027 after a long night",
               "budget2": "City council approves the budget cuts to libraries"}
     with maildir_pipeline["sessions"]() as session:
-        session.execute(insert(Story), [
-            {"canonical_url": f"https://riversideledger.example/news/{slug}/",
-             "url_key": url_key(f"https://riversideledger.example/news/{slug}/"), "title": title,
-             "title_key": title_key(title), "title_prefix": title_prefix(title_key(title)), "slug": slug,
-             "byline": "", "body_html": "<p>Whole story.</p>", "origin_evidence": "", "source": "test",
-             "created_at": NOW, "updated_at": NOW} for slug, title in titles.items()])
+        import_articles(session, [Article(f"https://riversideledger.example/news/{slug}/", title, "", None, "en",
+                                          "<p>Whole story.</p>", ("Whole story.",), "", None)
+                                  for slug, title in titles.items()], source="test", now=NOW)
         session.commit()
     new = maildir_pipeline["maildir"] / "new"
-    new.joinpath("1.eml").write_bytes(request_message(body="We'd like to run Orcas can imitate human speech",
-                                                      message_id="<orcas@valleynews.example>"))
-    new.joinpath("2.eml").write_bytes(request_message(sender="desk@harborgazette.example",
-                                                      body="Can we take: City council approves the budget",
-                                                      message_id="<budget@harborgazette.example>"))
+    for name, sender, body in [
+            ("orcas", "priya@valleynews.example", "We'd like to run Orcas can imitate human speech"),
+            ("reveals", "ana@lakeshore.example", "Taking the one on how orcas imitate human speech, research reveals."),
+            ("night", "tom@hillcrest.example", "May we run: the budget for 2027 after a long night"),
+            ("budget", "desk@harborgazette.example", "Can we take: City council approves the budget")]:
+        new.joinpath(f"{name}.eml").write_bytes(request_message(sender=sender, body=body,
+                                                                message_id=f"<{name}@{sender.split('@')[1]}>"))
     maildir_pipeline["run"]()
     with maildir_pipeline["sessions"]() as session:
-        rows = {key: (outcome, reason) for key, outcome, reason in
+        rows = {key.split("@")[0]: (outcome, reason) for key, outcome, reason in
                 session.execute(select(Request.message_key, Request.outcome, Request.reason))}
-    assert rows["orcas@valleynews.example"][0] == "answered"
-    assert "orcas" in rows["orcas@valleynews.example"][1]
-    assert rows["budget@harborgazette.example"][0] == "needs_person"
-    assert 'fits more than one story (2 stories begin "city council approves the budget")' in \
-        rows["budget@harborgazette.example"][1]
+    assert rows["orcas"][0] == "answered" and "orcas" in rows["orcas"][1]
+    assert rows["reveals"][0] == "answered" and "orcas" in rows["reveals"][1]
+    assert rows["night"][0] == "answered" and "budget1" in rows["night"][1]
+    assert rows["budget"][0] == "needs_person"
+    assert 'fits more than one story (2 stories\' titles have "city council approves the budget")' in rows["budget"][1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -95,7 +95,7 @@ def test_review_grant_sends_the_reply(cli, maildir_pipeline):
     park = _requests(cli)["sam@valleynews.example"]
     assert str(park["id"]) in queue and "no story could be identified" in queue
     before = len(list(maildir_pipeline["outbox"].glob("*.eml")))
-    assert "name it with --story" in cli("review", "grant", str(park["id"]), code=1)
+    assert "say which story it is about" in cli("review", "grant", str(park["id"]), code=1)
     out = cli("review", "grant", str(park["id"]), "--story", BIKE, "--editor", "maria")
     assert "granted" in out and "reply sent to sam@valleynews.example" in out
     assert len(list(maildir_pipeline["outbox"].glob("*.eml"))) == before + 1

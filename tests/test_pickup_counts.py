@@ -147,7 +147,7 @@ def test_counts_follow_every_change_to_the_pickups(log):
                                        .where(Request.needs_person.is_(True))).all())
         for message_id, action in (("l1@lake.example", "grant"), ("h2@harbor.example", "decline")):
             resolve(session, flagged[message_id], action, editor="maria", config=log["config"],
-                    now=datetime.now(timezone.utc), story_urls=(BIKE,))
+                    now=datetime.now(timezone.utc), story_refs=(BIKE,))
         session.commit()
         assert _pickup(session, "harbor.example", BIKE).decision == Decision.DECLINED
     assert_counts_right(sessions)

@@ -134,7 +134,10 @@ def test_grant_from_the_review_queue_sends_the_reply(browser, dashboard):
     browser.get(dashboard["url"] + "/review")
     item = browser.find_element(By.CSS_SELECTOR, "div.item")
     assert "priya@valleynews.example" in item.text and "no story could be identified" in item.text
-    item.find_element(By.NAME, "story_url").send_keys(BIKE_LANES)
+    # The story is found by words of its title, as the field's suggestions offer them.
+    assert "Council approves protected bike lanes on Main Street" in [option.get_attribute("value") for option in
+                                                      browser.find_elements(By.CSS_SELECTOR, "#catalog-titles option")]
+    item.find_element(By.NAME, "story").send_keys("protected bike lanes")
     item.find_element(By.CSS_SELECTOR, "button[value=grant]").click()
     assert wait_until(lambda: browser.find_elements(By.ID, "outcome"), 30)
     assert "granted" in browser.find_element(By.ID, "outcome").text
@@ -144,6 +147,71 @@ def test_grant_from_the_review_queue_sends_the_reply(browser, dashboard):
     assert recipients == ["priya@valleynews.example"] and reply["In-Reply-To"] == "<q1@valleynews.example>"
     assert "Council approves protected bike lanes" in reply.get_body(("plain",)).get_content()
     assert "Nothing waits for a person" in browser.page_source
+
+
+@pytest.mark.integration
+def test_answer_in_own_words_then_reopen(browser, dashboard):
+    from selenium.webdriver.common.by import By
+
+    deliver(dashboard["user"], request_message(body=f"We run {BIKE_LANES}\n\nMay we also shorten it for print?",
+                                               message_id="<a1@valleynews.example>"))
+    dashboard["run"](dashboard["config"])
+    assert len(dashboard["smtp"].messages) == 1  # the worker's snippet; the question waits for a person
+    _log_in(browser, dashboard["url"])
+    browser.get(dashboard["url"] + "/review")
+    item = browser.find_element(By.CSS_SELECTOR, "div.item")
+    assert "May we also shorten it for print?" in item.find_element(By.CSS_SELECTOR, "blockquote.words").text
+    buttons = [b.get_attribute("value") for b in item.find_elements(By.CSS_SELECTOR, "button")]
+    assert buttons == ["answer", "dismiss"]  # a reply went out already: no second grant
+    item.find_element(By.NAME, "note").send_keys("Yes: trim it, but keep the credit line.")
+    item.find_element(By.CSS_SELECTOR, "button[value=answer]").click()
+    assert wait_until(lambda: browser.find_elements(By.ID, "outcome"), 30)
+    assert "answered" in browser.find_element(By.ID, "outcome").text
+    assert wait_until(lambda: len(dashboard["smtp"].messages) == 2, 10)
+    answer = message_from_bytes(dashboard["smtp"].messages[1][2], policy=policy.default)
+    text = answer.get_body(("plain",)).get_content()
+    assert "Yes: trim it, but keep the credit line." in text and "Ana Editor" in text
+    assert answer["In-Reply-To"] == "<a1@valleynews.example>"
+    browser.get(dashboard["url"] + "/requests/1")
+    replies = browser.find_elements(By.CSS_SELECTOR, "pre.reply")
+    assert len(replies) == 2 and "Yes: trim it" in replies[1].text
+    browser.find_element(By.CSS_SELECTOR, "button[value=reopen]").click()
+    # The request page has an element of that id too: wait for the queue's page itself.
+    assert wait_until(lambda: "/review?" in browser.current_url, 30)
+    assert "reopened" in browser.find_element(By.ID, "outcome").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "div.item")) == 1
+
+
+# What sticks out past the right edge, named so that a failure says what to fix.
+WIDEST = """return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1)
+  .filter(e => !e.closest('table') || e.tagName === 'TABLE').slice(0, 5)
+  .map(e => e.tagName + '.' + (e.getAttribute('class') || '') + ' ' + Math.round(e.getBoundingClientRect().right) + 'px').join(', ')"""
+PAGES = ("/", "/pickups", "/stories", "/outlets", "/review", "/requests/1", "/stories/1", "/outlets/1")
+
+
+@pytest.mark.integration
+def test_every_page_fits_a_phone_screen(browser, dashboard):
+    from selenium.webdriver.common.by import By
+
+    deliver(dashboard["user"], request_message(body=f"Taking {BIKE_LANES}, and a question: may we translate it?",
+                                               message_id="<w1@valleynews.example>"))
+    dashboard["run"](dashboard["config"])
+    _log_in(browser, dashboard["url"])
+    browser.set_window_size(390, 844)
+    try:
+        for path in PAGES:
+            browser.get(dashboard["url"] + path)
+            assert browser.find_element(By.TAG_NAME, "h1").text, path
+            width = browser.execute_script("return window.innerWidth")
+            assert width <= 400, "the window is not phone-sized"
+            assert browser.execute_script("return document.documentElement.scrollWidth") <= width, \
+                f"{path} scrolls sideways at {width} px: {browser.execute_script(WIDEST)}"
+            if path != "/":
+                logout = browser.find_element(By.CSS_SELECTOR, "header button")
+                right = browser.execute_script("return arguments[0].getBoundingClientRect().right", logout)
+                assert right <= width, f"'Log out' is cut off on {path}"
+    finally:
+        browser.set_window_size(1280, 1000)
 
 
 class _Quiet(SimpleHTTPRequestHandler):

@@ -239,6 +239,32 @@ def test_main_pages_over_100000_pickups(big_site):
     assert len(export.text.strip().splitlines()) == 101
 
 
+def test_the_queue_offers_only_the_actions_that_fit(site):
+    from models import Request
+
+    client, sessions = site["client"], site["sessions"]
+    now = datetime.now(timezone.utc)
+    with sessions() as session:
+        bounce = Request(message_key="k-bounce", processed_at=now, outcome="ignored", needs_person=True,
+                         reason="a delivery failure report for a reply we did not send", from_address="mailer-daemon@x.example")
+        question = Request(message_key="k-question", processed_at=now, outcome="needs_person", needs_person=True,
+                           reason="no story could be identified", from_address="a@b.example")
+        session.add_all([bounce, question])
+        session.commit()
+        ids = bounce.id, question.id
+    log_in(client)
+    queue = client.get("/review").text
+
+    def actions(request_id: int) -> list[str]:
+        item = queue[queue.index(f'id="request-{request_id}"'):]
+        return re.findall(r'name="action" value="(\w+)"', item[:item.index("</form>")])
+
+    assert actions(ids[0]) == ["dismiss"]  # nobody to answer
+    assert actions(ids[1]) == ["grant", "decline", "answer", "dismiss"]
+    answered = client.post(f"/review/{ids[0]}", data={"csrf": csrf_of(queue), "action": "answer", "note": "hi"})
+    assert "is an automated message" in re.search(r'id="failed">(.*?)</p>', answered.text).group(1)
+
+
 def test_dismiss_from_the_review_queue_records_the_editor(site):
     from models import Request
 
@@ -353,6 +379,25 @@ def test_stories_and_outlets_have_lists_with_search(site):
     assert outlets.status_code == 200 and outlets.text.count("data-outlet=") == 3
     assert client.get("/outlets?q=harbor").text.count("data-outlet=") == 1
     assert '<a href="/outlets/' in outlets.text and client.get("/outlets?q=<script>").text.count("<script>") == 0
+
+
+def test_stories_and_outlets_sort_by_a_column(site):
+    import re
+
+    client = site["client"]
+    log_in(client)
+
+    def titles(query: str) -> list[str]:
+        return re.findall(r'<a href="/stories/\d+">([^<]+)</a>', client.get("/stories" + query).text)
+
+    by_title = titles("?sort=title")
+    assert by_title == sorted(by_title, key=str.casefold) and len(by_title) >= 3
+    assert titles("?sort=nonsense") == titles("")  # an unknown order is the list's own
+    assert "Title ▾" in client.get("/stories?sort=title").text
+    assert 'href="?q=bike&amp;sort=granted"' in client.get("/stories?q=bike").text  # a search keeps its order links
+    counts = [int(n) for n in re.findall(r'data-outlet="\d+">.*?<td class="n">(\d+)</td>',
+                                          client.get("/outlets?sort=pickups").text)]
+    assert counts == sorted(counts, reverse=True) and len(counts) == 3
 
 
 def test_a_page_per_request_shows_what_they_wrote_the_decision_and_the_reply(site):

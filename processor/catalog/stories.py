@@ -14,11 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import Text, any_, bindparam, func, or_, select
+from sqlalchemy import Text, any_, bindparam, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from models import Story
-from processor.catalog.titles import PREFIX_WORDS, title_key, title_prefix
+from models import Story, TitleRun
+from processor.catalog.titles import RUN_WORDS, title_key, title_runs
 from processor.config import PublicationConfig
 from processor.catalog.extract import Article, NotAnArticle, decode_html, extract_article
 from processor.catalog.feeds import NotAFeed, looks_like_feed, parse_feed
@@ -126,8 +126,8 @@ def upsert_story(session: Session, article: Article, *, key: str, source: str, n
         session.add(story)
     story.canonical_url = article.canonical_url[:2048]
     story.title = article.title
+    retitled = created or story.title_key != title_key(article.title)[:1024]
     story.title_key = title_key(article.title)[:1024]
-    story.title_prefix = title_prefix(story.title_key)
     story.slug = slug_for(article.canonical_url, article.title)
     story.byline = article.byline
     story.published_at = article.published_at
@@ -142,7 +142,16 @@ def upsert_story(session: Session, article: Article, *, key: str, source: str, n
     story.source = source[:200]
     story.updated_at = now
     session.flush()
+    if retitled:
+        replace_title_runs(session, story.id, story.title_key)
     return story, created
+
+
+def replace_title_runs(session: Session, story_id: int, key: str) -> None:
+    session.execute(delete(TitleRun).where(TitleRun.story_id == story_id))
+    runs = title_runs(key)
+    if runs:
+        session.execute(insert(TitleRun), [{"story_id": story_id, "run": run} for run in runs])
 
 
 MAX_PAGES_PER_IMPORT = 50  # teasers completed from their pages per import; the rest at their first request
@@ -215,23 +224,25 @@ class Named:
 
     by_url: dict[str, StoryView] = field(default_factory=dict)
     by_title: dict[str, list[StoryView]] = field(default_factory=dict)
-    by_prefix: dict[str, list[StoryView]] = field(default_factory=dict)
+    by_run: dict[str, list[StoryView]] = field(default_factory=dict)
 
     def for_refs(self, url_keys: tuple[str, ...], title_keys: tuple[str, ...]
                  ) -> tuple[dict[str, StoryView], list[StoryView], tuple[str, ...]]:
         """({url key: story} for the links, [stories named by title], longest title first, and the typed
-        title starts that fit several stories, for a person). A title's first words count only when no link
-        and no whole title names a story."""
+        runs of a title that fit several stories, for a person). A run of a title's words counts only when
+        no link and no whole title names a story."""
         by_url = {key: self.by_url[key] for key in url_keys if key in self.by_url}
         titled = {story.id: story for key in title_keys for story in self.by_title.get(key, ())}
         ambiguous: list[str] = []
-        if not titled and not by_url:  # only when nothing else names a story: a short run is a weaker sign
+        if not titled and not by_url:  # only when nothing else names a story: a run of words is a weaker sign
             for key in title_keys:
-                fitting = {story.id: story for story in self.by_prefix.get(key, ())}
+                fitting = {story.id: story for story in self.by_run.get(key, ())}
                 if len(fitting) == 1:
                     titled.update(fitting)
                 elif fitting:
-                    ambiguous.append(f'{len(fitting)} stories begin "{key}"')
+                    ambiguous.append(f'{len(fitting)} stories\' titles have "{key}"')
+            if titled:  # a run found in one story only names it; runs shared by several add nothing
+                ambiguous = []
         # Longest titles first: "Israel and Japan sign new defense agreement" beats a story titled "Israel and Japan".
         return by_url, sorted(titled.values(), key=lambda story: -len(story.title)), tuple(dict.fromkeys(ambiguous))
 
@@ -283,12 +294,14 @@ def stories_named(session: Session, url_keys, title_keys, chunk: int = 5000) -> 
     return named
 
 
-def add_title_starts(session: Session, named: Named, keys, chunk: int = 5000) -> None:
-    """Stories whose title begins with one of these keys (a title's first words, typed short), into
-    `named`: asked for only for messages that name no story otherwise, so the common case costs nothing."""
-    wanted = [key for key in dict.fromkeys(keys) if len(key.split()) == PREFIX_WORDS]
+def add_title_runs(session: Session, named: Named, keys, chunk: int = 5000) -> None:
+    """Stories whose title holds one of these runs of RUN_WORDS words (a headline typed short, or without
+    its start) into `named`: asked for only for messages that name no story otherwise, so the common case
+    costs nothing."""
+    wanted = [key for key in dict.fromkeys(keys) if len(key.split()) == RUN_WORDS]
+    runs = TitleRun.__table__
     for start in range(0, len(wanted), chunk):
-        rows = session.execute(select(*_VIEW_COLUMNS, _STORIES.c.title_prefix)
-                               .where(_STORIES.c.title_prefix.in_(wanted[start:start + chunk])))
+        rows = session.execute(select(*_VIEW_COLUMNS, runs.c.run).join(runs, runs.c.story_id == _STORIES.c.id)
+                               .where(runs.c.run.in_(wanted[start:start + chunk])))
         for row in rows:
-            named.by_prefix.setdefault(row.title_prefix, []).append(StoryView(*row[:len(_VIEW_COLUMNS)]))
+            named.by_run.setdefault(row.run, []).append(StoryView(*row[:len(_VIEW_COLUMNS)]))

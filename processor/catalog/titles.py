@@ -19,11 +19,14 @@ def title_key(title: str) -> str:
     return " ".join(text.split())
 
 
-PREFIX_WORDS = 5  # a run this long of a title's start is distinctive enough to name the story
+RUN_WORDS = 5  # a run this long of a title, found in one story only, is distinctive enough to name it
 
 
-def title_prefix(key: str) -> str:
-    """The first PREFIX_WORDS words of a title key, for a title longer than that ("" otherwise: a short
+def title_runs(key: str) -> list[str]:
+    """Every run of RUN_WORDS words of a title key, for a title longer than that (none otherwise: a short
     title is found by its whole key)."""
     words = key.split()
-    return " ".join(words[:PREFIX_WORDS])[:300] if len(words) > PREFIX_WORDS else ""
+    if len(words) <= RUN_WORDS:
+        return []
+    return list(dict.fromkeys(" ".join(words[start:start + RUN_WORDS])[:300]
+                              for start in range(len(words) - RUN_WORDS + 1)))

@@ -31,7 +31,7 @@ def requests(ctx: click.Context, outcome: str | None, outlet: str | None, since:
 @click.argument("request_id", type=int)
 @click.pass_obj
 def requests_show(obj: Context, request_id: int) -> None:
-    """One request: its headers, outcome, reason, pickups and the reply exactly as sent."""
+    """One request in full: what they wrote, the stories named, every reply as sent, their earlier requests."""
     from processor.desk.inbound_log import request_detail
     from processor.desk.listings import format_request_detail
 

@@ -1,4 +1,4 @@
-"""`republish review`: the requests left for a person; grant, decline or dismiss them."""
+"""`republish review`: the requests left for a person; show one, grant, decline, answer, dismiss or reopen it."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import os
 import click
 
 from processor.cli.common import Context, now, ready_engine, session_for
+from processor.cli.requests import requests_show
 from processor.config import Config
 
 
 @click.group(invoke_without_command=True)
 @click.pass_context
 def review(ctx: click.Context) -> None:
-    """Requests waiting for a person, oldest first; grant, decline or dismiss them."""
+    """Requests waiting for a person, oldest first; show, grant, decline, answer, dismiss or reopen one."""
     if ctx.invoked_subcommand is not None:
         return
     from processor.desk.listings import format_review_queue
@@ -26,8 +27,13 @@ def review(ctx: click.Context) -> None:
 
 _editor_option = click.option("--editor", default=lambda: os.environ.get("USER", ""), show_default="$USER",
                               help="Who decided (recorded with the resolution).")
-_story_option = click.option("--story", "story_urls", multiple=True, metavar="URL",
-                             help="The story meant (repeatable); default: the stories the request named.")
+_story_option = click.option("--story", "story_refs", multiple=True, metavar="URL|WORDS",
+                             help="The story meant, by its address or words of its title (repeatable); "
+                                  "default: the stories the request named.")
+
+
+# One request in full, as `requests show` prints it: the same command under the queue's name.
+review.add_command(requests_show, name="show")
 
 
 @review.command(name="grant")
@@ -36,9 +42,9 @@ _story_option = click.option("--story", "story_urls", multiple=True, metavar="UR
 @_editor_option
 @click.option("--note", default="", metavar="TEXT", help="Your own words to the partner, in the reply.")
 @click.pass_obj
-def review_grant(obj: Context, request_id: int, story_urls: tuple[str, ...], editor: str, note: str) -> None:
+def review_grant(obj: Context, request_id: int, story_refs: tuple[str, ...], editor: str, note: str) -> None:
     """Grant the request: the reply with the snippets, signed by you, is sent now."""
-    _resolve(obj.config, request_id, "grant", editor, story_urls, note)
+    _resolve(obj.config, request_id, "grant", editor, story_refs, note)
 
 
 @review.command(name="decline")
@@ -47,9 +53,19 @@ def review_grant(obj: Context, request_id: int, story_urls: tuple[str, ...], edi
 @_editor_option
 @click.option("--reason", default="", metavar="TEXT", help="Why, in your own words to the partner.")
 @click.pass_obj
-def review_decline(obj: Context, request_id: int, story_urls: tuple[str, ...], editor: str, reason: str) -> None:
+def review_decline(obj: Context, request_id: int, story_refs: tuple[str, ...], editor: str, reason: str) -> None:
     """Decline the request: a polite no, signed by you, is sent now."""
-    _resolve(obj.config, request_id, "decline", editor, story_urls, reason)
+    _resolve(obj.config, request_id, "decline", editor, story_refs, reason)
+
+
+@review.command(name="answer")
+@click.argument("request_id", type=int)
+@click.option("--text", required=True, metavar="TEXT", help="Your answer, in your own words (the guidelines follow it).")
+@_editor_option
+@click.pass_obj
+def review_answer(obj: Context, request_id: int, text: str, editor: str) -> None:
+    """Answer in your own words, in the thread, with the guidelines; sent now (also after the worker's reply)."""
+    _resolve(obj.config, request_id, "answer", editor, (), text)
 
 
 @review.command(name="dismiss")
@@ -80,7 +96,7 @@ def review_reopen(obj: Context, request_id: int, editor: str) -> None:
     click.echo(summary)
 
 
-def _resolve(config: Config, request_id: int, action: str, editor: str, story_urls: tuple[str, ...],
+def _resolve(config: Config, request_id: int, action: str, editor: str, story_refs: tuple[str, ...],
              note: str = "") -> None:
     from processor.records import db  # here, not at the top: --help stays quick
     from processor.app import reply_sender
@@ -91,7 +107,7 @@ def _resolve(config: Config, request_id: int, action: str, editor: str, story_ur
     with session_for(config) as session:
         try:
             summary = resolve(session, request_id, action, editor=editor, config=config, now=now(),
-                              story_urls=story_urls, note=note)
+                              story_refs=story_refs, note=note)
         except ReviewError as exc:
             raise click.ClickException(str(exc)) from None
         session.commit()

@@ -35,10 +35,20 @@ class RequestDetail:
     resolved_by: str
     resolved_at: datetime | None
     pickups: tuple[tuple[str, str, str], ...]  # (story url, title, decision this request recorded)
-    reply_status: str      # outbox status, "" when no reply was queued
-    reply_error: str
-    reply_text: str        # the reply as sent, decoded to readable text
+    replies: tuple[ReplyShown, ...]  # what was sent, first to last
+    earlier: tuple[RequestRow, ...]  # the same outlet's (or sender's) earlier requests, newest first
     words: str = ""        # what the partner wrote
+
+
+@dataclass(frozen=True)
+class ReplyShown:
+    kind: str      # models.ReplyKind
+    status: str    # outbox status
+    error: str
+    text: str      # the reply as sent, decoded to readable text
+
+
+EARLIER_SHOWN = 5
 
 
 def list_requests(session: Session, *, outcome: str | None = None, outlet: str | None = None,
@@ -65,13 +75,17 @@ def request_detail(session: Session, request_id: int) -> RequestDetail | None:
         .join(Pickup, Pickup.story_id == Story.id).join(PickupRequest, PickupRequest.pickup_id == Pickup.id)
         .where(PickupRequest.request_id == request.id).order_by(Story.id)
     ).all()
-    outbox = request.outbox
+    same_partner = (Request.outlet_id == request.outlet_id if request.outlet_id is not None
+                    else Request.from_address == request.from_address)
+    earlier = session.scalars(select(Request).where(same_partner, Request.id < request.id)
+                              .order_by(Request.id.desc()).limit(EARLIER_SHOWN))
     return RequestDetail(
         row=_row(request), message_id=request.message_id, reply_to=request.reply_to, sent_at=request.sent_at,
         mailbox=request.mailbox, resolved_by=request.resolved_by, resolved_at=request.resolved_at,
         pickups=tuple((url, title, decision) for url, title, decision in pickups),
-        reply_status=outbox.status if outbox else "", reply_error=outbox.last_error if outbox else "",
-        reply_text=readable_message(outbox.content.raw) if outbox else "",
+        replies=tuple(ReplyShown(reply.kind, reply.status, reply.last_error, readable_message(reply.content.raw))
+                      for reply in request.replies),
+        earlier=tuple(_row(row) for row in earlier),
         words=request.words,
     )
 

@@ -110,11 +110,16 @@ def format_request_detail(detail: RequestDetail) -> str:
         lines.append(f"  Resolution:  {row.resolution} by {detail.resolved_by or '?'} at {_cell(detail.resolved_at)}")
     lines.append("Pickups:" if detail.pickups else "Pickups:     none")
     lines += [f"  {decision:<9} {url}  ({title})" for url, title, decision in detail.pickups]
-    if not detail.reply_status:
+    if not detail.replies:
         lines.append("Reply:       none sent")
-        return "\n".join(lines) + "\n"
-    lines.append(f"Reply ({detail.reply_status}{': ' + detail.reply_error if detail.reply_error else ''}):")
-    lines += ["  " + line if line else "" for line in detail.reply_text.splitlines()]
+    for reply in detail.replies:
+        name = "Reply" if reply.kind == "reply" else "Answer from the desk"
+        lines.append(f"{name} ({reply.status}{': ' + reply.error if reply.error else ''}):")
+        lines += ["  " + line if line else "" for line in reply.text.splitlines()]
+    if detail.earlier:
+        lines.append("Earlier requests from this outlet:" if row.outlet else "Earlier requests from this sender:")
+        lines += [f"  {r.id:>6}  {_cell(r.processed_at)}  {r.outcome}{' / ' + r.resolution if r.resolution else ''}"
+                  f"  {r.subject[:60]}" for r in detail.earlier]
     return "\n".join(lines) + "\n"
 
 

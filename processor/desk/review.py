@@ -1,7 +1,10 @@
 """The review queue: requests the worker left for a person, and what the person decides about them.
 
-A person grants, declines or dismisses a request. Granting or declining records the pickups
-and puts the reply in the outbox, built by the same function as the worker's own replies. The
+A person grants, declines, answers or dismisses a request. Granting or declining records the pickups
+and puts the reply in the outbox, built by the same function as the worker's own replies; answering
+puts the editor's own words, with the guidelines, in the outbox (after the worker's reply, if one
+went out). Every resolution, and a reopening, is also noted for the mailbox (`Request.mailbox_sync`):
+the worker unflags or flags the message on its next pass. The
 caller commits, then sends that one reply through the pipeline's sending loop (`send_now`, with a
 sender handed in by the wiring), which gives it the same retries, Sent copy and "never twice"
 bookkeeping; or a running worker sends it.
@@ -19,7 +22,7 @@ from email.utils import make_msgid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Decision, Outcome, Pickup, PickupRequest, Request, SendStatus, Story
+from models import Decision, MailboxSync, Outcome, Pickup, PickupRequest, ReplyKind, Request, SendStatus, Story
 from processor.catalog import stories as catalog
 from processor.config import Config
 from processor.pipeline.answer import compose_reply, story_decisions
@@ -31,8 +34,8 @@ from processor.records import outbox, pickups as pickup_rows, requests
 from processor.urls import url_key
 
 log = logging.getLogger(__name__)
-ACTIONS = ("grant", "decline", "dismiss")
-RESOLUTIONS = {"grant": "granted", "decline": "declined", "dismiss": "dismissed"}
+ACTIONS = ("grant", "decline", "answer", "dismiss")
+RESOLUTIONS = {"grant": "granted", "decline": "declined", "answer": "answered", "dismiss": "dismissed"}
 
 
 class ReviewError(Exception):
@@ -50,6 +53,7 @@ class ReviewItem:
     stories: tuple[tuple[int, str, str, str], ...]  # (story id, canonical url, title, decision or "")
     has_reply: bool
     words: str = ""   # what the partner wrote
+    automated: bool = False  # a delivery report or an auto-reply: nobody to answer, only to dismiss
 
 
 def review_queue(session: Session, limit: int | None = None) -> list[ReviewItem]:
@@ -71,13 +75,20 @@ def review_item(session: Session, request: Request) -> ReviewItem:
         reason=request.reason,
         stories=tuple((story.id, story.canonical_url, story.title, decision)
                       for story, decision in _request_stories(session, request.id)),
-        has_reply=request.outbox is not None,
+        has_reply=bool(request.replies),
         words=request.words,
+        automated=request.outcome == Outcome.IGNORED,
     )
 
 
+def recent_titles(session: Session, limit: int = 300) -> list[str]:
+    """The newest stories' titles, offered while an editor types which story a request means."""
+    return list(session.scalars(select(Story.title).where(Story.title != "")
+                                .order_by(Story.published_at.desc(), Story.id.desc()).limit(limit)))
+
+
 def resolve(session: Session, request_id: int, action: str, *, editor: str, config: Config, now: datetime,
-            story_urls: tuple[str, ...] = (), note: str = "",
+            story_refs: tuple[str, ...] = (), note: str = "",
             new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
             new_message_id: Callable[[str], str] = lambda domain: make_msgid(domain=domain).strip("<>")) -> str:
     """Record what the editor decided; for grant/decline, queue the reply. Returns a one-line summary."""
@@ -90,13 +101,17 @@ def resolve(session: Session, request_id: int, action: str, *, editor: str, conf
         raise ReviewError(f"request {request_id} was already resolved ({request.resolution} by "
                           f"{request.resolved_by or 'someone'})")
     summary = f"request {request_id} dismissed"
-    if action != "dismiss":
-        summary = _answer(session, request, Decision.GRANTED if action == "grant" else Decision.DECLINED,
-                          editor=editor, config=config, now=now, story_urls=story_urls, note=note,
-                          new_token=new_token, new_message_id=new_message_id)
+    if action in ("grant", "decline"):
+        summary = _grant_or_decline(session, request, Decision.GRANTED if action == "grant" else Decision.DECLINED,
+                                    editor=editor, config=config, now=now, story_refs=story_refs, note=note,
+                                    new_token=new_token, new_message_id=new_message_id)
+    elif action == "answer":
+        summary = _answer_in_own_words(session, request, editor=editor, config=config, now=now, text=note,
+                                       new_message_id=new_message_id)
     request.resolution = RESOLUTIONS[action]
     request.resolved_at = now
     request.resolved_by = editor[:320]
+    request.mailbox_sync = MailboxSync.RESOLVED
     session.flush()
     log.info("%s by %s", summary, editor)
     return summary
@@ -114,33 +129,24 @@ def reopen(session: Session, request_id: int, *, editor: str, now: datetime) -> 
     request.resolved_at = None
     request.resolved_by = ""
     request.needs_person = True
+    request.mailbox_sync = MailboxSync.REOPENED
     request.reason = f"{request.reason}; reopened by {editor} on {now:%Y-%m-%d %H:%M} UTC (was {was})"[:4000]
     session.flush()
     log.info("request %d reopened by %s", request_id, editor)
     return f"request {request_id} reopened (was {was})"
 
 
-def _answer(session: Session, request: Request, decision: Decision, *, editor: str, config: Config, now: datetime,
-            story_urls: tuple[str, ...], note: str, new_token: Callable[[], str],
-            new_message_id: Callable[[str], str]) -> str:
-    if request.outbox is not None or request.reply_message_id:
+def _grant_or_decline(session: Session, request: Request, decision: Decision, *, editor: str, config: Config,
+                      now: datetime, story_refs: tuple[str, ...], note: str, new_token: Callable[[], str],
+                      new_message_id: Callable[[str], str]) -> str:
+    if request.replies or request.reply_message_id:
         raise ReviewError(f"request {request.id} was already answered (reply {request.reply_message_id}): "
-                          f"dismiss it instead, or answer by hand")
-    if request.outcome == Outcome.IGNORED:
-        # A delivery report or an auto-reply: answering it would write to a mail system, not a person.
-        raise ReviewError(f"request {request.id} is an automated message ({request.reason[:200]}): dismiss it")
-    message = StoredMessage(from_address=request.from_address, reply_to_address=request.reply_to,
-                            message_id=request.message_id, from_name=request.from_name)
-    known = (requests.addresses_used(session, [request.outlet_id]).get(request.outlet_id, set())
-             if request.outlet_id is not None else set())
-    recipient = choose_recipient(request.from_address, request.reply_to,
-                                 frozenset(mailbox_key(address) for address in known if address)).address
-    if recipient is None:
-        raise ReviewError(f"request {request.id} has no usable address to reply to: answer it by hand, then dismiss it")
-    stories = _catalog_stories(session, story_urls) if story_urls else [
+                          f"answer it in your own words, or dismiss it")
+    recipient = _recipient(session, request)
+    stories = _catalog_stories(session, story_refs) if story_refs else [
         catalog.view(story) for story, _ in _request_stories(session, request.id)]
     if not stories:
-        raise ReviewError(f"no story was identified in request {request.id}: name it with --story URL")
+        raise ReviewError(f"no story was identified in request {request.id}: say which story it is about")
     outlet = (requests.merge_target(session, request.outlet) if request.outlet is not None
               else requests.outlet_for(session, outlet_key(request.from_address), "", now))
     request.outlet = outlet
@@ -152,8 +158,8 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
     pickups = rows.add_pickups(answered, outlet.id, story_decisions(plan), when=request.sent_at or now,
                                new_token=new_token)
     message_id = new_message_id(config.reply_from.rsplit("@", 1)[-1])
-    reply = compose_reply(plan, message, recipient=recipient, outlet_id=outlet.id, pickups=pickups, config=config,
-                          message_id=message_id, now=now, answered_by=editor, note=note.strip()[:4000])
+    reply = compose_reply(plan, _stored(request), recipient=recipient, outlet_id=outlet.id, pickups=pickups,
+                          config=config, message_id=message_id, now=now, answered_by=editor, note=note.strip()[:4000])
     rows.add_reply(answered, raw=reply, message_id=message_id, recipient=recipient, now=now)
     rows.write(session)
     request.reply_message_id = message_id
@@ -162,11 +168,53 @@ def _answer(session: Session, request: Request, decision: Decision, *, editor: s
     return f"request {request.id} {verb} ({titles}): reply to {recipient} queued"
 
 
+def _answer_in_own_words(session: Session, request: Request, *, editor: str, config: Config, now: datetime,
+                         text: str, new_message_id: Callable[[str], str]) -> str:
+    """The editor's own reply, in the thread, with the guidelines; it records no pickup (grant does that)."""
+    text = text.strip()
+    if not text:
+        raise ReviewError(f"say what to answer to request {request.id}: the text is empty")
+    recipient = _recipient(session, request)
+    plan = Plan(Outcome.ANSWERED, needs_person=False, reply=True, reasons=(f"answered by {editor}",))
+    message_id = new_message_id(config.reply_from.rsplit("@", 1)[-1])
+    outlet_id = request.outlet_id or 0  # the reply carries no snippet, so no pixel names the outlet
+    reply = compose_reply(plan, _stored(request), recipient=recipient, outlet_id=outlet_id, pickups={},
+                          config=config, message_id=message_id, now=now, answered_by=editor,
+                          note=text[:ANSWER_CHARS], guidelines=True)
+    rows = requests.NewRows({})
+    rows.add_reply(requests.RequestRef(None, request.id), raw=reply, message_id=message_id, recipient=recipient,
+                   now=now, kind=ReplyKind.ANSWER)
+    rows.write(session)
+    request.outcome = Outcome.PENDING
+    return f"request {request.id} answered: reply to {recipient} queued"
+
+
+ANSWER_CHARS = 20_000  # an editor's answer: a few paragraphs, never a whole story pasted in
+
+
+def _recipient(session: Session, request: Request) -> str:
+    if request.outcome == Outcome.IGNORED:
+        # A delivery report or an auto-reply: answering it would write to a mail system, not a person.
+        raise ReviewError(f"request {request.id} is an automated message ({request.reason[:200]}): dismiss it")
+    known = (requests.addresses_used(session, [request.outlet_id]).get(request.outlet_id, set())
+             if request.outlet_id is not None else set())
+    recipient = choose_recipient(request.from_address, request.reply_to,
+                                 frozenset(mailbox_key(address) for address in known if address)).address
+    if recipient is None:
+        raise ReviewError(f"request {request.id} has no usable address to reply to: answer it by hand, then dismiss it")
+    return recipient
+
+
+def _stored(request: Request) -> StoredMessage:
+    return StoredMessage(from_address=request.from_address, reply_to_address=request.reply_to,
+                         message_id=request.message_id, from_name=request.from_name)
+
+
 def send_now(sessions, request_id: int, send_reply: Callable[[int], bool | None]) -> str:
     """Send the reply just queued (and committed) for a resolved request with `send_reply` (outbox id -> sent
     now?, None when a running worker sends it); what became of it, in one line for the editor."""
     with sessions() as session:
-        outbox_id = outbox.reply_of(session, request_id)
+        outbox_id = outbox.latest_reply_of(session, request_id)
     if outbox_id is not None:
         send_reply(outbox_id)
     with sessions() as session:
@@ -184,19 +232,37 @@ def _request_stories(session: Session, request_id: int) -> list[tuple[Story, str
     return [(story, decision or "") for story, decision in rows]
 
 
-def _catalog_stories(session: Session, story_urls: tuple[str, ...]) -> list[catalog.StoryView]:
-    found = catalog.stories_by_url_keys(session, tuple(url_key(url) for url in story_urls))
-    missing = [url for url in story_urls if url_key(url) not in found]
+def _catalog_stories(session: Session, story_refs: tuple[str, ...]) -> list[catalog.StoryView]:
+    """The stories an editor named, each by its URL (any form of it) or by words of its title."""
+    urls = [ref for ref in story_refs if "://" in ref]
+    found = catalog.stories_by_url_keys(session, tuple(url_key(url) for url in urls))
+    missing = [url for url in urls if url_key(url) not in found]
     if missing:
         raise ReviewError(f"not in the story catalog: {', '.join(missing)} (import it with `republish stories import`)")
-    unique = {story.id: story for story in (found[url_key(url)] for url in story_urls)}
+    chosen = [found[url_key(url)] for url in urls]
+    for words in (ref for ref in story_refs if "://" not in ref):
+        chosen.append(_story_by_title_words(session, words))
+    unique = {story.id: story for story in chosen}
     return list(unique.values())
 
 
+def _story_by_title_words(session: Session, words: str) -> catalog.StoryView:
+    from processor.desk.story_stats import story_counts
+
+    matches = story_counts(session, search=words, limit=4)
+    if not matches:
+        raise ReviewError(f"no story in the catalog has {words!r} in its title or address")
+    if len(matches) > 1:
+        titles = "; ".join(f'"{row.title}"' for row in matches[:3])
+        raise ReviewError(f"more than one story matches {words!r} ({titles}{'; …' if len(matches) > 3 else ''}): "
+                          f"type more of the title, or its address")
+    return catalog.view(session.get(Story, matches[0].id))
+
+
 def reply_status(session: Session, request_id: int) -> str:
-    """What became of the reply to a resolved request, in one line for the editor."""
+    """What became of the latest reply to a resolved request, in one line for the editor."""
     request = session.get(Request, request_id)
-    outbox = request.outbox if request is not None else None
+    outbox = request.replies[-1] if request is not None and request.replies else None
     if outbox is None:
         return "no reply queued"
     if outbox.status == SendStatus.SENT:

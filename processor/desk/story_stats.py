@@ -22,7 +22,7 @@ class StoryRow:
     declined: int
 
 
-def story_counts(session: Session, *, search: str | None = None) -> list[StoryRow]:
+def story_counts(session: Session, *, search: str | None = None, limit: int | None = None) -> list[StoryRow]:
     granted = func.coalesce(func.sum(case((Pickup.decision == Decision.GRANTED, 1), else_=0)), 0)
     declined = func.coalesce(func.sum(case((Pickup.decision == Decision.DECLINED, 1), else_=0)), 0)
     query = (select(Story, granted, declined).outerjoin(Pickup, Pickup.story_id == Story.id)
@@ -31,5 +31,7 @@ def story_counts(session: Session, *, search: str | None = None) -> list[StoryRo
         words = search.strip().lower()  # "%" and "_" typed in a search are themselves, not wildcards
         query = query.where(or_(func.lower(Story.title).contains(words, autoescape=True),
                                 func.lower(Story.canonical_url).contains(words, autoescape=True)))
+    if limit:
+        query = query.limit(limit)
     return [StoryRow(story.id, story.canonical_url, story.title, story.published_at, story.origin or "", g, d)
             for story, g, d in session.execute(query).all()]

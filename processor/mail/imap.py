@@ -17,7 +17,7 @@ from processor.config.schema import PROVIDERS_FILING_SENT
 from processor.mail.mailbox import BATCH_BYTES, Mark, Position, RawMessage
 from processor.mail.oauth import OAuthError, TokenProvider, bearer_auth
 from processor.mail.commands import by_bytes, describe_server, message_sets
-from processor.mail.sent import append_copies, copies_in, find_sent_folder, message_id_of
+from processor.mail.sent import append_copies, copies_in, find_sent_folder, message_id_of, uids_by_message_id
 from processor.mail.tls import client_context
 
 log = logging.getLogger(__name__)
@@ -251,6 +251,37 @@ class ImapSource:
             # The server said no (a message was expunged meanwhile, the folder cannot be created):
             # the connection is fine, the database already knows, and the next round tries again.
             log.warning("IMAP could not mark messages %s: %s", _uid_list(uids), exc)
+
+    def follow_desk(self, message_ids: list[str], *, for_person: bool) -> int | None:
+        """Tell the watched folder what an editor decided: a resolved request's message loses \\Flagged (and
+        $RepublishPerson) and is marked done (moved to the processed folder, if one is set); a reopened one
+        is flagged again. Looked up by Message-ID, so a renumbered folder does not matter; a message no
+        longer there (deleted, moved by a person) is left alone. How many messages changed; None when the
+        server refused, to be tried again on the next pass."""
+        client = self.connect()
+        try:
+            found = uids_by_message_id(client, message_ids)
+            uids = sorted({uid for found_uids in found.values() for uid in found_uids})
+            person = [KEYWORDS[Mark.PERSON]] if self.keeps_keywords else []
+            done = [KEYWORDS[Mark.DONE]] if self.keeps_keywords else []
+            for part in message_sets(uids):
+                if for_person:
+                    if done:
+                        client.remove_flags(part, done, silent=True)
+                    client.add_flags(part, [imapclient.FLAGGED, *person], silent=True)
+                else:
+                    client.remove_flags(part, [imapclient.FLAGGED, *person], silent=True)
+                    if done:
+                        client.add_flags(part, done, silent=True)
+                    if self.config.processed_folder:
+                        self._move(client, part, self.config.processed_folder)
+        except (OSError, IMAPClientAbortError) as exc:
+            self._drop_connection()
+            raise MailboxError(f"IMAP could not follow the desk: {type(exc).__name__}: {exc}") from None
+        except IMAPClientError as exc:  # refused (expunged meanwhile): the connection is fine, try next pass
+            log.warning("IMAP could not change the flags of %d message(s) decided at the desk: %s", len(message_ids), exc)
+            return None
+        return len(uids)
 
     def _move(self, client: imapclient.IMAPClient, uids: list[str], folder: str) -> None:
         if not client.folder_exists(folder):

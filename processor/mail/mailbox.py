@@ -52,6 +52,10 @@ class MailSource(Protocol):
     def mark(self, refs: list[str], mark: Mark) -> None:
         """Mark these messages, all at once (a command per few thousand messages)."""
 
+    def follow_desk(self, message_ids: list[str], *, for_person: bool) -> int | None:
+        """What an editor decided, told to the messages with these Message-IDs: unflagged and marked done
+        (`for_person` False), or flagged again; how many changed, None if it should be tried again."""
+
     def save_sent(self, raws: list[bytes]) -> None:
         """Keep copies of sent replies in the mailbox's Sent folder, all at once where the server allows."""
 

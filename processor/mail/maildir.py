@@ -11,11 +11,14 @@ import logging
 import mailbox
 import threading
 from collections.abc import Iterator
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from pathlib import Path
 
 from processor.mail.mailbox import BATCH_BYTES, Mark, Position, RawMessage
 
 log = logging.getLogger(__name__)
+HEADER_BYTES = 64 * 1024  # read of each message to find it by its Message-ID
 # R (replied) only for what was answered: a backfilled request was logged, not replied to (S, seen).
 _FLAGS = {Mark.DONE: "R", Mark.LOGGED: "S", Mark.PERSON: "F", Mark.IGNORED: ""}
 
@@ -67,6 +70,29 @@ class MaildirSource:
             if _FLAGS[mark]:
                 message.add_flag(_FLAGS[mark])
             self.maildir[ref] = message
+
+    def follow_desk(self, message_ids: list[str], *, for_person: bool) -> int | None:
+        """F (flagged) again for a reopened request; for a resolved one F goes and R (answered) or S comes."""
+        wanted = set(message_ids)
+        changed = 0
+        for key in self.maildir.iterkeys():
+            try:
+                with self.maildir.get_file(key) as file:
+                    headers = BytesHeaderParser(policy=compat32).parsebytes(file.read(HEADER_BYTES))
+            except (KeyError, FileNotFoundError):
+                continue
+            if str(headers.get("Message-ID", "")).strip().strip("<>") not in wanted:
+                continue
+            message = self.maildir.get_message(key)
+            if for_person:
+                message.add_flag("F")
+            else:
+                message.remove_flag("F")
+                message.add_flag("S")
+            message.set_subdir("cur")
+            self.maildir[key] = message
+            changed += 1
+        return changed
 
     def save_sent(self, raws: list[bytes]) -> None:
         return None  # the outbox folder (or the SMTP server) keeps the copy

@@ -46,13 +46,20 @@ def message_id_of(raw: bytes) -> str:
 
 
 def copies_in(client: imapclient.IMAPClient, folder: str, message_ids: list[str]) -> set[str]:
-    """Which of these Message-IDs have a copy in `folder` (a few OR'ed HEADER searches)."""
-    wanted = [mid for mid in dict.fromkeys(message_ids) if mid and mid.isascii() and '"' not in mid]
+    """Which of these Message-IDs have a copy in `folder`."""
+    wanted = [mid for mid in dict.fromkeys(message_ids) if _searchable(mid)]
     if not wanted:
         return set()
     client.select_folder(folder, readonly=True)
-    found: set[str] = set()
-    for part in _search_parts(wanted):
+    return set(uids_by_message_id(client, wanted))
+
+
+def uids_by_message_id(client: imapclient.IMAPClient, message_ids: list[str]) -> dict[str, list[int]]:
+    """{Message-ID: UIDs} of the messages in the selected folder that carry one of these Message-IDs
+    (a few OR'ed HEADER searches; HEADER matches substrings, so each hit's own header is compared)."""
+    wanted = [mid for mid in dict.fromkeys(message_ids) if _searchable(mid)]
+    found: dict[str, list[int]] = {}
+    for part in _search_parts(wanted) if wanted else []:
         criteria: list = []
         for mid in part[:-1]:
             criteria += ["OR", "HEADER", "Message-ID", f"<{mid}>"]
@@ -60,9 +67,15 @@ def copies_in(client: imapclient.IMAPClient, folder: str, message_ids: list[str]
         uids = client.search(criteria)
         if uids:
             headers = client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-            for data in headers.values():
-                found.add(message_id_of(data[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].strip() + b"\r\n\r\n"))
-    return found & set(wanted)
+            for uid, data in headers.items():
+                mid = message_id_of(data[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].strip() + b"\r\n\r\n")
+                found.setdefault(mid, []).append(uid)
+    return {mid: uids for mid, uids in found.items() if mid in wanted}
+
+
+def _searchable(message_id: str) -> bool:
+    return (bool(message_id) and message_id.isascii() and message_id.isprintable() and " " not in message_id
+            and '"' not in message_id and "\\" not in message_id)
 
 
 def append_copies(client: imapclient.IMAPClient, folder: str, raws: list[bytes]) -> None:

@@ -59,7 +59,7 @@ def story_decisions(plan: Plan) -> list[tuple[int, str, str]]:
 
 def compose_reply(plan: Plan, message: Inbound | StoredMessage, *, recipient: str, outlet_id: int,
                   pickups: dict[int, PickupState], config: Config, message_id: str, now: datetime,
-                  answered_by: str = "", note: str = "") -> bytes:
+                  answered_by: str = "", note: str = "", guidelines: bool = False) -> bytes:
     """The reply to a request, to `recipient`, as it goes on the wire: a snippet (with its pickup's
     tracking token) for each granted story, a polite no for each declined one."""
     publication = config.publication
@@ -69,5 +69,5 @@ def compose_reply(plan: Plan, message: Inbound | StoredMessage, *, recipient: st
         for decision in plan.stories if decision.decision == Decision.GRANTED
     }
     context = ReplyContext(publication, config.reply_from, message_id, now, from_name=config.reply_name,
-                           answered_by=answered_by, note=note)
+                           answered_by=answered_by, note=note, guidelines=guidelines)
     return build_reply(plan, message, snippets, context, recipient)

@@ -96,8 +96,8 @@ class Recorder:
                                       [key for ready in answerable for key in ready.refs.title_keys])
         stories = {ready.key: _stories(ready.refs, named, imported) for ready in answerable}
         unnamed = [ready for ready in answerable if not stories[ready.key][0]]
-        if unnamed:  # nothing named by link or whole title: a title's first words, typed short, may be
-            catalog.add_title_starts(session, named, [key for ready in unnamed for key in ready.refs.title_keys])
+        if unnamed:  # nothing named by link or whole title: a run of a title's words, typed short, may be
+            catalog.add_title_runs(session, named, [key for ready in unnamed for key in ready.refs.title_keys])
             stories.update((ready.key, _stories(ready.refs, named, imported)) for ready in unnamed)
         senders: dict[str, str] = {}
         for ready in answerable:
@@ -220,8 +220,8 @@ def _stories(refs: StoryRefs, named: catalog.Named, imported: dict[str, str]
 
 def already_handled(message: RawMessage, request: Request) -> Handled:
     """Seen before (a restart, a copy in another folder): finish what is left, never redo it."""
-    if request.outbox is not None:
-        return Handled(message.ref, None, request.outbox.id)  # marked once its reply is sent
+    if request.replies:
+        return Handled(message.ref, None, request.replies[0].id)  # marked once its reply is sent
     log.info("message %s was already handled as request %s (%s)", message.ref, request.id, request.outcome)
     if request.needs_person:
         return Handled(message.ref, Mark.PERSON)

@@ -39,6 +39,7 @@ class ReplyContext:
     from_name: str = ""   # the From header's display name; "" : the publication's name
     answered_by: str = ""  # the editor who answered from the review desk; "": the worker, automatically
     note: str = ""         # the editor's own words to the partner (a grant's note, a decline's reason)
+    guidelines: bool = False  # the guidelines even with no snippet (an editor's own answer)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ def build_reply(plan: Plan, inbound: Inbound | StoredMessage, snippets: dict[int
         "unmatched_links": plan.unmatched_links[:10],
         "answered_by": context.answered_by,
         "note": context.note,
+        "guidelines": context.guidelines or bool(granted),
     }
     body: Part | Multipart = Multipart("alternative", (
         Part(render("reply.txt.j2", autoescape=False, **values), "plain"),

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from models import Outcome, SendStatus
+from models import MailboxSync, Outcome, SendStatus
 from processor.mail.imap import MailboxError
 from processor.mail.mailbox import Mark, Position, RawMessage
 from processor.pipeline.backoff import Outage, retry_delay
@@ -149,6 +149,25 @@ class Worker:
                 break
         finished = self._mark(handled)
         self._remember_position(finished)
+        self._follow_desk()
+
+    def _follow_desk(self) -> None:
+        """The flags follow what editors decided since the last pass: a resolved request's message is
+        unflagged and marked done, a reopened one flagged again."""
+        source = self.edges.source
+        with database_needed(), self.edges.sessions() as session:
+            decisions = requests.desk_decisions(session, source.name)
+        told: list[tuple[int, str]] = []
+        for sync in (MailboxSync.RESOLVED, MailboxSync.REOPENED):
+            chosen = [(request_id, message_id) for request_id, message_id, wanted in decisions if wanted == sync]
+            if chosen and source.follow_desk([message_id for _, message_id in chosen],
+                                             for_person=sync == MailboxSync.REOPENED) is not None:
+                told += [(request_id, sync) for request_id, _ in chosen]
+        if told:
+            with database_needed(), self.edges.sessions() as session:
+                requests.desk_decisions_told(session, told)
+                session.commit()
+            log.info("mailbox told of %d decision(s) taken at the desk", len(told))
 
     def _remember_position(self, finished: list[str]) -> None:
         """Where this pass leaves the folder, so that the next one asks only for what is new (and for what

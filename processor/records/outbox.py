@@ -24,15 +24,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from models import OutboxContent, OutboxMessage, Outcome, Request, SendStatus
+from models import MailboxSync, OutboxContent, OutboxMessage, Outcome, ReplyKind, Request, SendStatus
 
 ERROR_CHARS = 2000
 
 
-def new_reply(*, message_id: str, recipient: str, now: datetime) -> dict:
+def new_reply(*, message_id: str, recipient: str, now: datetime, kind: str = ReplyKind.REPLY) -> dict:
     """The row of a reply just built: pending, due at once."""
     return {"message_id": message_id, "recipients": recipient, "status": SendStatus.PENDING, "attempts": 0,
-            "last_error": "", "created_at": now, "next_attempt_at": now}
+            "last_error": "", "created_at": now, "next_attempt_at": now, "kind": kind}
 
 
 @dataclass(frozen=True)
@@ -187,6 +187,9 @@ def _not_delivered(row: OutboxMessage, error: str, status: SendStatus) -> None:
         request.outcome = Outcome.NEEDS_PERSON
     request.needs_person = True
     request.reason += f"; {error}"
+    if request.resolution is not None:  # an editor's reply that did not arrive: back on the queue, and flagged
+        request.resolution = None
+        request.mailbox_sync = MailboxSync.REOPENED
 
 
 def replies_due(session: Session, now: datetime, limit: int, exclude=()) -> list[int]:
@@ -255,6 +258,7 @@ def replies_since(session: Session, since: datetime) -> list[tuple[str, datetime
             OutboxMessage.created_at >= since, OutboxMessage.status != SendStatus.FAILED)).all()]
 
 
-def reply_of(session: Session, request_id: int) -> int | None:
-    """The outbox id of a request's reply, if it has one."""
-    return session.scalar(select(OutboxMessage.id).where(OutboxMessage.request_id == request_id))
+def latest_reply_of(session: Session, request_id: int) -> int | None:
+    """The outbox id of a request's latest reply, if it has one."""
+    return session.scalar(select(OutboxMessage.id).where(OutboxMessage.request_id == request_id)
+                          .order_by(OutboxMessage.id.desc()).limit(1))

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from models import OutboxContent, OutboxMessage, Outcome, Outlet, Pickup, PickupRequest, Request
+from models import OutboxContent, OutboxMessage, Outcome, Outlet, Pickup, PickupRequest, ReplyKind, Request
 from processor.records import outbox
 from processor.records.pickups import PickupState, pickup_values, uncounted
 
@@ -110,8 +110,9 @@ class NewRows:
             pickups[story_id] = pickup
         return pickups
 
-    def add_reply(self, request: RequestRef, *, raw: bytes, message_id: str, recipient: str, now: datetime) -> ReplyRow:
-        reply = ReplyRow(request, outbox.new_reply(message_id=message_id, recipient=recipient, now=now), raw)
+    def add_reply(self, request: RequestRef, *, raw: bytes, message_id: str, recipient: str, now: datetime,
+                  kind: str = ReplyKind.REPLY) -> ReplyRow:
+        reply = ReplyRow(request, outbox.new_reply(message_id=message_id, recipient=recipient, now=now, kind=kind), raw)
         if request.values is not None:
             request.values["reply_message_id"] = message_id
         self.replies.append(reply)
@@ -168,3 +169,20 @@ def addresses_used(session: Session, outlet_ids: list[int]) -> dict[int, set[str
                                                   .where(Request.outlet_id.in_(part))):
             used[outlet_id].add(address)
     return used
+
+
+def desk_decisions(session: Session, mailbox: str, limit: int = 500) -> list[tuple[int, str, str]]:
+    """(request id, Message-ID, MailboxSync) of the decisions taken at the desk that `mailbox` was not told
+    of yet, oldest first."""
+    return [tuple(row) for row in session.execute(
+        select(Request.id, Request.message_id, Request.mailbox_sync)
+        .where(Request.mailbox_sync.is_not(None), Request.mailbox == mailbox).order_by(Request.id).limit(limit))]
+
+
+def desk_decisions_told(session: Session, told: list[tuple[int, str]]) -> None:
+    """The mailbox was told these (request id, MailboxSync); one decided again meanwhile keeps its new value."""
+    table = Request.__table__
+    if told:
+        session.execute(update(table).where(table.c.id == bindparam("request_id"),
+                                            table.c.mailbox_sync == bindparam("told"))
+                        .values(mailbox_sync=None), [{"request_id": i, "told": sync} for i, sync in told])

@@ -243,7 +243,8 @@ class Dashboard:
         return self._detail(request, queries.outlet_page, request.path_params["outlet_id"], "outlet")
 
     def story_list(self, request: Request) -> Response:
-        """Every story, newest first, with how often it was granted and declined; ?q= searches titles and URLs."""
+        """Every story with how often it was granted and declined; ?q= searches titles and URLs, ?sort= orders
+        them (newest first by default)."""
         from processor.desk.story_stats import story_counts
 
         auth = self.authenticate(request)
@@ -251,11 +252,12 @@ class Dashboard:
             return auth
         search = request.query_params.get("q", "").strip()[:200]
         with self.sessions() as session:
-            rows = story_counts(session, search=search or None)
-        return self.page(request, auth, "stories.html.j2", rows=rows[:500], total=len(rows), q=search)
+            rows = story_counts(session, search=search or None)  # newest first
+        sort, rows = _sorted(rows, request.query_params.get("sort", ""), STORY_ORDERS)
+        return self.page(request, auth, "stories.html.j2", rows=rows[:500], total=len(rows), q=search, sort=sort)
 
     def outlet_list(self, request: Request) -> Response:
-        """Every outlet with its pickups and requests; ?q= searches keys and names."""
+        """Every outlet with its pickups and requests; ?q= searches keys and names, ?sort= orders them."""
         from processor.desk.outlets import list_outlets
 
         auth = self.authenticate(request)
@@ -265,7 +267,8 @@ class Dashboard:
         with self.sessions() as session:
             rows = [row for row in list_outlets(session)
                     if not search or search in row.key.lower() or search in row.display_name.lower()]
-        return self.page(request, auth, "outlets.html.j2", rows=rows[:500], total=len(rows), q=search)
+        sort, rows = _sorted(rows, request.query_params.get("sort", ""), OUTLET_ORDERS)
+        return self.page(request, auth, "outlets.html.j2", rows=rows[:500], total=len(rows), q=search, sort=sort)
 
     def request_page(self, request: Request) -> Response:
         """One request: what the partner wrote, what was decided and why, the reply as it went out."""
@@ -297,18 +300,18 @@ class Dashboard:
         auth = self.authenticate(request)
         if isinstance(auth, Response):
             return auth
-        from processor.desk.review import review_queue
+        from processor.desk.review import recent_titles, review_queue
 
         def load():
             with self.sessions() as session:
-                return review_queue(session, limit=200)
+                return review_queue(session, limit=200), recent_titles(session)
 
-        items = await run_in_threadpool(load)
+        items, titles = await run_in_threadpool(load)
         notes = {kind: request.query_params.get(kind, "") for kind in ("outcome", "failed")}
         shown = {kind: note if sessions.note_ok(auth.session, self.secret, f"{kind}:{note}",
                                                 request.query_params.get("sig")) else ""
                  for kind, note in notes.items()}
-        return self.page(request, auth, "review.html.j2", items=items, **shown)
+        return self.page(request, auth, "review.html.j2", items=items, titles=titles, **shown)
 
     async def resolve(self, request: Request) -> Response:
         auth = self.authenticate(request)
@@ -317,19 +320,23 @@ class Dashboard:
         fields = await self.form(request, auth)
         if isinstance(fields, Response):
             return fields
-        from processor.desk.review import ReviewError, reply_status, resolve, send_now
+        from processor.desk.review import ReviewError, reopen, reply_status, resolve, send_now
 
         action = fields.get("action", "")
-        story_urls = tuple(u for u in fields.get("story_url", "").split() if u)
+        # One story a line: its address, or words of its title (the field suggests the catalog's titles).
+        story_refs = tuple(line.strip() for line in fields.get("story", "").splitlines() if line.strip())[:20]
         request_id = request.path_params["request_id"]
 
         def act() -> str:
             with self.sessions() as session:
-                summary = resolve(session, request_id, action, editor=auth.user, config=self.config,
-                                  now=datetime.now(timezone.utc), story_urls=story_urls,
-                                  note=fields.get("note", "")[:4000])
+                if action == "reopen":
+                    summary = reopen(session, request_id, editor=auth.user, now=datetime.now(timezone.utc))
+                else:
+                    summary = resolve(session, request_id, action, editor=auth.user, config=self.config,
+                                      now=datetime.now(timezone.utc), story_refs=story_refs,
+                                      note=fields.get("note", "")[:20_000])
                 session.commit()
-            if action == "dismiss":
+            if action in ("dismiss", "reopen"):
                 return summary
             if self.send_reply is None:
                 with self.sessions() as session:
@@ -413,6 +420,21 @@ class Dashboard:
 def _local(target: str) -> str:
     """Only paths on this site: `next=https://elsewhere` must not send an editor away after login."""
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+# The orders a list can be sorted in, by a column's name: (key, largest first). Text goes A to Z, counts
+# largest first; the list's own order (stories newest first, outlets by domain) is the first named.
+STORY_ORDERS = {"published": (None, False), "title": (lambda r: r.title.casefold(), False),
+                "granted": (lambda r: r.granted, True), "declined": (lambda r: r.declined, True)}
+OUTLET_ORDERS = {"outlet": (None, False), "pickups": (lambda r: r.pickups, True),
+                 "requests": (lambda r: r.requests, True)}
+
+
+def _sorted(rows: list, wanted: str, orders: dict) -> tuple[str, list]:
+    """(the order used, the rows in it); an unknown order is the list's own."""
+    sort = wanted if wanted in orders else next(iter(orders))
+    key, largest_first = orders[sort]
+    return sort, rows if key is None else sorted(rows, key=key, reverse=largest_first)
 
 
 def build_app(config: Config, engine: Engine | None = None, *,
