@@ -202,3 +202,31 @@ def test_a_request_dismissed_by_mistake_is_reopened(cli):
     assert str(park["id"]) in cli("review") and "reopened by ana" in cli("requests", "show", str(park["id"]))
     assert "on the queue already" in cli("review", "reopen", str(park["id"]), "--editor", "ana", code=1)
     assert "there is no request 999" in cli("review", "reopen", "999", "--editor", "ana", code=1)
+
+
+def _maildir_flags(maildir_pipeline, message_id: str) -> str:
+    import mailbox
+
+    box = mailbox.Maildir(maildir_pipeline["maildir"], factory=None, create=False)
+    (flags,) = [message.get_flags() for message in box if message["Message-ID"] == message_id]
+    return flags
+
+
+def test_answer_show_reopen_and_the_maildir_follows(cli, maildir_pipeline):
+    park = _requests(cli)["sam@valleynews.example"]
+    assert "F" in _maildir_flags(maildir_pipeline, "<p1@valleynews.example>")
+    before = len(list(maildir_pipeline["outbox"].glob("*.eml")))
+    assert "Missing option '--text'" in cli("review", "answer", str(park["id"]), code=2)
+    out = cli("review", "answer", str(park["id"]), "--text", "Which park? We ran three.", "--editor", "maria")
+    assert "answered" in out and "reply sent to sam@valleynews.example" in out
+    assert len(list(maildir_pipeline["outbox"].glob("*.eml"))) == before + 1
+    shown = cli("review", "show", str(park["id"]))
+    assert shown == cli("requests", "show", str(park["id"]))
+    assert "Answer from the desk (sent):" in shown and "Which park? We ran three." in shown and "\n  maria\n" in shown
+    assert "Earlier requests from this outlet:" in shown  # priya's, from the same newsroom
+    cli("run", "--once")
+    assert "F" not in _maildir_flags(maildir_pipeline, "<p1@valleynews.example>")
+    assert "reopened" in cli("review", "reopen", str(park["id"]))
+    assert str(park["id"]) in cli("review")
+    cli("run", "--once")
+    assert "F" in _maildir_flags(maildir_pipeline, "<p1@valleynews.example>")
