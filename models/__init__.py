@@ -1,17 +1,20 @@
 """SQLAlchemy models: the story catalog, outlets, requests, pickups and the reply outbox."""
 
 from models.base import Base, make_engine, make_session_factory
-from models.catalog import Story, TitleRun
+from models.catalog import FeedState, Story, StoryRevision, TitleRun
 from models.mailbox import FolderLedger
-from models.pickups import (Decision, LiveCopy, MailboxSync, OutboxContent, OutboxMessage, Outlet, Outcome, Pickup,
-                            PickupRequest, PickupWeek, PixelHit, ReplyKind, Request, SendStatus)
+from models.pickups import (CorrectionNotice, Decision, LiveCopy, MailboxSync, NoticeState, OutboxContent, OutboxMessage,
+                            Outlet, Outcome, Pickup, PickupRequest, PickupWeek, PixelHit, ReplyKind, Request, SendStatus)
 
 __all__ = [
     "Base",
+    "CorrectionNotice",
     "Decision",
+    "FeedState",
     "FolderLedger",
     "LiveCopy",
     "MailboxSync",
+    "NoticeState",
     "OutboxContent",
     "OutboxMessage",
     "Outcome",
@@ -24,6 +27,7 @@ __all__ = [
     "Request",
     "SendStatus",
     "Story",
+    "StoryRevision",
     "TitleRun",
     "make_engine",
     "make_session_factory",

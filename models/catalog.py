@@ -54,3 +54,36 @@ class TitleRun(Base):
 
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"), primary_key=True)
     run: Mapped[str] = mapped_column(String(300), primary_key=True, index=True)
+
+
+class StoryRevision(Base):
+    """A change to a story's text that a reader would notice, found when the story was read again (a feed
+    poll, an import): what changed and the correction or editor's note it carries. Whitespace, markup,
+    attributes and tracking parameters make none."""
+
+    __tablename__ = "story_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    # The correction, clarification or editor's note the new text carries ("" when it carries none).
+    note: Mapped[str] = mapped_column(Text, default="")
+    # What changed, as JSON: [[before, after], ...], sentences of the text ("" on one side for added or
+    # removed ones); at most a few, each bounded (processor/catalog/revisions.py).
+    changes: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class FeedState(Base):
+    """One of the publication's feeds the catalog polls: its validators for a conditional GET, and the
+    problem last logged (logged once, not on every poll)."""
+
+    __tablename__ = "feed_states"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    etag: Mapped[str] = mapped_column(String(512), default="")
+    last_modified: Mapped[str] = mapped_column(String(128), default="")
+    items: Mapped[int] = mapped_column(Integer, default=0)  # in the last copy read
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    problem: Mapped[str] = mapped_column(Text, default="")

@@ -14,7 +14,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, false, LargeBi
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime
-from models.catalog import Story
+from models.catalog import Story, StoryRevision
 
 
 class Outcome(StrEnum):
@@ -157,6 +157,35 @@ class MailboxSync(StrEnum):
 class ReplyKind(StrEnum):
     REPLY = "reply"     # the answer to a request: the worker's, or an editor's grant or decline
     ANSWER = "answer"   # an editor's own words, after it or instead of it
+    CORRECTION = "correction"  # a story the outlet was granted changed: in the thread of that reply
+
+
+class NoticeState(StrEnum):
+    WAITING = "waiting"   # for an editor to send or drop ([corrections] mode = "review", or over a cap)
+    QUEUED = "queued"     # in the outbox (its row there says whether it went out)
+    DROPPED = "dropped"   # an editor decided the outlet need not be told
+
+
+class CorrectionNotice(Base):
+    """One outlet told (or to be told) of one revision of a story it was granted: exactly one per
+    (revision, pickup), so neither a second poll nor a crash tells it twice."""
+
+    __tablename__ = "correction_notices"
+    __table_args__ = (UniqueConstraint("revision_id", "pickup_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("story_revisions.id"), index=True)
+    pickup_id: Mapped[int] = mapped_column(ForeignKey("pickups.id"), index=True)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")  # why it waits for an editor
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str] = mapped_column(String(320), default="")
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    revision: Mapped[StoryRevision] = relationship()
+    pickup: Mapped[Pickup] = relationship()
+    outbox: Mapped[OutboxMessage | None] = relationship()
 
 
 class OutboxMessage(Base):

@@ -69,19 +69,39 @@ def reply_sender(config: Config) -> Callable[[int], bool | None]:
     sends it on its next round."""
 
     def send(outbox_id: int) -> bool | None:
-        engine = make_engine(config.database_url)
-        try:
-            edges = build_edges(config, engine)
-        except AnotherWorkerRunning:
-            engine.dispose()
-            log.info("a worker is running on this database: it sends reply %d", outbox_id)
-            return None
-        try:
-            sent = Sending(edges).send_due(only=[outbox_id], copies_to=edges.source)
-            return bool(sent)
-        finally:
-            edges.source.close()
-            edges.claims.close()
-            engine.dispose()
+        sent = send_from_outbox(config, [outbox_id])
+        return None if sent is None else bool(sent)
 
     return send
+
+
+def send_from_outbox(config: Config, outbox_ids: list[int]) -> int | None:
+    """Send these queued messages now, on one set of connections: how many the server accepted; None when a
+    worker holding the SQLite database sends them on its next round."""
+    if not outbox_ids:
+        return 0
+    engine = make_engine(config.database_url)
+    try:
+        edges = build_edges(config, engine)
+    except AnotherWorkerRunning:
+        engine.dispose()
+        log.info("a worker is running on this database: it sends %d queued message(s)", len(outbox_ids))
+        return None
+    try:
+        return len(Sending(edges).send_due(only=outbox_ids, copies_to=edges.source))
+    finally:
+        edges.source.close()
+        edges.claims.close()
+        engine.dispose()
+
+
+def sync_catalog(config: Config, engine: Engine):
+    """`republish catalog sync`: the feeds polled and outlets told, with no mail connection (the notices wait
+    in the outbox for `send_from_outbox` or the worker)."""
+    from processor.pipeline import corrections
+    from processor.pipeline.edges import new_message_id, utc_now
+
+    fetch = partial(fetch_page, allowed_hosts=config.publication.allowed_hosts,
+                    timeout=config.worker.fetch_timeout, max_bytes=config.worker.fetch_max_bytes)
+    return corrections.sync_catalog(make_session_factory(engine), config, fetch=fetch, now=utc_now(),
+                                    new_message_id=new_message_id)

@@ -31,13 +31,28 @@ class FetchedPage:
     content: bytes
     content_type: str
     charset: str | None
+    etag: str = ""             # the validators a conditional GET sends next time
+    last_modified: str = ""
+    not_modified: bool = False  # 304 to a conditional GET: `content` is empty, what was read before stands
 
 
-def fetch_page(url: str, *, allowed_hosts: tuple[str, ...], timeout: float, max_bytes: int) -> FetchedPage:
+MAX_VALIDATOR_CHARS = 512  # an ETag or Last-Modified longer than this is not kept (nor sent back)
+
+
+def fetch_page(url: str, *, allowed_hosts: tuple[str, ...], timeout: float, max_bytes: int,
+               etag: str = "", last_modified: str = "") -> FetchedPage:
+    """The page at `url`; with the validators of an earlier copy (a conditional GET), a `not_modified` page
+    when the server says it has not changed."""
+    headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
+    if etag and _header_safe(etag):
+        headers["If-None-Match"] = etag
+    if last_modified and _header_safe(last_modified):
+        headers["If-Modified-Since"] = last_modified
+
     async def fetch() -> FetchedPage:
         current = url
         async with httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=False,
-                                     headers={"User-Agent": USER_AGENT, "Accept": ACCEPT}) as client:
+                                     headers=headers) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 _check_allowed(current, allowed_hosts)
                 try:
@@ -74,6 +89,9 @@ async def read_response(response: httpx.Response, url: str, *, max_bytes: int) -
         if not location:
             raise FetchError(f"{url} redirected without a location")
         return urljoin(url, location)
+    if response.status_code == 304 and ("if-none-match" in response.request.headers
+                                        or "if-modified-since" in response.request.headers):
+        return FetchedPage(url, b"", "", None, *_validators(response), not_modified=True)
     if response.status_code != 200:
         raise FetchError(f"{url} answered HTTP {response.status_code}")
     declared = response.headers.get("content-length")
@@ -84,7 +102,18 @@ async def read_response(response: httpx.Response, url: str, *, max_bytes: int) -
         body.extend(chunk)
         if len(body) > max_bytes:
             raise FetchError(f"{url} is larger than the {max_bytes}-byte limit")
-    return FetchedPage(url, bytes(body), response.headers.get("content-type", ""), response.charset_encoding)
+    return FetchedPage(url, bytes(body), response.headers.get("content-type", ""), response.charset_encoding,
+                       *_validators(response))
+
+
+def _validators(response: httpx.Response) -> tuple[str, str]:
+    values = (response.headers.get("etag", ""), response.headers.get("last-modified", ""))
+    return tuple(value if _header_safe(value) else "" for value in values)  # type: ignore[return-value]
+
+
+def _header_safe(value: str) -> bool:
+    """Sent back as a header only if it can be: printable ASCII, bounded (what a server gave is untrusted)."""
+    return len(value) <= MAX_VALIDATOR_CHARS and value.isascii() and value.isprintable()
 
 
 def _check_allowed(url: str, allowed_hosts: tuple[str, ...]) -> None:

@@ -6,6 +6,7 @@ page or feed again updates the stories in place. The session is opened and commi
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable
@@ -17,7 +18,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import Text, any_, bindparam, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from models import Story, TitleRun
+from models import Story, StoryRevision, TitleRun
+from processor.catalog.revisions import reader_text, revision
 from processor.catalog.titles import RUN_WORDS, title_key, title_runs
 from processor.config import PublicationConfig
 from processor.catalog.extract import Article, NotAnArticle, decode_html, extract_article
@@ -52,6 +54,7 @@ class ImportReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    revised: list[int] = field(default_factory=list)  # ids of the revisions made (a changed text)
 
     @property
     def ok(self) -> bool:
@@ -113,17 +116,29 @@ def import_articles(session: Session, articles: list[Article], *, source: str, n
         if not key:
             report.failed.append((article.title[:80] or "?", "no canonical URL"))
             continue
-        story, created = upsert_story(session, article, key=key, source=source, now=now)
+        story, created, revised = upsert_story(session, article, key=key, source=source, now=now)
         (report.created if created else report.updated).append(story.canonical_url)
+        if revised is not None:
+            report.revised.append(revised.id)
     return report
 
 
-def upsert_story(session: Session, article: Article, *, key: str, source: str, now: datetime) -> tuple[Story, bool]:
-    story = session.scalars(select(Story).where(Story.url_key == key)).first()
+def upsert_story(session: Session, article: Article, *, key: str, source: str, now: datetime
+                 ) -> tuple[Story, bool, StoryRevision | None]:
+    """The story stored or brought up to date; whether it is new; and the revision its text got, if a reader
+    would notice the change (a story read whole before, and whole again now, from the same source)."""
+    # Locked till commit (PostgreSQL; SQLite has one writer anyway): two pollers reading the same change make
+    # one revision, not two, so no outlet is told twice.
+    story = session.scalars(select(Story).where(Story.url_key == key).with_for_update()).first()
     created = story is None
     if story is None:
         story = Story(url_key=key, created_at=now)
         session.add(story)
+    # A revision compares two readings of the same source (the same feed, or the same page): a story first
+    # read from its page and now from a feed (or back) takes the new text quietly, since two extractions of
+    # one story differ in ways that are not corrections.
+    same_reading = not created and story.source == source[:200] and not story.summary_only and bool(story.body_html)
+    was_read = reader_text(story.title, story.body_html) if same_reading else None
     story.canonical_url = article.canonical_url[:2048]
     story.title = article.title
     retitled = created or story.title_key != title_key(article.title)[:1024]
@@ -141,10 +156,17 @@ def upsert_story(session: Session, article: Article, *, key: str, source: str, n
         story.origin_evidence = article.origin.evidence if article.origin else ""
     story.source = source[:200]
     story.updated_at = now
+    changed = (revision(was_read, reader_text(story.title, story.body_html))
+               if was_read is not None and not story.summary_only else None)
+    made = None
+    if changed is not None:
+        made = StoryRevision(story_id=story.id, created_at=now, source=source[:200], note=changed.note,
+                             changes=json.dumps([list(pair) for pair in changed.changes], ensure_ascii=False))
+        session.add(made)
     session.flush()
     if retitled:
         replace_title_runs(session, story.id, story.title_key)
-    return story, created
+    return story, created, made
 
 
 def replace_title_runs(session: Session, story_id: int, key: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from processor import logs
-from processor.cli import database, outlets, pickups, requests, review, stories, verify, web, worker
+from processor.cli import catalog, database, outlets, pickups, requests, review, stories, verify, web, worker
 from processor.cli.common import Context
 from processor.config import ConfigError
 
@@ -35,6 +35,6 @@ def main(ctx: click.Context, config_option: str | None, verbose: bool) -> None:
     ctx.obj = Context(config_option)
 
 
-for command in (worker.demo, worker.run, database.db_group, stories.stories, pickups.pickups, outlets.outlets,
+for command in (worker.demo, worker.run, database.db_group, stories.stories, catalog.catalog, pickups.pickups, outlets.outlets,
                 requests.requests, review.review, verify.verify, web.serve, web.web):
     main.add_command(command)

@@ -34,11 +34,15 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
     from processor.records import db  # here, not at the top: --help stays quick
     from processor.catalog.fetch import fetch_page
     from processor.catalog.stories import ImportFailed, complete_summaries, import_articles, parse_source, read_source
+    from processor.app import send_from_outbox
+    from processor.pipeline.corrections import tell_outlets
+    from processor.pipeline.edges import new_message_id
 
     config = obj.config
     engine = ready_engine(config)
     sessions = db.make_session_factory(engine)
     failures = 0
+    notices: list[int] = []
     for source in _with_progress(sources, "importing"):
         try:
             data, url, charset = read_source(source, publication=config.publication,
@@ -53,7 +57,9 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
             continue
         with sessions() as session:
             report = import_articles(session, articles, source=source, now=now())
+            told = tell_outlets(session, report.revised, config=config, now=now(), new_message_id=new_message_id)
             session.commit()
+        notices += told.queued
         not_free = [a for a in articles if a.origin]
         click.echo(f"{source}: {len(report.created)} new, {len(report.updated)} updated"
                    f"{f', {len(not_free)} not free to republish' if not_free else ''}"
@@ -64,7 +70,14 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
                        f"completed at their first request, or handed to a person")
         for article in not_free:  # what the importer read, so an editor can overrule it (set-origin)
             click.echo(f"  not free: {article.canonical_url} ({article.origin.name}): {article.origin.evidence}")
+        if report.revised:
+            click.echo(f"  {len(report.revised)} changed since last read: {len(told.queued)} outlet(s) told"
+                       f"{f', {told.waiting} notice(s) wait for an editor' if told.waiting else ''}")
     engine.dispose()
+    if notices:
+        sent = send_from_outbox(config, notices)
+        click.echo("the running worker sends the correction notices" if sent is None
+                   else f"correction notices: {sent} of {len(notices)} sent now")
     if failures:
         sys.exit(1)
 

@@ -20,10 +20,11 @@ from urllib.parse import urlsplit
 from processor.config.reader import Reader, is_loopback
 from processor.config.schema import SAVE_SENT_MODES, check_keys, with_presets
 
-from processor.config.settings import (AUTH_MODES, DEFAULT_CONFIG_NAME, DEFAULT_WIRE_SOURCES, OAUTH2_MECHANISMS,
-                                       SECURITY_MODES, SINKS,
-                                       SOURCES, Config, ConfigError, ImapConfig, OAuth2Config, PublicationConfig,
+from processor.config.settings import (AUTH_MODES, CORRECTION_MODES, DEFAULT_CONFIG_NAME, DEFAULT_WIRE_SOURCES,
+                                       OAUTH2_MECHANISMS, SECURITY_MODES, SINKS, SOURCES, CatalogConfig, Config,
+                                       ConfigError, CorrectionsConfig, ImapConfig, OAuth2Config, PublicationConfig,
                                        SmtpConfig, WebConfig, WorkerConfig)
+from processor.urls import host_matches
 
 _WORKER = WorkerConfig()  # the defaults
 _IMAP_FOLDER, _IMAP_IDLE, _IMAP_IDLE_RENEW = ({f.name: f.default for f in fields(ImapConfig)}[name]
@@ -62,15 +63,35 @@ def parse_config(
     check_keys(data)
     reader = Reader(with_presets(data), base_dir, environ)
     worker = _worker(reader)
+    publication = _publication(reader)
     return Config(
         database_url=_database_url(reader),
-        publication=_publication(reader),
+        publication=publication,
         worker=worker,
         imap=_imap(reader) if worker.source == "imap" else None,
         smtp=_smtp(reader) if worker.sink == "smtp" else None,
         path=path,
         web=_web(reader) if "web" in data else None,
+        catalog=_catalog(reader, publication),
+        corrections=CorrectionsConfig(
+            mode=_choice(reader, "corrections", "mode", CORRECTION_MODES, required_table=False),
+            max_age_days=_positive(reader, "corrections", "max_age_days", CorrectionsConfig.max_age_days),
+        ),
     )
+
+
+def _catalog(reader: Reader, publication: PublicationConfig) -> CatalogConfig:
+    feeds = reader.get("catalog", "feeds", list, [], required_table=False)
+    for feed in feeds:
+        parts = urlsplit(feed) if isinstance(feed, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"config key [catalog] feeds must be a list of http(s) URLs, got {feed!r}")
+        if not host_matches(parts.hostname, publication.allowed_hosts):
+            raise ConfigError(f"config key [catalog] feeds: {feed} is not on the publication's allowed_hosts "
+                              f"({', '.join(publication.allowed_hosts)}); only the publication's own feeds are read")
+    return CatalogConfig(feeds=tuple(dict.fromkeys(feeds)),
+                         poll_minutes=float(_positive(reader, "catalog", "poll_minutes", CatalogConfig.poll_minutes,
+                                                      kind=float)))
 
 
 def _database_url(reader: Reader) -> str:
@@ -291,8 +312,8 @@ def _publication(reader: Reader) -> PublicationConfig:
     )
 
 
-def _choice(reader: Reader, table: str, key: str, choices: tuple[str, ...]) -> str:
-    value = reader.text(table, key, choices[0])
+def _choice(reader: Reader, table: str, key: str, choices: tuple[str, ...], required_table: bool = True) -> str:
+    value = reader.text(table, key, choices[0], required_table=required_table)
     if value not in choices:
         raise ConfigError(f"config key [{table}] {key} must be one of {', '.join(choices)}, got {value!r}")
     return value

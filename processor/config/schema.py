@@ -37,6 +37,8 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
         "name", "site_url", "allowed_hosts", "guidelines_url", "contact_email", "pixel_url", "wire_sources",
         "paragraph_style", "signature",
     }),
+    "catalog": frozenset({"feeds", "poll_minutes"}),
+    "corrections": frozenset({"mode", "max_age_days"}),
     "web": frozenset({"password_hash", "session_secret_env", "session_secret_file", "trusted_user_header",
                       "cookie_secure", "trusted_proxies"}),
 }

@@ -152,6 +152,25 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class CatalogConfig:
+    """[catalog]: the publication's own feeds, polled by the worker (and `republish catalog sync`)."""
+
+    feeds: tuple[str, ...] = ()
+    poll_minutes: float = 15.0
+
+
+CORRECTION_MODES = ("auto", "review")
+
+
+@dataclass(frozen=True)
+class CorrectionsConfig:
+    """[corrections]: how outlets are told that a story they were granted changed."""
+
+    mode: str = "auto"         # "auto": notices go out at once; "review": they wait for an editor
+    max_age_days: int = 90     # pickups first requested longer ago than this are not told
+
+
+@dataclass(frozen=True)
 class WebConfig:
     """`republish serve`: who may see the dashboard. Either a password (its scrypt hash, from
     `republish web hash-password`) with a secret to sign the session cookie, or a reverse proxy's
@@ -174,6 +193,8 @@ class Config:
     smtp: SmtpConfig | None
     path: Path | None = None
     web: WebConfig | None = None
+    catalog: CatalogConfig = CatalogConfig()
+    corrections: CorrectionsConfig = CorrectionsConfig()
 
     @property
     def reply_from(self) -> str:

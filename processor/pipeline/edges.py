@@ -22,6 +22,10 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def new_message_id(domain: str) -> str:
+    return make_msgid(domain=domain).strip("<>")
+
+
 @dataclass
 class Edges:
     config: Config
@@ -32,7 +36,7 @@ class Edges:
     claims: Claims
     clock: Callable[[], datetime] = utc_now
     new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16)
-    new_message_id: Callable[[str], str] = lambda domain: make_msgid(domain=domain).strip("<>")
+    new_message_id: Callable[[str], str] = new_message_id
     rand: Callable[[], float] = random.random
 
     @property

@@ -14,6 +14,7 @@ from collections import OrderedDict
 
 from processor.catalog import stories as catalog
 from processor.catalog.fetch import FetchError
+from processor.pipeline import corrections
 from processor.pipeline.edges import Edges
 from processor.pipeline.prepare import Kind, Prepared
 from processor.records.errors import database_needed
@@ -82,6 +83,9 @@ class LinkImports:
         with database_needed(), self.edges.sessions() as session:
             for key, (link, article) in articles.items():
                 report = catalog.import_articles(session, [article], source=link, now=now)
+                # A page read for a request may show a story changed since: its outlets hear of it too.
+                corrections.tell_outlets(session, report.revised, config=self.edges.config, now=now,
+                                         new_message_id=self.edges.new_message_id)
                 if report.created or report.updated:
                     imported[key] = url_key(article.canonical_url)
                 else:

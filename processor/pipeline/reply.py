@@ -1,4 +1,5 @@
-"""A decision -> the reply message, threaded and marked as automatic (RFC 3834). Pure.
+"""A decision -> the reply message, threaded and marked as automatic (RFC 3834); a story's revision ->
+the correction notice an outlet gets in the thread of the reply it received. Pure.
 
 The reply goes to Reply-To, else From; its subject is always "Re: republish" (never the
 partner's own subject, so nothing from their message reaches our headers but two checked
@@ -97,6 +98,45 @@ def build_reply(plan: Plan, inbound: Inbound | StoredMessage, snippets: dict[int
         headers += [("In-Reply-To", f"<{inbound.message_id}>"),
                     ("References", [f"<{r}>" for r in [*references, inbound.message_id]])]
     headers += [("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All"),
+                ("X-Loop", context.from_address)]
+    return message_bytes(headers, body, seed=message_id)
+
+
+@dataclass(frozen=True)
+class NoticeThread:
+    """The conversation a correction notice goes into: the partner's request and our reply to it."""
+
+    recipient: str            # where our reply went (never an address from the feed or the page)
+    request_message_id: str
+    reply_message_id: str
+    from_name: str = ""       # the partner's display name, to greet them
+
+
+def build_notice(story, note: str, changes: list[tuple[str, str]], snippet: Snippet, thread: NoticeThread,
+                 context: ReplyContext) -> bytes:
+    """The notice that `story`, which the outlet was granted, changed: the correction note (or the changed
+    sentences, before and after) and the updated snippet, as a reply to our reply (CRLF line ends)."""
+    if not safe_address(thread.recipient):
+        raise UnsafeHeader("no safe address to send the notice to")
+    values = {"publication": context.publication, "greeting_name": _first_name(thread.from_name), "story": story,
+              "note": note, "changes": changes, "snippet": snippet}
+    body = Multipart("mixed", (
+        Multipart("alternative", (Part(render("correction.txt.j2", autoescape=False, **values), "plain"),
+                                  Part(str(render("correction.html.j2", **values)), "html"))),
+        Part(snippet.html, "html", snippet.filename),
+    ))
+    message_id = _checked_id(context.message_id)
+    headers: list[tuple[str, str | list[str]]] = [
+        ("From", formataddr((context.from_name or context.publication.name, context.from_address), charset="utf-8")),
+        ("To", thread.recipient),
+        ("Subject", "Re: republish"),  # the thread's own subject: mail clients (Gmail) thread by it too
+        ("Date", format_datetime(context.now)),
+        ("Message-ID", f"<{message_id}>"),
+    ]
+    chain = [mid for mid in (thread.request_message_id, thread.reply_message_id) if _usable_id(mid)]
+    if chain:
+        headers += [("In-Reply-To", f"<{chain[-1]}>"), ("References", [f"<{mid}>" for mid in chain])]
+    headers += [("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All"),
                 ("X-Loop", context.from_address)]
     return message_bytes(headers, body, seed=message_id)
 

@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from models import MailboxSync, Outcome, SendStatus
 from processor.mail.imap import MailboxError
 from processor.mail.mailbox import Mark, Position, RawMessage
+from processor.pipeline import corrections
 from processor.pipeline.backoff import Outage, retry_delay
 from processor.pipeline.edges import Edges
 from processor.pipeline.links import LinkImports
@@ -74,6 +76,7 @@ class Worker:
         self.recorder = Recorder(edges)
         self.links = LinkImports(edges)
         self.sending = Sending(edges)
+        self._catalog_due: datetime | None = None  # the next poll of [catalog] feeds (None: at the first pass)
 
     def close(self) -> None:
         self.edges.source.close()
@@ -134,6 +137,7 @@ class Worker:
         handled: list[Handled] = []
         source = self.edges.source
         self.sending.recover_from_sent(source)
+        self._poll_catalog()
         self.send_due(stats, stop)
         with database_needed(), self.edges.sessions() as session:
             position = ledger.load(session, source.name)
@@ -168,6 +172,23 @@ class Worker:
                 requests.desk_decisions_told(session, told)
                 session.commit()
             log.info("mailbox told of %d decision(s) taken at the desk", len(told))
+
+    def _poll_catalog(self) -> None:
+        """Every [catalog] poll_minutes: the feeds read (a conditional GET each), new stories imported, and
+        outlets told of stories that changed (their notices are sent with the replies right after)."""
+        now = self.edges.clock()
+        if not self.config.catalog.feeds or (self._catalog_due is not None and now < self._catalog_due):
+            return
+        self._catalog_due = now + timedelta(minutes=self.config.catalog.poll_minutes)
+        try:
+            with database_needed():
+                corrections.sync_catalog(self.edges.sessions, self.config, fetch=self.edges.fetch, now=now,
+                                         new_message_id=self.edges.new_message_id)
+        except DatabaseUnavailable:
+            raise
+        except Exception:  # a surprise from a feed must not stop the mail: logged, tried at the next poll
+            log.exception("polling the catalog's feeds failed; trying again in %g minutes",
+                          self.config.catalog.poll_minutes)
 
     def _remember_position(self, finished: list[str]) -> None:
         """Where this pass leaves the folder, so that the next one asks only for what is new (and for what

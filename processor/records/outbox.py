@@ -71,8 +71,9 @@ def _statements():
     sent = (update(outbox).where(outbox.c.id == bindparam("sent_id"))
             .values(status=SendStatus.SENT, sent_at=bindparam("accepted_at", type_=outbox.c.sent_at.type),
                     next_attempt_at=None))
-    answered = (update(requests).where(requests.c.id.in_(select(outbox.c.request_id).where(outbox.c.id.in_(ids))
-                                                        .scalar_subquery()))
+    # A correction notice answers no request: the one it threads onto was answered before.
+    answered = (update(requests).where(requests.c.id.in_(select(outbox.c.request_id).where(
+        outbox.c.id.in_(ids), outbox.c.kind != ReplyKind.CORRECTION).scalar_subquery()))
                 .values(outcome=Outcome.ANSWERED))
     handed_over = (update(outbox).where(outbox.c.id == bindparam("handed_id"), outbox.c.status == SendStatus.SENDING)
                    .values(status=SendStatus.HANDED_OVER))

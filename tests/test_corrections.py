@@ -1,0 +1,220 @@
+"""Corrections: the catalog polls the publication's feed on loopback (conditional GET), a story that
+changes gets a revision, and every outlet granted it hears of it once, in the thread of its reply, over
+the real Dovecot and SMTP server, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+
+import pytest
+from sqlalchemy import select, update
+
+from models import CorrectionNotice, Pickup, Story, StoryRevision
+from processor.catalog.revisions import reader_text, revision
+from processor.desk.review import resolve
+from processor.pipeline.corrections import NoticeError, decide_notice
+from processor.pipeline.edges import new_message_id
+from tests.feed_site import FeedSite, rss
+from tests.helpers import deliver, load, request_message
+
+pytestmark = pytest.mark.integration
+
+CLEANUP = "https://riversideledger.example/news/2026/12/river-cleanup-draws-record-crowd/"
+TITLE = "River cleanup draws a record crowd"
+PARAGRAPHS = [
+    "More than 600 volunteers turned out on Saturday for the annual Riverside cleanup, the largest crowd in the "
+    "event's 14 years, organisers said.",
+    "Working in teams along four miles of the riverbank, they pulled 3.2 tons of trash from the water and the "
+    "shore, including 41 tires, two shopping carts and a rusted motorbike.",
+    "\u201cWe ran out of gloves by ten o\u2019clock,\u201d said Dana Ortiz, who has coordinated the cleanup since "
+    "2019. \u201cThat has never happened before.\u201d",
+    "The city\u2019s parks department supplied the dumpsters and a boat; a local bakery fed the volunteers, and "
+    "students from Riverside High counted and sorted what was found for a survey of river litter.",
+    "Among the volunteers were three generations of the Alvarez family, who have joined every cleanup since the "
+    "first one in 2012, and a group of forty employees from the paper mill upstream, who came by bus.",
+    "The crowd was big enough that organisers opened a second registration table at the boat launch and moved the "
+    "closing barbecue from the pavilion to the open lawn by the footbridge.",
+    "City council member Rosa Greene, who spent the morning hauling bags up the embankment, said she would ask the "
+    "council to pay for more trash cans along the river trail, which many volunteers said were too few.",
+    "Ortiz said the survey will be shared with the state\u2019s environmental agency, which is drafting rules on "
+    "single-use plastics. Plastic bottles made up almost a third of what was collected.",
+    "Next year\u2019s cleanup is planned for the last Saturday of April, and organisers hope to extend it to the "
+    "creeks that feed the river north of the dam.",
+]
+
+
+# A changed date: the kind of correction a story gets.
+MOVED = PARAGRAPHS[:-1] + [PARAGRAPHS[-1].replace("last Saturday of April", "first Saturday of May")]
+
+
+def _body(paragraphs: list[str]) -> str:
+    return "".join(f"<p>{text}</p>" for text in paragraphs)
+
+
+@pytest.fixture
+def site():
+    served = FeedSite()
+    yield served
+    served.close()
+
+
+def _with_feed(pipeline, site, extra: str = ""):
+    """The pipeline's config with the site's feed in [catalog] (and loopback among the allowed hosts)."""
+    path = pipeline["path"]
+    text = path.read_text().replace('allowed_hosts = ["riversideledger.example"]',
+                                    'allowed_hosts = ["riversideledger.example", "127.0.0.1"]')
+    path.write_text(text + f'\n[catalog]\nfeeds = ["{site.base}/feed.xml"]\n{extra}')
+    return load(path, pipeline["user"]["password"])
+
+
+def _granted_to_two_outlets_declined_to_one(pipeline, config):
+    """The story read from the feed; Valley News and Harbor Gazette granted it, Lakeside declined by an editor."""
+    deliver(pipeline["user"],
+            request_message(body=f"We'd like to run {CLEANUP}", message_id="<c1@valleynews.example>"),
+            request_message(sender="Lena <lena@harborgazette.example>", body=f"Taking {CLEANUP}",
+                            message_id="<c2@harborgazette.example>"),
+            request_message(sender="Chris <chris@lakeside.example>", body="Can we run the river cleanup piece?",
+                            message_id="<c3@lakeside.example>"))
+    stats = pipeline["run"](config)
+    assert stats.replies_sent == 2
+    with pipeline["sessions"]() as session:
+        lakeside = session.scalar(select(Pickup.id).where(Pickup.decision == "declined"))
+        assert lakeside is None
+        from models import Request
+
+        request_id = session.scalar(select(Request.id).where(Request.from_address == "chris@lakeside.example"))
+        resolve(session, request_id, "decline", editor="maria", config=config, now=datetime.now(timezone.utc),
+                story_refs=(CLEANUP,))
+        session.commit()
+    assert pipeline["run"](config).replies_sent == 1  # the polite no
+    return {mid: raw for mid, raw in ((message_from_bytes(raw, policy=policy.default)["In-Reply-To"], raw)
+                                      for _, _, raw in pipeline["smtp"].messages)}
+
+
+def test_a_corrected_story_reaches_every_outlet_that_ran_it_once(pipeline, site):
+    config = _with_feed(pipeline, site)
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS))]))
+    replies = _granted_to_two_outlets_declined_to_one(pipeline, config)  # the first pass imported the story
+    assert set(replies) == {"<c1@valleynews.example>", "<c2@harborgazette.example>", "<c3@lakeside.example>"}
+    sent_before = len(pipeline["smtp"].messages)
+    assert pipeline["run"](config).replies_sent == 0  # the feed has not changed: a 304, nothing else
+    assert site.count("/feed.xml", 304) >= 1
+
+    corrected = PARAGRAPHS[:1] + [PARAGRAPHS[1].replace("3.2 tons", "2.3 tons")] + PARAGRAPHS[2:] + [
+        "Correction: An earlier version of this story misstated the weight of the trash collected. It was 2.3 tons."]
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(corrected))]))
+    assert pipeline["run"](config).replies_sent == 2
+    notices = pipeline["smtp"].messages[sent_before:]
+    assert sorted(recipients[0] for _, recipients, _ in notices) == ["lena@harborgazette.example",
+                                                                     "priya@valleynews.example"]
+    for _, recipients, raw in notices:
+        notice = message_from_bytes(raw, policy=policy.default)
+        reply = message_from_bytes(next(r for _, rc, r in pipeline["smtp"].messages[:sent_before] if rc == recipients),
+                                   policy=policy.default)
+        assert notice["In-Reply-To"] == reply["Message-ID"]  # in the thread of the reply it received
+        assert reply["In-Reply-To"] in notice["References"] and notice["Auto-Submitted"] == "auto-generated"
+        text = notice.get_body(("plain",)).get_content()
+        assert f'"{TITLE}", which you republished from The Riverside Ledger, has been updated' in text
+        assert "Correction: An earlier version of this story misstated the weight" in text
+        assert "Was: Working in teams along four miles of the riverbank, they pulled 3.2 tons" in text
+        assert "Now: Working in teams along four miles of the riverbank, they pulled 2.3 tons" in text
+        (attached,) = [part for part in notice.iter_attachments()]
+        assert "2.3 tons" in attached.get_content() and "3.2 tons" not in attached.get_content()
+        token = next(part for part in reply.iter_attachments()).get_content().split("t=")[1].split('"')[0]
+        assert f"t={token}" in attached.get_content()  # the same pixel as the outlet's copy carries
+    # A second poll of the same feed, and another run, tell nobody again.
+    assert pipeline["run"](config).replies_sent == 0
+    with pipeline["sessions"]() as session:
+        assert session.scalar(select(StoryRevision.note)).startswith("Correction: An earlier version")
+        assert [n.state for n in session.scalars(select(CorrectionNotice))] == ["queued", "queued"]
+
+
+def test_in_review_mode_notices_wait_for_an_editor(pipeline, site):
+    config = _with_feed(pipeline, site, '[corrections]\nmode = "review"\n')
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS))]))
+    _granted_to_two_outlets_declined_to_one(pipeline, config)
+    sent_before = len(pipeline["smtp"].messages)
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(MOVED))]))
+    assert pipeline["run"](config).replies_sent == 0
+    with pipeline["sessions"]() as session:
+        waiting = list(session.scalars(select(CorrectionNotice).order_by(CorrectionNotice.id)))
+        assert [n.state for n in waiting] == ["waiting", "waiting"] and "mode" in waiting[0].reason
+        now = datetime.now(timezone.utc)
+        assert decide_notice(session, waiting[0].id, True, editor="maria", config=config, now=now,
+                             new_message_id=new_message_id) == f"correction notice {waiting[0].id} queued"
+        assert decide_notice(session, waiting[1].id, False, editor="maria", config=config, now=now,
+                             new_message_id=new_message_id) == f"correction notice {waiting[1].id} dropped"
+        with pytest.raises(NoticeError, match="already dropped by maria"):
+            decide_notice(session, waiting[1].id, True, editor="ana", config=config, now=now,
+                          new_message_id=new_message_id)
+        session.commit()
+    assert pipeline["run"](config).replies_sent == 1
+    text = message_from_bytes(pipeline["smtp"].messages[sent_before][2], policy=policy.default).get_body(
+        ("plain",)).get_content()
+    assert "Was: Next year's cleanup is planned for the last Saturday of April" in text
+    assert "Now: Next year's cleanup is planned for the first Saturday of May" in text
+
+
+def test_old_pickups_and_unchanged_text_get_no_notice(pipeline, site):
+    config = _with_feed(pipeline, site, "[corrections]\nmax_age_days = 30\n")
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS))]))
+    _granted_to_two_outlets_declined_to_one(pipeline, config)
+    sent_before = len(pipeline["smtp"].messages)
+    # Markup, attributes, spacing and a link's tracking parameters: nothing a reader would notice.
+    restyled = _body(PARAGRAPHS).replace("<p>", '<p class="body">').replace("annual", "annual ").replace(
+        "Riverside cleanup", '<a href="https://riversideledger.example/cleanup?utm_source=rss">Riverside cleanup</a>')
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, restyled)]))
+    pipeline["run"](config)
+    with pipeline["sessions"]() as session:
+        assert session.scalar(select(StoryRevision.id)) is None
+        session.execute(update(Pickup).values(first_requested_at=datetime.now(timezone.utc) - timedelta(days=31)))
+        session.commit()
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(MOVED))]))
+    pipeline["run"](config)
+    with pipeline["sessions"]() as session:
+        assert session.scalar(select(StoryRevision.id)) is not None  # the revision is kept...
+        assert session.scalar(select(CorrectionNotice.id)) is None   # ...but nobody ran it lately
+    assert len(pipeline["smtp"].messages) == sent_before
+
+
+def test_a_feed_down_broken_or_empty_changes_nothing_and_is_logged_once(pipeline, site, caplog):
+    config = _with_feed(pipeline, site)
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS)),
+                               ("Another story", CLEANUP.replace("river-cleanup", "another"), _body(PARAGRAPHS[1:]))]))
+    pipeline["run"](config)
+    with pipeline["sessions"]() as session:
+        assert session.scalar(select(Story.id).where(Story.canonical_url == CLEANUP)) is not None
+    caplog.set_level(logging.WARNING, logger="processor.catalog.sync")
+    site.down = True
+    for _ in range(3):
+        pipeline["run"](config)
+    site.down = False
+    site.put("/feed.xml", b"<html><body>Oops, our CMS is down</body></html>")
+    pipeline["run"](config)
+    pipeline["run"](config)
+    site.put("/feed.xml", rss([]))
+    pipeline["run"](config)
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS))]))  # back, without "Another story"
+    pipeline["run"](config)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "processor.catalog.sync"]
+    assert len(warnings) == 3, warnings  # down, not a feed, empty: each once
+    assert "answered HTTP 503" in warnings[0] and "not an RSS or Atom feed" in warnings[1]
+    assert "no feed items found" in warnings[2]  # an empty feed is a broken export, not every story withdrawn
+    with pipeline["sessions"]() as session:
+        assert session.scalar(select(StoryRevision.id)) is None
+        titles = set(session.scalars(select(Story.title)))
+        assert {TITLE, "Another story"} <= titles  # a story that left the feed stays in the catalog
+
+
+def test_what_changed_is_told_in_sentences():
+    before = reader_text("A title", "<p>One sentence. Two sentence.</p><p>Three.</p>")
+    assert revision(before, reader_text("A title", "<p>One  sentence.\nTwo sentence.</p><p>Three.</p>")) is None
+    assert revision(before, reader_text("A title", "<p>One sentence. Two sentence. Three.</p>")) is None
+    changed = revision(before, reader_text("A title", "<p>One sentence. Two sentences.</p><p>Three.</p>"
+                                                      "<p>Editor\u2019s note: this story was updated.</p>"))
+    assert changed.note == "Editor's note: this story was updated."
+    assert changed.changes[0] == ("Two sentence.", "Two sentences.")
+    assert revision(before, reader_text("A new title", "<p>One sentence. Two sentence.</p><p>Three.</p>")).changes == (
+        ("A title", "A new title"),)
