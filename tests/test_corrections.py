@@ -132,6 +132,16 @@ def test_a_corrected_story_reaches_every_outlet_that_ran_it_once(pipeline, site)
 
 
 def test_in_review_mode_notices_wait_for_an_editor(pipeline, site):
+    """The waiting notices in `republish review` and on the dashboard's queue; one sent from each, one dropped;
+    the story's revision and who was told in `stories show` and on its page."""
+    from click.testing import CliRunner
+    from starlette.testclient import TestClient
+
+    from processor.cli import main
+    from processor.desk.web.app import build_app
+    from processor.app import reply_sender
+    from tests.web_fixtures import add_web_table, csrf_of, log_in
+
     config = _with_feed(pipeline, site, '[corrections]\nmode = "review"\n')
     site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS))]))
     _granted_to_two_outlets_declined_to_one(pipeline, config)
@@ -141,20 +151,42 @@ def test_in_review_mode_notices_wait_for_an_editor(pipeline, site):
     with pipeline["sessions"]() as session:
         waiting = list(session.scalars(select(CorrectionNotice).order_by(CorrectionNotice.id)))
         assert [n.state for n in waiting] == ["waiting", "waiting"] and "mode" in waiting[0].reason
-        now = datetime.now(timezone.utc)
-        assert decide_notice(session, waiting[0].id, True, editor="maria", config=config, now=now,
-                             new_message_id=new_message_id) == f"correction notice {waiting[0].id} queued"
-        assert decide_notice(session, waiting[1].id, False, editor="maria", config=config, now=now,
-                             new_message_id=new_message_id) == f"correction notice {waiting[1].id} dropped"
-        with pytest.raises(NoticeError, match="already dropped by maria"):
-            decide_notice(session, waiting[1].id, True, editor="ana", config=config, now=now,
-                          new_message_id=new_message_id)
-        session.commit()
-    assert pipeline["run"](config).replies_sent == 1
+    runner = CliRunner()
+
+    def cli(*args: str, code: int = 0) -> str:
+        result = runner.invoke(main, ["--config", str(pipeline["path"]), *args],
+                               env={"USER": "maria", "COLUMNS": "200", **pipeline["env"]})
+        assert result.exit_code == code, result.output
+        return result.output
+
+    queue = cli("review")
+    assert "Correction notices waiting" in queue and f'{waiting[0].id}  ' in queue and TITLE in queue
+    assert "correction notice" in cli("review", "send-notice", str(waiting[0].id))
+    assert len(pipeline["smtp"].messages) == sent_before + 1
+    assert "already queued by maria" in cli("review", "drop-notice", str(waiting[0].id), code=1)
+    config = add_web_table(pipeline["path"], environ=pipeline["env"])
+    with TestClient(build_app(config, send_reply=reply_sender(config)), base_url="https://testserver") as client:
+        log_in(client)
+        page = client.get("/review")
+        assert f'id="notice-{waiting[1].id}"' in page.text and f'id="notice-{waiting[0].id}"' not in page.text
+        dropped = client.post(f"/notices/{waiting[1].id}", data={"csrf": csrf_of(page.text), "action": "drop"})
+        assert "dropped" in dropped.text and f'id="notice-{waiting[1].id}"' not in dropped.text
+        story_page = client.get(f"/stories/{_story_id(pipeline)}").text
+        assert "Now: <ins>Next year&#39;s cleanup is planned for the first Saturday of May" in story_page
+        assert "valleynews.example: told" in story_page and "harborgazette.example: dropped by Ana Editor" in story_page
+    assert len(pipeline["smtp"].messages) == sent_before + 1
     text = message_from_bytes(pipeline["smtp"].messages[sent_before][2], policy=policy.default).get_body(
         ("plain",)).get_content()
     assert "Was: Next year's cleanup is planned for the last Saturday of April" in text
     assert "Now: Next year's cleanup is planned for the first Saturday of May" in text
+    shown = cli("stories", "show", CLEANUP)
+    assert "Revisions:" in shown and "Now:   Next year's cleanup is planned for the first Saturday of May" in shown
+    assert "valleynews.example: told" in shown and "harborgazette.example: dropped by Ana Editor" in shown
+
+
+def _story_id(pipeline) -> int:
+    with pipeline["sessions"]() as session:
+        return session.scalar(select(Story.id).where(Story.canonical_url == CLEANUP))
 
 
 def test_old_pickups_and_unchanged_text_get_no_notice(pipeline, site):

@@ -17,12 +17,16 @@ def review(ctx: click.Context) -> None:
     """Requests waiting for a person, oldest first; show, grant, decline, answer, dismiss or reopen one."""
     if ctx.invoked_subcommand is not None:
         return
+    from processor.desk.corrections import format_waiting, waiting_notices
     from processor.desk.listings import format_review_queue
     from processor.desk.review import review_queue
 
     with session_for(ctx.obj.config) as session:
         items = review_queue(session)
+        notices = waiting_notices(session)
     click.echo(format_review_queue(items), nl=False)
+    if notices:
+        click.echo("\n" + format_waiting(notices), nl=False)
 
 
 _editor_option = click.option("--editor", default=lambda: os.environ.get("USER", ""), show_default="$USER",
@@ -94,6 +98,47 @@ def review_reopen(obj: Context, request_id: int, editor: str) -> None:
             raise click.ClickException(str(exc)) from None
         session.commit()
     click.echo(summary)
+
+
+@review.command(name="send-notice")
+@click.argument("notice_id", type=int)
+@_editor_option
+@click.pass_obj
+def review_send_notice(obj: Context, notice_id: int, editor: str) -> None:
+    """Send a correction notice that waits for an editor (review mode, or over a cap)."""
+    _decide_notice(obj.config, notice_id, True, editor)
+
+
+@review.command(name="drop-notice")
+@click.argument("notice_id", type=int)
+@_editor_option
+@click.pass_obj
+def review_drop_notice(obj: Context, notice_id: int, editor: str) -> None:
+    """Drop a waiting correction notice: that outlet is not told of that change."""
+    _decide_notice(obj.config, notice_id, False, editor)
+
+
+def _decide_notice(config: Config, notice_id: int, send: bool, editor: str) -> None:
+    from processor.app import send_from_outbox
+    from processor.pipeline.corrections import NoticeError, decide_notice
+    from processor.pipeline.edges import new_message_id
+    from processor.records.notices import outbox_of
+
+    if not editor:
+        raise click.ClickException("say who decides with --editor NAME ($USER is not set)")
+    with session_for(config) as session:
+        try:
+            summary = decide_notice(session, notice_id, send, editor=editor, config=config, now=now(),
+                                    new_message_id=new_message_id)
+        except NoticeError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+        queued = outbox_of(session, notice_id)
+    click.echo(summary)
+    if send and queued is not None:
+        sent = send_from_outbox(config, [queued])
+        click.echo("the running worker sends it" if sent is None else ("sent" if sent else "not sent yet: it waits "
+                                                                      "in the outbox, the worker retries it"))
 
 
 def _resolve(config: Config, request_id: int, action: str, editor: str, story_refs: tuple[str, ...],

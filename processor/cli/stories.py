@@ -87,14 +87,17 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
 @click.option("--snippet", type=click.Choice(["html", "text"]), help="Also print the exact snippet a partner gets.")
 @click.pass_obj
 def show(obj: Context, reference: str, snippet: str | None) -> None:
-    """One story: its metadata, its origin with the evidence, and what a partner would receive."""
+    """One story: its metadata, its origin with the evidence, its revisions and who was told of them, and
+    what a partner would receive."""
+    from processor.desk.corrections import format_revisions, revisions_of
     from processor.desk.story_preview import find_story, format_preview, preview
 
     with session_for(obj.config) as session:
         story = find_story(session, reference)
         if story is None:
             raise click.ClickException(f"{reference} is not in the story catalog")
-        click.echo(format_preview(preview(story, obj.config.publication), snippet), nl=False)
+        click.echo(format_preview(preview(story, obj.config.publication), snippet,
+                                  format_revisions(revisions_of(session, story.id))), nl=False)
 
 
 @stories.command(name="set-origin")

@@ -39,8 +39,9 @@ def preview(story: Story, publication: PublicationConfig) -> StoryPreview:
     return StoryPreview(story, build_snippet(view(story), publication, outlet_id=0, token=PREVIEW_TOKEN), "")
 
 
-def format_preview(item: StoryPreview, snippet: str | None) -> str:
-    """The story's metadata and origin with its evidence; then the snippet as HTML or text, if asked."""
+def format_preview(item: StoryPreview, snippet: str | None, revisions: str = "") -> str:
+    """The story's metadata and origin with its evidence, its revisions (already formatted); then the
+    snippet as HTML or text, if asked."""
     story = item.story
     ruled = f" (ruled by {story.origin_set_by} on {story.origin_set_at:%Y-%m-%d})" if story.origin_set_by else ""
     lines = [
@@ -55,6 +56,7 @@ def format_preview(item: StoryPreview, snippet: str | None) -> str:
         lines.append(f"  Evidence:   {story.origin_evidence}")
     if item.why_not:
         lines.append(f"  Snippet:    none ({item.why_not})")
-    elif snippet:
+    lines += revisions.splitlines()
+    if snippet and not item.why_not:
         lines += ["", item.snippet.html if snippet == "html" else item.snippet.text]
     return "\n".join(lines).rstrip() + "\n"

@@ -97,3 +97,7 @@ def listed(session: Session, *, story_id: int | None = None, state: str | None =
 def waiting_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(CorrectionNotice)
                           .where(CorrectionNotice.state == NoticeState.WAITING)) or 0
+
+
+def outbox_of(session: Session, notice_id: int) -> int | None:
+    return session.scalar(select(CorrectionNotice.outbox_id).where(CorrectionNotice.id == notice_id))

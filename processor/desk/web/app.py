@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from processor.records import db
 from processor.config import Config, WebConfig
+from processor.desk.corrections import notice_status
 from processor.desk.csv_export import csv_chunks
 from processor.desk.web import charts, counting, queries, sessions
 from processor.desk.web.limits import HeaderLimits
@@ -62,6 +63,7 @@ def _environment() -> Environment:
     env.filters["day"] = lambda value: value.strftime("%Y-%m-%d") if value else ""
     env.filters["q"] = lambda params: urlencode({k: v for k, v in params.items() if v})
     env.filters["path"] = lambda value: quote(str(value), safe="")
+    env.filters["notice_status"] = notice_status
     return env
 
 
@@ -277,11 +279,13 @@ class Dashboard:
         return self._detail(request, request_detail, request.path_params["request_id"], "request")
 
     def story(self, request: Request) -> Response:
+        from processor.desk.corrections import revisions_of
         from processor.desk.story_preview import preview
 
         def load(session, story_id: int):
             data = queries.story_page(session, story_id)
-            return None if data is None else replace(data, preview=preview(data.story, self.config.publication))
+            return None if data is None else replace(data, preview=preview(data.story, self.config.publication),
+                                                     revisions=tuple(revisions_of(session, story_id)))
 
         return self._detail(request, load, request.path_params["story_id"], "story")
 
@@ -300,18 +304,19 @@ class Dashboard:
         auth = self.authenticate(request)
         if isinstance(auth, Response):
             return auth
+        from processor.desk.corrections import waiting_notices
         from processor.desk.review import recent_titles, review_queue
 
         def load():
             with self.sessions() as session:
-                return review_queue(session, limit=200), recent_titles(session)
+                return review_queue(session, limit=200), recent_titles(session), waiting_notices(session)
 
-        items, titles = await run_in_threadpool(load)
+        items, titles, notices = await run_in_threadpool(load)
         notes = {kind: request.query_params.get(kind, "") for kind in ("outcome", "failed")}
         shown = {kind: note if sessions.note_ok(auth.session, self.secret, f"{kind}:{note}",
                                                 request.query_params.get("sig")) else ""
                  for kind, note in notes.items()}
-        return self.page(request, auth, "review.html.j2", items=items, titles=titles, **shown)
+        return self.page(request, auth, "review.html.j2", items=items, titles=titles, notices=notices, **shown)
 
     async def resolve(self, request: Request) -> Response:
         auth = self.authenticate(request)
@@ -346,6 +351,40 @@ class Dashboard:
         try:
             kind, note = "outcome", await run_in_threadpool(act)
         except ReviewError as exc:
+            kind, note = "failed", str(exc)
+        signature = sessions.sign_note(auth.session, self.secret, f"{kind}:{note}")
+        return RedirectResponse(f"/review?{urlencode({kind: note, 'sig': signature})}", status_code=303)
+
+    async def decide_notice(self, request: Request) -> Response:
+        """Send or drop a correction notice that waits for an editor."""
+        auth = self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        fields = await self.form(request, auth)
+        if isinstance(fields, Response):
+            return fields
+        from processor.pipeline.corrections import NoticeError, decide_notice
+        from processor.pipeline.edges import new_message_id
+        from processor.records.notices import outbox_of
+
+        send = fields.get("action") == "send"
+        notice_id = request.path_params["notice_id"]
+
+        def act() -> str:
+            with self.sessions() as session:
+                summary = decide_notice(session, notice_id, send, editor=auth.user, config=self.config,
+                                        now=datetime.now(timezone.utc), new_message_id=new_message_id)
+                session.commit()
+                queued = outbox_of(session, notice_id)
+            if send and queued is not None and self.send_reply is not None:
+                sent = self.send_reply(queued)
+                summary += "; the running worker sends it" if sent is None else ("; sent" if sent else
+                                                                                 "; not sent yet, the worker retries it")
+            return summary
+
+        try:
+            kind, note = "outcome", await run_in_threadpool(act)
+        except NoticeError as exc:
             kind, note = "failed", str(exc)
         signature = sessions.sign_note(auth.session, self.secret, f"{kind}:{note}")
         return RedirectResponse(f"/review?{urlencode({kind: note, 'sig': signature})}", status_code=303)
@@ -455,6 +494,7 @@ def build_app(config: Config, engine: Engine | None = None, *,
         Route("/stories/{story_id:int}", dashboard.story),
         Route("/review", dashboard.review, methods=["GET"]),
         Route("/review/{request_id:int}", dashboard.resolve, methods=["POST"]),
+        Route("/notices/{notice_id:int}", dashboard.decide_notice, methods=["POST"]),
         Route("/px/{token}.gif", dashboard.pixel, methods=["GET", "HEAD"]),
         Route("/px.gif", dashboard.pixel, methods=["GET", "HEAD"]),
     ]
