@@ -2,7 +2,9 @@
 
 It writes a config (SQLite, a Maildir mailbox, an outbox folder instead of SMTP) into a fresh
 demo folder, migrates the database, imports the bundled sample stories, delivers the bundled
-sample requests into the Maildir, runs the worker once and reports what happened.
+sample requests into the Maildir, runs the worker once and reports what happened. Then the
+newsroom corrects one story the outlets ran: it is read again, and each outlet that was granted it
+gets a correction notice in its thread (one more worker pass sends them to the outbox folder).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from processor.app import build_worker
 from processor.catalog.stories import import_articles, parse_source
 from processor.config import load_config
 from processor.desk.pickup_log import LogFilter, format_pickups, pickup_records
+from processor.pipeline.corrections import tell_outlets
+from processor.pipeline.edges import new_message_id
 
 DEMO_CONFIG = """\
 # Written by `republish demo`. A real installation starts from config.example.toml.
@@ -65,15 +69,15 @@ def run_demo(directory: Path) -> str:
         session.commit()
     _deliver_requests(sample / "requests", config.worker.maildir_path, now)
 
-    worker, worker_engine = build_worker(config)
-    stats = worker.run(once=True)
-    worker.close()
-    worker_engine.dispose()
+    stats = _run_worker(config)
+    replies = sorted(config.worker.outbox_path.glob("*.eml")) if config.worker.outbox_path.exists() else []
+    correction = _correct_a_story(sessions, config, sample / "corrections" / "bike-lanes.html")
+    _run_worker(config)
+    notices = sorted(set(config.worker.outbox_path.glob("*.eml")) - set(replies))
 
     with sessions() as session:
         log = format_pickups(pickup_records(session, LogFilter(), None), "table")
     engine.dispose()
-    replies = sorted(config.worker.outbox_path.glob("*.eml")) if config.worker.outbox_path.exists() else []
     outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(stats.by_outcome.items()))
     return "\n".join([
         f"Demo folder: {directory}",
@@ -88,7 +92,32 @@ def run_demo(directory: Path) -> str:
         "",
         "In the Maildir: R answered, S logged without a reply, F waiting for a person. What waits for a person:",
         f"  republish --config {directory / 'config.toml'} review",
+        "",
+        f"Then the newsroom corrected \"{correction}\": {len(notices)} correction notice(s), one per outlet that ran it:",
+        *(f"  {path.name}" for path in notices),
+        f"  republish --config {directory / 'config.toml'} stories show 1",
     ]) + "\n"
+
+
+def _run_worker(config):
+    worker, worker_engine = build_worker(config)
+    try:
+        return worker.run(once=True)
+    finally:
+        worker.close()
+        worker_engine.dispose()
+
+
+def _correct_a_story(sessions, config, page) -> str:
+    """The corrected page read again from the same source, as a feed poll or `stories import` would; the
+    outlets granted the story are told (their notices wait in the outbox for the worker). Its title."""
+    with sessions() as session:
+        articles = parse_source(page.read_bytes(), url=None, publication=config.publication)
+        report = import_articles(session, articles, source="sample:bike-lanes.html", now=datetime.now(timezone.utc))
+        tell_outlets(session, report.revised, config=config, now=datetime.now(timezone.utc),
+                     new_message_id=new_message_id)
+        session.commit()
+    return articles[0].title
 
 
 def _deliver_requests(templates: Path, maildir: Path, now: datetime) -> None:

@@ -15,7 +15,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert result.exit_code == 0, result.output
     assert "4 answered, 1 backfilled, 1 ignored, 1 needs_person" in result.output
     assert "declined" in result.output and "harborgazette.example" in result.output
-    assert len(list((tmp_path / "demo" / "outbox").glob("*.eml"))) == 4
+    # Four replies, then the two outlets that ran the corrected bike-lanes story get a notice each.
+    assert 'Then the newsroom corrected "Council approves protected bike lanes on Main Street": 2 correction' \
+        in result.output
+    assert len(list((tmp_path / "demo" / "outbox").glob("*.eml"))) == 6
 
 
 def test_config_errors_name_the_key(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from models import CorrectionNotice, Pickup, Story, StoryRevision
-from processor.catalog.revisions import reader_text, revision
+from processor.catalog.revisions import Revision, reader_text, revision
 from processor.desk.review import resolve
 from processor.pipeline.corrections import NoticeError, decide_notice
 from processor.pipeline.edges import new_message_id
@@ -247,6 +247,9 @@ def test_what_changed_is_told_in_sentences():
     changed = revision(before, reader_text("A title", "<p>One sentence. Two sentences.</p><p>Three.</p>"
                                                       "<p>Editor\u2019s note: this story was updated.</p>"))
     assert changed.note == "Editor's note: this story was updated."
-    assert changed.changes[0] == ("Two sentence.", "Two sentences.")
+    assert changed.changes == (("Two sentence.", "Two sentences."),)  # the note is told on its own
+    only_a_note = revision(before, reader_text("A title", "<p>One sentence. Two sentence.</p><p>Three.</p>"
+                                                          "<p>Update: a video was added.</p>"))
+    assert only_a_note == Revision(note="Update: a video was added.", changes=())
     assert revision(before, reader_text("A new title", "<p>One sentence. Two sentence.</p><p>Three.</p>")).changes == (
         ("A title", "A new title"),)

@@ -51,16 +51,17 @@ def revision(before: tuple[str, ...], after: tuple[str, ...]) -> Revision | None
     difference."""
     if before == after:
         return None
-    old, new = _sentences(before), _sentences(after)
+    known = set(before)
+    notes = [block for block in after if block not in known and _NOTE.match(block)]
+    # The note is told on its own: the changed sentences are those of the story itself.
+    old, new = _sentences(before), _sentences(tuple(block for block in after if block not in notes))
     changes = []
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag != "equal":
             changes.append((_bounded(" ".join(old[i1:i2])), _bounded(" ".join(new[j1:j2]))))
-    if not changes:
+    if not changes and not notes:
         return None  # the same sentences, only split into blocks differently
-    known = set(before)
-    notes = [block for block in after if block not in known and _NOTE.match(block)]
     return Revision(note=_bounded(notes[0], MAX_NOTE_CHARS) if notes else "", changes=tuple(changes[:MAX_CHANGES]))
 
 
