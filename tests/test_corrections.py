@@ -93,7 +93,8 @@ def _granted_to_two_outlets_declined_to_one(pipeline, config):
                                       for _, _, raw in pipeline["smtp"].messages)}
 
 
-def test_a_corrected_story_reaches_every_outlet_that_ran_it_once(pipeline, site):
+def test_a_corrected_story_reaches_every_outlet_that_ran_it_once(pipeline, site, caplog):
+    caplog.set_level(logging.INFO, logger="processor.catalog.sync")
     config = _with_feed(pipeline, site)
     site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS))]))
     replies = _granted_to_two_outlets_declined_to_one(pipeline, config)  # the first pass imported the story
@@ -101,6 +102,7 @@ def test_a_corrected_story_reaches_every_outlet_that_ran_it_once(pipeline, site)
     sent_before = len(pipeline["smtp"].messages)
     assert pipeline["run"](config).replies_sent == 0  # the feed has not changed: a 304, nothing else
     assert site.count("/feed.xml", 304) >= 1
+    assert [r.getMessage() for r in caplog.records if r.name == "processor.catalog.sync"] == []  # a 304 is no problem
 
     corrected = PARAGRAPHS[:1] + [PARAGRAPHS[1].replace("3.2 tons", "2.3 tons")] + PARAGRAPHS[2:] + [
         "Correction: An earlier version of this story misstated the weight of the trash collected. It was 2.3 tons."]

@@ -84,14 +84,15 @@ def within(timeout: float, url: str, fetch: Callable[[], Awaitable[FetchedPage]]
 async def read_response(response: httpx.Response, url: str, *, max_bytes: int) -> FetchedPage | str:
     """The page a streamed response carries, within the byte cap; or, for a redirect, the address it
     points to (for the caller to check before following it)."""
+    # Before the redirect check: httpx counts a 304 among the 3xx it calls redirects.
+    if response.status_code == 304 and ("if-none-match" in response.request.headers
+                                        or "if-modified-since" in response.request.headers):
+        return FetchedPage(url, b"", "", None, *_validators(response), not_modified=True)
     if response.is_redirect:
         location = response.headers.get("location", "")
         if not location:
             raise FetchError(f"{url} redirected without a location")
         return urljoin(url, location)
-    if response.status_code == 304 and ("if-none-match" in response.request.headers
-                                        or "if-modified-since" in response.request.headers):
-        return FetchedPage(url, b"", "", None, *_validators(response), not_modified=True)
     if response.status_code != 200:
         raise FetchError(f"{url} answered HTTP {response.status_code}")
     declared = response.headers.get("content-length")

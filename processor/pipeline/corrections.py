@@ -66,7 +66,8 @@ def sync_catalog(sessions, config: Config, *, fetch: Fetch, now: datetime,
 def tell_outlets(session: Session, revision_ids: list[int], *, config: Config, now: datetime,
                  new_message_id: Callable[[str], str]) -> Told:
     """A notice for each outlet granted a story that these revisions changed (pickups of the last
-    [corrections] max_age_days whose reply went out); queued, or left for an editor."""
+    [corrections] max_age_days whose reply went out); queued, or left for an editor. The notices' outbox
+    rows are written together, in a few statements."""
     told = Told()
     if not revision_ids:
         return told
@@ -74,8 +75,11 @@ def tell_outlets(session: Session, revision_ids: list[int], *, config: Config, n
     budget = ReplyBudget(Caps(worker.max_replies_per_sender_per_day, worker.max_replies_per_domain_per_day,
                               worker.max_replies_per_hour), now, outbox.replies_since(session, now - timedelta(days=1)))
     since = now - timedelta(days=config.corrections.max_age_days)
+    rows = requests.NewRows({})
+    queued: list[tuple[int, int, requests.ReplyRow]] = []  # (revision id, pickup id, its outbox row)
     for revision_id in revision_ids:
         revision = session.get(StoryRevision, revision_id)
+        story = catalog.view(session.get(Story, revision.story_id))
         done = notices.already_told(session, revision_id)
         for target in notices.targets(session, revision.story_id, since):
             if target.pickup_id in done:
@@ -87,30 +91,38 @@ def tell_outlets(session: Session, revision_ids: list[int], *, config: Config, n
                             now=now, reason=why)
                 told.waiting += 1
                 continue
-            told.queued.append(queue_notice(session, revision, target, config=config, now=now,
-                                            new_message_id=new_message_id))
-            notices.add(session, revision_id=revision_id, pickup_id=target.pickup_id, state=NoticeState.QUEUED,
-                        now=now, outbox_id=told.queued[-1])
+            queued.append((revision_id, target.pickup_id, _add_notice(rows, story, revision, target, config=config,
+                                                                      now=now, new_message_id=new_message_id)))
             budget.spend(target.recipient)
+    rows.write(session)
+    for revision_id, pickup_id, row in queued:
+        notices.add(session, revision_id=revision_id, pickup_id=pickup_id, state=NoticeState.QUEUED, now=now,
+                    outbox_id=row.id)
+        told.queued.append(row.id)
     session.flush()
     return told
 
 
 def queue_notice(session: Session, revision: StoryRevision, target: NoticeTarget, *, config: Config, now: datetime,
                  new_message_id: Callable[[str], str]) -> int:
-    """The notice built and put in the outbox, in the thread of the reply `target` names; its outbox id."""
-    story = catalog.view(session.get(Story, revision.story_id))
+    """One notice built and put in the outbox, in the thread of the reply `target` names; its outbox id."""
+    rows = requests.NewRows({})
+    row = _add_notice(rows, catalog.view(session.get(Story, revision.story_id)), revision, target, config=config,
+                      now=now, new_message_id=new_message_id)
+    rows.write(session)
+    return row.id
+
+
+def _add_notice(rows: requests.NewRows, story: catalog.StoryView, revision: StoryRevision, target: NoticeTarget, *,
+                config: Config, now: datetime, new_message_id: Callable[[str], str]) -> requests.ReplyRow:
     snippet = build_snippet(story, config.publication, outlet_id=target.outlet_id, token=target.token)
     message_id = new_message_id(config.reply_from.rsplit("@", 1)[-1])
     context = ReplyContext(config.publication, config.reply_from, message_id, now, from_name=config.reply_name)
     thread = NoticeThread(target.recipient, target.request_message_id, target.reply_message_id, target.from_name)
     changes = [tuple(pair) for pair in json.loads(revision.changes or "[]")]
     raw = build_notice(story, revision.note, changes, snippet, thread, context)
-    rows = requests.NewRows({})
-    row = rows.add_reply(requests.RequestRef(None, target.request_id), raw=raw, message_id=message_id,
-                         recipient=target.recipient, now=now, kind=ReplyKind.CORRECTION)
-    rows.write(session)
-    return row.id
+    return rows.add_reply(requests.RequestRef(None, target.request_id), raw=raw, message_id=message_id,
+                          recipient=target.recipient, now=now, kind=ReplyKind.CORRECTION)
 
 
 EVER = datetime(1970, 1, 1, tzinfo=timezone.utc)  # an editor's decision is not bound by max_age_days
