@@ -19,6 +19,7 @@ SUITE = {
     "latency": (["--requests", "200"], ["--requests", "20"]),
     "memory": (["--sizes", "1000,100000"], ["--sizes", "300,3000"]),
     "catalog": ([], ["--stories", "10000", "--items", "500"]),
+    "corrections": ([], ["--items", "500"]),
     "pickup_log": ([], ["--pickups", "100000"]),
     "history": ([], ["--messages", "5000", "--passes", "3"]),
     "hostile": ([], ["--sizes", "1000000", "--runs", "1"]),

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from models import CorrectionNotice, Pickup, Story, StoryRevision
 from processor.catalog.revisions import Revision, reader_text, revision
 from processor.desk.review import resolve
+from processor.pipeline.edges import new_message_id
 from tests.feed_site import FeedSite, rss
 from tests.helpers import deliver, load, request_message
 
@@ -253,3 +254,59 @@ def test_what_changed_is_told_in_sentences():
     assert only_a_note == Revision(note="Update: a video was added.", changes=())
     assert revision(before, reader_text("A new title", "<p>One sentence. Two sentence.</p><p>Three.</p>")).changes == (
         ("A title", "A new title"),)
+
+
+def test_a_story_read_by_two_pollers_at_once_gets_one_revision():
+    """The worker and `republish catalog sync` reading the same change at once (PostgreSQL, where both can
+    write): the second waits on the story's row until the first commits, then finds nothing new. Without the
+    row lock both would make a revision, and every outlet would be told twice. (SQLite lets one writer at a
+    time: the second is told the database is locked and tries at its next poll.)"""
+    import threading
+
+    from sqlalchemy import text
+
+    from processor.catalog.extract import Article
+    from processor.catalog.stories import import_articles
+    from processor.records import db
+    from tests.helpers import wait_until
+    from tests.servers import missing, postgres_url
+
+    url, schema, cleanup = postgres_url()
+    if url is None:
+        missing(f"PostgreSQL not reachable on 127.0.0.1:5432 ({schema})", "start it with trust auth and a database `test`")
+    engine = db.make_engine(url)
+    try:
+        db.upgrade(engine)
+        sessions = db.make_session_factory(engine)
+
+        def article(paragraphs):
+            return Article(CLEANUP, TITLE, "", None, "en", _body(paragraphs), tuple(paragraphs), "", None)
+
+        now = datetime.now(timezone.utc)
+        with sessions() as session:
+            import_articles(session, [article(PARAGRAPHS)], source="feed", now=now)
+            session.commit()
+        first = sessions()
+        assert len(import_articles(first, [article(MOVED)], source="feed", now=now).revised) == 1  # not committed
+        second_made: list[list[int]] = []
+
+        def second_poller():
+            with sessions() as session:
+                second_made.append(import_articles(session, [article(MOVED)], source="feed", now=now).revised)
+                session.commit()
+
+        thread = threading.Thread(target=second_poller)
+        thread.start()
+        with engine.connect() as watcher:
+            assert wait_until(lambda: watcher.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )).scalar() >= 1, 10), "the second poller did not wait for the first one's row lock"
+        first.commit()
+        first.close()
+        thread.join(10)
+        assert second_made == [[]]
+        with sessions() as session:
+            assert session.scalar(select(func.count()).select_from(StoryRevision)) == 1
+    finally:
+        engine.dispose()
+        cleanup()
