@@ -14,7 +14,6 @@ from sqlalchemy import func, select, update
 from models import CorrectionNotice, Pickup, Story, StoryRevision
 from processor.catalog.revisions import Revision, reader_text, revision
 from processor.desk.review import resolve
-from processor.pipeline.edges import new_message_id
 from tests.feed_site import FeedSite, rss
 from tests.helpers import deliver, load, request_message
 
