@@ -5,8 +5,9 @@
 Targets: a poll of a feed that has not changed costs one conditional GET (a 304) and nothing else; with
 50 changed stories (each granted to --outlets outlets), the revisions and the notices are worked out in
 under a second. The baseline, measured in the same run: the same poll of the feed re-read with no story
-changed (its channel's build date moved), so the difference is what the revisions cost; the notices
-(building each message with its snippet and queueing it) are timed on their own.
+changed (its channel's build date moved). The revisions' own work (reading both texts as a reader sees
+them and comparing them: `reader_text` and `revision`, timed by wrapping them) and the notices (building
+each message with its snippet and queueing it) are timed on their own; their sum is held to the target.
 
 SQLite (a temporary file), then the local PostgreSQL (a schema of its own, dropped afterwards; skipped,
 saying why, when it is not there); `--database-url` (repeatable) names the databases instead.
@@ -24,6 +25,7 @@ from sqlalchemy import func, select
 
 from benchmarks.mail import scratch_database
 from models import CorrectionNotice, OutboxMessage, Outlet, Pickup, PickupRequest, Request, Story, StoryRevision
+from processor.catalog import stories as catalog_stories
 from processor.catalog.fetch import fetch_page
 from processor.catalog.sync import poll_feed
 from processor.config import CatalogConfig
@@ -74,6 +76,21 @@ def grant(sessions, count: int, outlets: int) -> None:
         session.commit()
 
 
+class Timed:
+    """A function wrapped to add up the time spent in it."""
+
+    def __init__(self, function) -> None:
+        self.function, self.seconds, self.calls = function, 0.0, 0
+
+    def __call__(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return self.function(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.calls += 1
+
+
 def measure(database_url: str | None, count: int, changed: int, outlets: int) -> None:
     config, engine, sessions = scratch_database(database_url)
     site = FeedSite()
@@ -114,16 +131,22 @@ def measure(database_url: str | None, count: int, changed: int, outlets: int) ->
         result, _, baseline, _ = poll()
         assert not result.revised, "a feed re-read with no story changed made revisions"
         site.put("/feed.xml", rss(items(count, changed), title="The Riverside Ledger (corrected)"))
-        result, told, corrected, notices_s = poll()
+        reading, comparing = Timed(catalog_stories.reader_text), Timed(catalog_stories.revision)
+        catalog_stories.reader_text, catalog_stories.revision = reading, comparing
+        try:
+            result, told, corrected, notices_s = poll()
+        finally:
+            catalog_stories.reader_text, catalog_stories.revision = reading.function, comparing.function
+        revisions_s = reading.seconds + comparing.seconds
         with sessions() as session:
             revisions = session.scalar(select(func.count()).select_from(StoryRevision))
             queued = session.scalar(select(func.count()).select_from(CorrectionNotice))
         print(f"{name}: re-reading the changed feed, no story changed (baseline): {baseline:.2f} s")
-        print(f"{name}: re-reading it with {changed} stories changed: {corrected:.2f} s "
-              f"({revisions} revisions: +{max(corrected - baseline, 0) * 1000:.0f} ms over the baseline)")
+        print(f"{name}: re-reading it with {changed} stories changed: {corrected:.2f} s, {revisions} revisions "
+              f"worked out in {revisions_s * 1000:.0f} ms ({reading.calls} texts read as a reader sees them, "
+              f"{comparing.calls} compared)")
         print(f"{name}: the {queued} notices ({len(told.queued)} queued) built and queued in {notices_s * 1000:.0f} ms; "
-              f"revisions and notices together {(max(corrected - baseline, 0) + notices_s) * 1000:.0f} ms "
-              f"(target < 1000 ms)")
+              f"revisions and notices together {(revisions_s + notices_s) * 1000:.0f} ms (target < 1000 ms)")
     finally:
         site.close()
         engine.dispose()

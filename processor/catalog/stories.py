@@ -138,7 +138,9 @@ def upsert_story(session: Session, article: Article, *, key: str, source: str, n
     # read from its page and now from a feed (or back) takes the new text quietly, since two extractions of
     # one story differ in ways that are not corrections.
     same_reading = not created and story.source == source[:200] and not story.summary_only and bool(story.body_html)
-    was_read = reader_text(story.title, story.body_html) if same_reading else None
+    # The same markup and title: nothing to compare (most items of a feed read again).
+    unchanged = story.title == article.title and story.body_html == article.body_html
+    was_read = reader_text(story.title, story.body_html) if same_reading and not unchanged else None
     story.canonical_url = article.canonical_url[:2048]
     story.title = article.title
     retitled = created or story.title_key != title_key(article.title)[:1024]
