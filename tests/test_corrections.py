@@ -309,3 +309,20 @@ def test_a_story_read_by_two_pollers_at_once_gets_one_revision():
     finally:
         engine.dispose()
         cleanup()
+
+
+def test_a_notice_over_a_reply_cap_waits_for_an_editor(pipeline, site):
+    config = _with_feed(pipeline, site)
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS))]))
+    _granted_to_two_outlets_declined_to_one(pipeline, config)
+    sent_before = len(pipeline["smtp"].messages)
+    path = pipeline["path"]
+    path.write_text(path.read_text().replace("poll_seconds = 1\n", "poll_seconds = 1\nmax_replies_per_domain_per_day = 1\n"))
+    config = load(path, pipeline["user"]["password"])
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(MOVED))]))
+    pipeline["run"](config)
+    assert len(pipeline["smtp"].messages) == sent_before  # each domain had its one reply today
+    with pipeline["sessions"]() as session:
+        waiting = list(session.scalars(select(CorrectionNotice)))
+    assert [n.state for n in waiting] == ["waiting", "waiting"]
+    assert all("max_replies_per_domain_per_day" in n.reason for n in waiting)
