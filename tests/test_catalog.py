@@ -170,3 +170,39 @@ def test_a_headline_typed_short_finds_its_story_and_two_fitting_go_to_a_person(m
     assert rows["night"][0] == "answered" and "budget1" in rows["night"][1]
     assert rows["budget"][0] == "needs_person"
     assert 'fits more than one story (2 stories\' titles have "city council approves the budget")' in rows["budget"][1]
+
+
+def _page(head: str, body: str) -> bytes:
+    paragraphs = "".join(f"<p>Paragraph {n} of a story about the council, long enough to be the story itself.</p>"
+                         for n in range(6))
+    return (f'<html><head><link rel="canonical" href="https://riversideledger.example/news/x/">{head}</head>'
+            f"<body><article><h1>Council votes</h1>{body}{paragraphs}</article></body></html>").encode()
+
+
+@pytest.mark.parametrize("head, body, byline", [
+    ('<meta name="author" value="Howard Schneider, Lindsay Dunsmuir">', "", "Howard Schneider, Lindsay Dunsmuir"),
+    ('<meta name="author" content="No Author">', '<p class="credit-line"><a href="/authors/ana-ruiz/">Ana Ruiz</a></p>',
+     "Ana Ruiz"),
+    ('<meta name="author" content="finanztreff.de">', "<byline>Von David Hutzler, dpa</byline>", "David Hutzler, dpa"),
+    ("", '<div class="byline Fz(13px)">J</div><div class="author-name">NATALIYA VASILYEVA</div>', "NATALIYA VASILYEVA"),
+    ("", '<span class="pb-byline">By <a href="/people/erin-cunningham">Erin Cunningham</a></span>', "Erin Cunningham"),
+    ("", '<nav><a href="/people/">People</a></nav><a href="/autori/ales-vavra/">Aleš Vávra</a>', "Aleš Vávra"),
+    ("", '<div class="ending-byline">Laura E. Adkins is Opinion Editor of the Forward.</div>'
+         'By <a href="/authors/laura-e-adkins/">Laura E. Adkins</a>', "Laura E. Adkins"),
+])
+def test_bylines_as_real_pages_give_them(head, body, byline):
+    """From ../shared/articles: Reuters writes value=, the Japan Times "No Author", finanztreff its own domain,
+    Yahoo's comment avatars carry class "byline", the Washington Post "pb-byline", Aktuálně.cz links "/autori/",
+    the Forward ends with a bio."""
+    assert extract_article(_page(head, body)).byline == byline
+
+
+@pytest.mark.parametrize("og_title, site_name, title", [
+    ("Součka je snadné přehlédnout | Aktuálně.cz", "Aktuálně.cz - Víte, co se právě děje", "Součka je snadné přehlédnout"),
+    ("Perturbazione polare al Centro - La Stampa", "lastampa.it", "Perturbazione polare al Centro"),
+    ("Perturbazione polare al Centro - ", "", "Perturbazione polare al Centro"),
+    ("Apple: the Retina display moment", "The Verge", "Apple: the Retina display moment"),
+])
+def test_titles_lose_the_sites_name_however_it_is_written(og_title, site_name, title):
+    head = f'<meta property="og:title" content="{og_title}"><meta property="og:site_name" content="{site_name}">'
+    assert extract_article(_page(head, "")).title == title

@@ -129,7 +129,10 @@ def test_article_corpus_accuracy():
           f"segments: {segments[0]}/{segments[1]} kept, {segments[2]}/{segments[3]} kept out; "
           f"not an article: {not_articles}")
     assert len(page_cases()) == 78 and not not_articles
-    floors = {"title": 0.80, "byline": 0.50, "date": 0.90, "canonical": 0.85, "origin": 0.95}
+    # Measured: title 54/60 (the six others: two upstream titles keep the site's name, four are another of
+    # the page's headline variants), byline 40/49 (most of the nine: upstream gives a site, a date or a
+    # photo credit as the byline).
+    floors = {"title": 0.85, "byline": 0.75, "date": 0.90, "canonical": 0.85, "origin": 0.95}
     for field, floor in floors.items():
         ok, n = totals[field]
         assert ok / n >= floor, f"{field}: {ok}/{n}"

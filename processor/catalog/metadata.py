@@ -12,6 +12,7 @@ from urllib.parse import urljoin, urlsplit
 
 _ARTICLE_TYPES = re.compile(r"(News|Reportage|Analysis|Opinion|Review|Background|Satirical|Scholarly|Tech)?Article$|BlogPosting$|Report$")
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—\-:·»]\s+")
+_DANGLING_SEPARATOR = re.compile(r"\s+[|–—\-:·»]\s*$")  # "Headline - " where a site's name was left out
 
 
 def element_text(element) -> str:
@@ -22,7 +23,8 @@ def page_meta(root) -> dict[str, str]:
     found: dict[str, str] = {}
     for element in root.iter("meta"):
         key = (element.get("property") or element.get("name") or element.get("itemprop") or "").strip().lower()
-        value = (element.get("content") or "").strip()
+        # Some CMSs (Reuters' among them) write value= where the standard says content=.
+        value = (element.get("content") or element.get("value") or "").strip()
         if key and value and key not in found:
             found[key] = value
     return found
@@ -133,13 +135,22 @@ def _title_tag(root, site_name: str) -> str:
 
 
 def _strip_site_suffix(title: str, site_name: str) -> str:
-    """ "Headline | Site" -> "Headline", when the last part is the site's own name."""
+    """ "Headline | Site" -> "Headline", when the last part is the site's own name, however spaced and cased,
+    or the start of it ("Aktuálně.cz" of "Aktuálně.cz - Víte, co se právě děje", "La Stampa" of
+    "lastampa.it"); a separator left dangling at the end goes."""
+    title = _DANGLING_SEPARATOR.sub("", title)
     separators = list(_TITLE_SEPARATORS.finditer(title))
     if site_name and separators:
         last = separators[-1]
-        if title[last.end():].strip().lower() == site_name.lower():
+        first = _TITLE_SEPARATORS.split(site_name)[0]
+        names = {_compact(name) for name in (site_name, first, first.rsplit(".", 1)[0] if "." in first else first)}
+        if _compact(title[last.end():]) in names:  # "La Stampa" is lastampa.it's name too
             return title[: last.start()].strip()
     return title
+
+
+def _compact(name: str) -> str:
+    return re.sub(r"\W+", "", name.casefold())
 
 
 def page_byline(root, meta: dict[str, str], ld: dict) -> str:
@@ -148,21 +159,40 @@ def page_byline(root, meta: dict[str, str], ld: dict) -> str:
     if people:
         return people
     for key in ("author", "article:author", "parsely-author", "sailthru.author", "dc.creator", "byl"):
-        value = meta.get(key, "")
-        if value and not value.startswith("http"):
-            return _clean_byline(value)
+        value = _named(_clean_byline(meta.get(key, ""))) if not meta.get(key, "").startswith("http") else ""
+        if value:
+            return value
     for xpath in (
         "//*[@rel='author']",
         "//*[@itemprop='author']",
-        "//*[contains(concat(' ', normalize-space(@class), ' '), ' byline ')]",
         "//*[contains(@class, 'author-name') or contains(@class, 'byline__name') or contains(@class, 'article-author')]",
+        "//*[contains(concat(' ', normalize-space(@class), ' '), ' byline ')]",
+        "//byline",                                   # a CMS's own element (dpa-AFX)
+        "//*[contains(@class, 'byline')]",            # "pb-byline", "article-byline"
+        # An author page's link ("/autori/" and "/autores/" too), with a full name in it (a menu's "People"
+        # is no one).
+        "//a[(contains(@href, '/author/') or contains(@href, '/authors/') or contains(@href, '/autor')"
+        " or contains(@href, '/people/'))"
+        " and contains(normalize-space(.), ' ')]",
     ):
         for element in root.xpath(xpath):
             # Each piece of text on its own ("Howard Blume" <span>Staff Writer</span>): separate people or roles.
             text = ", ".join(piece for piece in (" ".join(t.split()) for t in element.itertext()) if piece)
-            if text and len(text) < 120:
-                return _clean_byline(text)
+            found = _named(_clean_byline(text)) if text and len(text) < 120 else ""
+            if found:
+                return found
     return ""
+
+
+_NOBODY = {"no author", "admin", "administrator", "unknown", "anonymous", "staff", "redaktion", "redacción"}
+
+
+def _named(byline: str) -> str:
+    """The byline if it names someone: not a placeholder ("No Author"), a site's address ("finanztreff.de"),
+    or the initials of a comment's avatar ("J")."""
+    names = [name for name in byline.split(", ") if len(name) >= 2 and name.lower() not in _NOBODY
+             and not re.fullmatch(r"[\w-]+(\.[\w-]+)+", name) and len(name.split()) <= 5]  # not a bio's sentence
+    return ", ".join(names) if names and max(map(len, names)) >= 3 else ""
 
 
 def _ld_people(value) -> str:
