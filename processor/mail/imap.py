@@ -261,6 +261,11 @@ class ImapSource:
         client = self.connect()
         try:
             found = uids_by_message_id(client, message_ids)
+            if len(found) < len(set(message_ids)):
+                # Deleted or moved by a person, or a server whose HEADER search misses some Message-IDs
+                # (reported of Exchange and Yahoo): left as they are.
+                log.info("IMAP folder %r: %d of %d message(s) decided at the desk not found by Message-ID",
+                         self.config.folder, len(set(message_ids)) - len(found), len(set(message_ids)))
             uids = sorted({uid for found_uids in found.values() for uid in found_uids})
             person = [KEYWORDS[Mark.PERSON]] if self.keeps_keywords else []
             done = [KEYWORDS[Mark.DONE]] if self.keeps_keywords else []
