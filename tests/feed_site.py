@@ -14,12 +14,15 @@ class FeedSite:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.down = False                 # every request answered 503
+        self.delays: dict[str, float] = {}  # seconds a path takes to answer: a slow site
         self.requests: list[tuple[str, int]] = []  # (path, status) of each request
         self._modified = formatdate(usegmt=True)
         site = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's naming)
+                if self.path in site.delays:
+                    threading.Event().wait(site.delays[self.path])  # the server being slow, not the test waiting
                 status, body, headers = site._answer(self.path, self.headers)
                 site.requests.append((self.path, status))
                 self.send_response(status)

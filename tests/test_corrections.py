@@ -5,8 +5,10 @@ the real Dovecot and SMTP server, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -326,3 +328,40 @@ def test_a_notice_over_a_reply_cap_waits_for_an_editor(pipeline, site):
         waiting = list(session.scalars(select(CorrectionNotice)))
     assert [n.state for n in waiting] == ["waiting", "waiting"]
     assert all("max_replies_per_domain_per_day" in n.reason for n in waiting)
+
+
+def test_a_slow_site_holds_a_poll_back_for_a_bounded_time(site, sqlite_url):
+    """Teasers are completed from their pages only within the poll's page budget: the worker polls between
+    passes over the mailbox, and requests must not wait behind a slow site."""
+    from processor.catalog.fetch import fetch_page
+    from processor.catalog.sync import poll_feed
+    from processor.records import db
+    from tests.helpers import write_config
+
+    page = (Path(__file__).resolve().parents[1] / "processor" / "sample_data" / "stories" / "bike-lanes.html").read_bytes()
+    teasers = []
+    for n in range(3):
+        path = f"/news/teaser-{n}/"
+        site.put(path, page.replace(b"riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/",
+                                    f"127.0.0.1/news/teaser-{n}/".encode()))
+        site.delays[path] = 0.4
+        teasers.append((f"Teaser {n}", site.base + path, "<p>Only a summary. Continue reading...</p>"))
+    site.put("/feed.xml", rss(teasers))
+    config = load(write_config(Path(sqlite_url.removeprefix("sqlite:///")).parent, sqlite_url,
+                               maildir=Path("/nonexistent"), outbox=Path("/nonexistent")))
+    publication = replace(config.publication, allowed_hosts=("127.0.0.1",))
+    engine = db.make_engine(sqlite_url)
+    db.upgrade(engine)
+    try:
+        with db.make_session_factory(engine)() as session:
+            poll = poll_feed(session, site.base + "/feed.xml", publication=publication, now=datetime.now(timezone.utc),
+                             fetch=lambda url, **v: fetch_page(url, allowed_hosts=("127.0.0.1",), timeout=5,
+                                                               max_bytes=10**6, **v),
+                             recent_since=datetime.now(timezone.utc), pages_seconds=0.5)
+            session.commit()
+            summary_only = [story.summary_only for story in session.scalars(select(Story).order_by(Story.id))]
+    finally:
+        engine.dispose()
+    assert poll.created == 3
+    assert sum(site.count(f"/news/teaser-{n}/") for n in range(3)) == 2  # the third was not started: out of time
+    assert summary_only.count(True) == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -182,12 +183,14 @@ MAX_PAGES_PER_IMPORT = 50  # teasers completed from their pages per import; the 
 
 
 def complete_summaries(articles: list[Article], *, publication: PublicationConfig,
-                       fetch: Callable[[str], FetchedPage], limit: int = MAX_PAGES_PER_IMPORT) -> list[Article]:
+                       fetch: Callable[[str], FetchedPage], limit: int = MAX_PAGES_PER_IMPORT,
+                       seconds: float | None = None) -> list[Article]:
     """The articles, teasers completed from their pages on the publication's own hosts (up to `limit`
-    pages fetched); a teaser whose page cannot be had stays summary-only."""
+    pages fetched, and none started after `seconds`); a teaser whose page cannot be had stays summary-only."""
     completed, fetched = [], 0
+    deadline = time.monotonic() + seconds if seconds is not None else None
     for article in articles:
-        if (article.summary_only and fetched < limit
+        if (article.summary_only and fetched < limit and (deadline is None or time.monotonic() < deadline)
                 and host_matches(url_host(article.canonical_url), publication.allowed_hosts)):
             fetched += 1
             article = _from_page(article, publication, fetch)

@@ -5,7 +5,9 @@ feed that has not changed costs one request and a 304. A changed feed is importe
 known ones brought up to date, and a story whose text changed gets a revision (`upsert_story`). A feed
 carrying summaries only is completed from the story pages, on the publication's own hosts, for new
 stories and for those outlets were granted lately (the ones whose corrections someone must hear of),
-at most MAX_PAGES_PER_IMPORT pages a poll.
+at most MAX_PAGES_PER_IMPORT pages a poll and none started after PAGES_SECONDS: the worker polls between
+passes over the mailbox, and a slow site must not hold the requests back (a new story whose page was not
+read stays summary-only until its first request, or the next poll).
 
 A feed that is down, malformed or suddenly empty changes nothing, and its problem is logged once (and
 its recovery once), not on every poll. A story that leaves the feed stays in the catalog.
@@ -31,6 +33,7 @@ from processor.config import PublicationConfig
 from processor.urls import url_key
 
 log = logging.getLogger(__name__)
+PAGES_SECONDS = 30.0  # of page reading a poll, at most (then the pages wait for the next poll)
 
 # fetch(url, etag=..., last_modified=...) -> the page, or a `not_modified` one (`fetch.fetch_page`, bound to
 # the publication's hosts and the limits); FetchError when it cannot be had
@@ -48,7 +51,7 @@ class FeedPoll:
 
 
 def poll_feed(session: Session, url: str, *, publication: PublicationConfig, fetch: Fetch, recent_since: datetime,
-              now: datetime) -> FeedPoll:
+              now: datetime, pages_seconds: float = PAGES_SECONDS) -> FeedPoll:
     """Read one feed if it changed and import it; the caller commits."""
     state = session.scalars(select(FeedState).where(FeedState.url == url)).first()
     if state is None:
@@ -64,14 +67,14 @@ def poll_feed(session: Session, url: str, *, publication: PublicationConfig, fet
         articles = parse_source(page.content, url=page.url, publication=publication, charset=page.charset)
     except (FetchError, ImportFailed) as exc:
         return _trouble(state, url, str(exc))
-    articles = _completed(session, articles, publication, fetch, recent_since)
+    articles = _completed(session, articles, publication, fetch, recent_since, pages_seconds)
     report = import_articles(session, articles, source=url, now=now)
     state.etag, state.last_modified, state.items = page.etag, page.last_modified, len(articles)
     return _fine(state, FeedPoll(url, "read", len(report.created), len(report.updated), report.revised))
 
 
 def _completed(session: Session, articles: list[Article], publication: PublicationConfig, fetch: Fetch,
-               recent_since: datetime) -> list[Article]:
+               recent_since: datetime, pages_seconds: float) -> list[Article]:
     """The feed's summaries completed from their pages: new stories first, then those granted to an outlet
     since `recent_since`; the rest keep the text read before (a summary never replaces it)."""
     teasers = [article for article in articles if article.summary_only]
@@ -87,7 +90,7 @@ def _completed(session: Session, articles: list[Article], publication: Publicati
     wanted = [a for key, a in keys.items() if key not in known] + [a for key, a in keys.items() if key in granted]
     chosen = {id(article) for article in wanted[:MAX_PAGES_PER_IMPORT]}
     read = iter(complete_summaries([article for article in articles if id(article) in chosen],
-                                   publication=publication, fetch=fetch))
+                                   publication=publication, fetch=fetch, seconds=pages_seconds))
     return [next(read) if id(article) in chosen else article for article in articles]
 
 
