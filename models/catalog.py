@@ -35,6 +35,9 @@ class Story(Base):
     origin_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Only a feed's summary is known (its page could not be fetched yet): never sent as the story.
     summary_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # How its text was read ("page" or "feed"; "" before it was recorded): a revision compares two readings
+    # of one kind, since a page's extraction and a feed's content differ in ways that are not corrections.
+    reading: Mapped[str] = mapped_column(String(8), default="", server_default="")
     source: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
@@ -230,3 +230,29 @@ def test_answer_show_reopen_and_the_maildir_follows(cli, maildir_pipeline):
     assert str(park["id"]) in cli("review")
     cli("run", "--once")
     assert "F" in _maildir_flags(maildir_pipeline, "<p1@valleynews.example>")
+
+
+def test_a_request_without_a_message_id_leaves_the_other_messages_alone(maildir_pipeline):
+    """Resolving a request whose message had no Message-ID unflagged every such message, and moved unread
+    ones out of new/, where the worker would never have seen them."""
+    import mailbox
+
+    from processor.desk.review import resolve, review_queue
+    from processor.mail.maildir import MaildirSource
+
+    config = maildir_pipeline["configure"]()
+    new = maildir_pipeline["maildir"] / "new"
+    for name, sender, topic in (("1", "Sam <sam@valleynews.example>", "park"), ("2", "Lena <lena@harborgazette.example>", "zoo")):
+        (new / f"{name}.eml").write_bytes(request_message(sender=sender, message_id="",
+                                                          body=f"Can we run your piece about the {topic}?"))
+    maildir_pipeline["run"]()
+    (new / "3.eml").write_bytes(request_message(sender="Tom <tom@lakeside.example>", message_id="", body="Hello?"))
+    with maildir_pipeline["sessions"]() as session:
+        sam = next(i.request_id for i in review_queue(session) if i.from_address.startswith("sam"))
+        resolve(session, sam, "dismiss", editor="maria", config=config, now=datetime.now(timezone.utc))
+        session.commit()
+    assert MaildirSource(maildir_pipeline["maildir"]).follow_desk([""], for_person=False) == 0
+    assert (new / "3.eml").exists()  # still unread, still the worker's to see
+    maildir_pipeline["run"]()
+    flags = {m["From"]: m.get_flags() for m in mailbox.Maildir(maildir_pipeline["maildir"], factory=None, create=False)}
+    assert "F" in flags["Lena <lena@harborgazette.example>"], flags  # her request still waits for a person

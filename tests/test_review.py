@@ -163,3 +163,18 @@ def test_the_mailbox_follows_the_desk(pipeline):
     assert b"\\Flagged" in flags and shows(pipeline["user"], flags, "person")
     with pipeline["sessions"]() as session:
         assert session.get(Request, request_id).mailbox_sync is None  # told once, not on every pass
+
+
+def test_the_mailbox_follows_the_desk_for_a_message_id_folded_as_outlook_writes_it(pipeline):
+    from tests.helpers import inbox_state
+
+    message_id = "<AM9PR02MB6609243F575793E9C226F261E8112@AM9PR02MB6609.eurprd02.prod.outlook.com>"
+    raw = request_message(body="Can we run your piece about the park?", message_id=message_id)
+    deliver(pipeline["user"], raw.replace(b"Message-ID: <", b"Message-ID:\r\n\t<"))
+    pipeline["run"]()
+    with pipeline["sessions"]() as session:
+        (item,) = review_queue(session)
+    _resolve(pipeline, item.request_id, "dismiss")
+    pipeline["run"]()
+    (flags,) = inbox_state(pipeline["user"]).values()
+    assert b"\\Flagged" not in flags, flags

@@ -1,5 +1,6 @@
 """corrections: the feeds the catalog polls (feed_states), a story's revisions (story_revisions) and the
-outlets told of them (correction_notices, one per revision and pickup)
+outlets told of them (correction_notices, one per revision and pickup); stories.reading, how a story's
+text was read (page or feed)
 
 Revision ID: 0016
 Revises: 0015
@@ -21,6 +22,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # In place: a copy of the stories table would trip the pickups' foreign keys on SQLite.
+    op.add_column('stories', sa.Column('reading', sa.String(length=8), server_default='', nullable=False))
     op.create_table('feed_states',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('url', sa.String(length=2048), nullable=False),
@@ -80,3 +83,4 @@ def downgrade() -> None:
 
     op.drop_table('story_revisions')
     op.drop_table('feed_states')
+    op.execute("ALTER TABLE stories DROP COLUMN reading")

@@ -59,6 +59,7 @@ class Article:
     site_name: str
     origin: Origin | None
     summary_only: bool = False   # a feed's summary of the story, not the story
+    reading: str = "page"        # how the text was read: "page" (extracted from the page) or "feed" (its content)
 
 
 def extract_article(

@@ -96,6 +96,7 @@ def _entry_article(entry, feed_title: str, language: str, wire_sources, own_name
         site_name=feed_title,
         origin=origin,
         summary_only=summary_only,
+        reading="feed",
     )
 
 

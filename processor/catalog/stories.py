@@ -127,7 +127,7 @@ def import_articles(session: Session, articles: list[Article], *, source: str, n
 def upsert_story(session: Session, article: Article, *, key: str, source: str, now: datetime
                  ) -> tuple[Story, bool, StoryRevision | None]:
     """The story stored or brought up to date; whether it is new; and the revision its text got, if a reader
-    would notice the change (a story read whole before, and whole again now, from the same source)."""
+    would notice the change (a story read whole before, and whole again now, the same way)."""
     # Locked till commit (PostgreSQL; SQLite has one writer anyway): two pollers reading the same change make
     # one revision, not two, so no outlet is told twice.
     story = session.scalars(select(Story).where(Story.url_key == key).with_for_update()).first()
@@ -135,10 +135,11 @@ def upsert_story(session: Session, article: Article, *, key: str, source: str, n
     if story is None:
         story = Story(url_key=key, created_at=now)
         session.add(story)
-    # A revision compares two readings of the same source (the same feed, or the same page): a story first
-    # read from its page and now from a feed (or back) takes the new text quietly, since two extractions of
-    # one story differ in ways that are not corrections.
-    same_reading = not created and story.source == source[:200] and not story.summary_only and bool(story.body_html)
+    # A revision compares two readings of one kind (two feeds' content, or the page read twice, whichever feed
+    # or command read it): a story first read from its page and now from a feed's content (or back) takes the
+    # new text quietly, since the two extractions of one story differ in ways that are not corrections.
+    same_reading = (not created and story.reading == article.reading and not story.summary_only
+                    and bool(story.body_html))
     # The same markup and title: nothing to compare (most items of a feed read again).
     unchanged = story.title == article.title and story.body_html == article.body_html
     was_read = reader_text(story.title, story.body_html) if same_reading and not unchanged else None
@@ -154,6 +155,7 @@ def upsert_story(session: Session, article: Article, *, key: str, source: str, n
         # A feed's summary never replaces the whole story read from its page before.
         story.body_html = article.body_html
         story.summary_only = article.summary_only
+        story.reading = article.reading
     if story.origin_set_by is None:  # an editor's ruling stands until an editor changes it
         story.origin = article.origin.name[:200] if article.origin else None
         story.origin_evidence = article.origin.evidence if article.origin else ""

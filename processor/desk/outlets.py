@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from models import LiveCopy, Outlet, Pickup, PickupRequest, PixelHit, Request
+from models import CorrectionNotice, LiveCopy, Outlet, Pickup, PickupRequest, PixelHit, Request
 from processor.records.pickup_counts import PickupCounts
 from processor.records.requests import merge_target
 
@@ -131,6 +131,12 @@ def _combine(session: Session, pickup: Pickup, *, into: Pickup) -> None:
     session.execute(update(PixelHit).where(PixelHit.pickup_id == pickup.id).values(pickup_id=into.id))
     into.viewed = into.viewed or pickup.viewed
     session.execute(update(LiveCopy).where(LiveCopy.pickup_id == pickup.id).values(pickup_id=into.id))
+    # Correction notices follow too; where both were told of one revision, the target's record stands.
+    told = set(session.scalars(select(CorrectionNotice.revision_id).where(CorrectionNotice.pickup_id == into.id)))
+    session.execute(update(CorrectionNotice).where(CorrectionNotice.pickup_id == pickup.id,
+                                                   CorrectionNotice.revision_id.not_in(told))
+                    .values(pickup_id=into.id))
+    session.execute(delete(CorrectionNotice).where(CorrectionNotice.pickup_id == pickup.id))
     session.flush()
     session.expire(pickup, ["requests"])
     session.delete(pickup)

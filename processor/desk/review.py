@@ -94,7 +94,9 @@ def resolve(session: Session, request_id: int, action: str, *, editor: str, conf
     """Record what the editor decided; for grant/decline, queue the reply. Returns a one-line summary."""
     if action not in ACTIONS:
         raise ReviewError(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
-    request = session.get(Request, request_id)
+    # Locked till commit (PostgreSQL): two editors clicking at once, or a form sent twice, resolve it once;
+    # the second finds it resolved. (SQLite has one writer: the second is told the database is busy.)
+    request = session.get(Request, request_id, with_for_update=True)
     if request is None:
         raise ReviewError(f"there is no request {request_id}")
     if request.resolution is not None:
@@ -119,7 +121,7 @@ def resolve(session: Session, request_id: int, action: str, *, editor: str, conf
 
 def reopen(session: Session, request_id: int, *, editor: str, now: datetime) -> str:
     """Put a resolved request back on the queue (dismissed by mistake, say); what was sent stays sent."""
-    request = session.get(Request, request_id)
+    request = session.get(Request, request_id, with_for_update=True)
     if request is None:
         raise ReviewError(f"there is no request {request_id}")
     if request.resolution is None and request.needs_person:

@@ -72,10 +72,12 @@ class MaildirSource:
             self.maildir[ref] = message
 
     def follow_desk(self, message_ids: list[str], *, for_person: bool) -> int | None:
-        """F (flagged) again for a reopened request; for a resolved one F goes and R (answered) or S comes."""
-        wanted = set(message_ids)
+        """F (flagged) again for a reopened request; for a resolved one F goes and S comes. Only handled
+        messages (in cur/) are touched: one still in new/ waits for the worker, whatever it resembles; and a
+        message with no Message-ID is never matched (every such message would be)."""
+        wanted = {message_id for message_id in message_ids if message_id}
         changed = 0
-        for key in self.maildir.iterkeys():
+        for key in self.maildir.iterkeys() if wanted else ():
             try:
                 with self.maildir.get_file(key) as file:
                     headers = BytesHeaderParser(policy=compat32).parsebytes(file.read(HEADER_BYTES))
@@ -84,6 +86,8 @@ class MaildirSource:
             if str(headers.get("Message-ID", "")).strip().strip("<>") not in wanted:
                 continue
             message = self.maildir.get_message(key)
+            if message.get_subdir() != "cur":
+                continue
             if for_person:
                 message.add_flag("F")
             else:

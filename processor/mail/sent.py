@@ -17,7 +17,8 @@ from imapclient.imapclient import SENT
 
 CREATED_NAME = "Sent"
 MAX_SEARCH_CHARS = 6000  # RFC 2683: keep a command line under about 8000 octets
-_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*<([^<>\s]+)>", re.I | re.M)
+# On one line, or folded onto the next as Outlook and Exchange write it ("Message-ID:\r\n\t<...>").
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?<([^<>\s]+)>", re.I | re.M)
 
 
 def find_sent_folder(client: imapclient.IMAPClient, configured: str | None) -> str:
@@ -39,7 +40,7 @@ def find_sent_folder(client: imapclient.IMAPClient, configured: str | None) -> s
 
 
 def message_id_of(raw: bytes) -> str:
-    """The Message-ID of one of our replies (we write it on a line of its own, in the header)."""
+    """The Message-ID in a message's header (ours, or a partner's as their mail program wrote it)."""
     header = raw.split(b"\r\n\r\n", 1)[0]
     match = _MESSAGE_ID.search(header)
     return match.group(1).decode("ascii", "replace") if match else ""

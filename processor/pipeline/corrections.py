@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from models import CorrectionNotice, NoticeState, ReplyKind, Story, StoryRevision
@@ -27,6 +28,7 @@ from processor.pipeline.recipients import Caps, ReplyBudget
 from processor.pipeline.reply import NoticeThread, ReplyContext, build_notice
 from processor.pipeline.snippet import build_snippet
 from processor.records import notices, outbox, requests
+from processor.records.errors import unavailable
 from processor.records.notices import NoticeTarget
 
 log = logging.getLogger(__name__)
@@ -50,10 +52,22 @@ def sync_catalog(sessions, config: Config, *, fetch: Fetch, now: datetime,
     result = CatalogSync()
     since = now - timedelta(days=config.corrections.max_age_days)
     for url in config.catalog.feeds:
-        with sessions() as session:
-            poll = poll_feed(session, url, publication=config.publication, fetch=fetch, recent_since=since, now=now)
-            told = tell_outlets(session, poll.revised, config=config, now=now, new_message_id=new_message_id)
-            session.commit()
+        try:
+            with sessions() as session:
+                poll = poll_feed(session, url, publication=config.publication, fetch=fetch, recent_since=since,
+                                 now=now)
+                told = tell_outlets(session, poll.revised, config=config, now=now, new_message_id=new_message_id)
+                session.commit()
+        except SQLAlchemyError as exc:
+            if unavailable(exc):
+                raise
+            # Another poller wrote the same new story or feed first (PostgreSQL, two workers): this feed is
+            # read again at the next poll, and the others now.
+            log.warning("feed %s: not imported this time (%s); the next poll reads it again", url,
+                        type(exc).__name__)
+            result.polls.append(FeedPoll(url, "failed", problem=f"{type(exc).__name__}: another poller was "
+                                                                 f"writing the same stories"))
+            continue
         result.polls.append(poll)
         result.told.queued += told.queued
         result.told.waiting += told.waiting
@@ -135,7 +149,7 @@ class NoticeError(Exception):
 def decide_notice(session: Session, notice_id: int, send: bool, *, editor: str, config: Config, now: datetime,
                   new_message_id: Callable[[str], str]) -> str:
     """An editor sends (queues) or drops a notice that waits; a one-line summary. The caller commits."""
-    notice = session.get(CorrectionNotice, notice_id)
+    notice = session.get(CorrectionNotice, notice_id, with_for_update=True)  # two editors at once: one decides
     if notice is None:
         raise NoticeError(f"there is no correction notice {notice_id}")
     if notice.state != NoticeState.WAITING:

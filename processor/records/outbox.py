@@ -184,7 +184,10 @@ def _not_delivered(row: OutboxMessage, error: str, status: SendStatus) -> None:
     row.last_error = error[:ERROR_CHARS]
     row.next_attempt_at = None
     request = row.request
-    if status in (SendStatus.FAILED, SendStatus.UNKNOWN):
+    if row.kind == ReplyKind.CORRECTION:
+        # The request was answered long ago; what a person must know is that this outlet missed a correction.
+        error = f"correction notice {row.message_id}: {error}"
+    elif status in (SendStatus.FAILED, SendStatus.UNKNOWN):
         request.outcome = Outcome.NEEDS_PERSON
     request.needs_person = True
     request.reason += f"; {error}"
