@@ -471,3 +471,16 @@ def test_outlets_told_of_a_correction_can_still_be_merged(pipeline, site):
     with pipeline["sessions"]() as session:
         (notice,) = session.scalars(select(CorrectionNotice))  # the target's record of that revision stands
         assert session.get(Outlet, notice.pickup.outlet_id).key == "valleynews.example"
+
+
+def test_a_story_that_now_reads_as_someone_elses_is_not_sent_out_again(pipeline, site):
+    config = _with_feed(pipeline, site)
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS))]))
+    _granted_to_two_outlets_declined_to_one(pipeline, config)
+    sent_before = len(pipeline["smtp"].messages)
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(MOVED + ["This article originally appeared on JTA.org."]))]))
+    pipeline["run"](config)
+    assert len(pipeline["smtp"].messages) == sent_before
+    with pipeline["sessions"]() as session:
+        reasons = [n.reason for n in session.scalars(select(CorrectionNotice))]
+    assert len(reasons) == 2 and all("not ours to give" in reason for reason in reasons), reasons

@@ -99,7 +99,8 @@ def tell_outlets(session: Session, revision_ids: list[int], *, config: Config, n
             if target.pickup_id in done:
                 continue
             why = ('waits for an editor: [corrections] mode = "review"' if config.corrections.mode == "review"
-                   else budget.over(target.recipient))
+                   else f"the story now reads as not ours to give (from {story.origin}): an editor decides"
+                   if not story.free_to_republish else budget.over(target.recipient))
             if why:
                 notices.add(session, revision_id=revision_id, pickup_id=target.pickup_id, state=NoticeState.WAITING,
                             now=now, reason=why)
