@@ -131,7 +131,13 @@ def test_a_corrected_story_reaches_every_outlet_that_ran_it_once(pipeline, site,
     assert pipeline["run"](config).replies_sent == 0
     with pipeline["sessions"]() as session:
         assert session.scalar(select(StoryRevision.note)).startswith("Correction: An earlier version")
-        assert [n.state for n in session.scalars(select(CorrectionNotice))] == ["queued", "queued"]
+        notices = list(session.scalars(select(CorrectionNotice)))
+        assert [n.state for n in notices] == ["queued", "queued"]
+        from processor.desk.inbound_log import request_detail
+        from processor.desk.listings import format_request_detail
+
+        shown = format_request_detail(request_detail(session, notices[0].outbox.request_id))
+    assert "Reply (sent):" in shown and "Correction notice (sent):" in shown  # in the request's own history
 
 
 def test_in_review_mode_notices_wait_for_an_editor(pipeline, site):
@@ -484,3 +490,44 @@ def test_a_story_that_now_reads_as_someone_elses_is_not_sent_out_again(pipeline,
     with pipeline["sessions"]() as session:
         reasons = [n.reason for n in session.scalars(select(CorrectionNotice))]
     assert len(reasons) == 2 and all("not ours to give" in reason for reason in reasons), reasons
+
+
+def test_a_live_page_rewritten_is_compared_quickly_and_says_little():
+    """A live blog of 2,000 entries whose "Posted N minutes ago" lines all move, then the same entries in
+    another order: comparing the two readings took 281 s (SequenceMatcher weighing every pair). The
+    guard below is no speed target (benchmarks/corrections.py has those): linear code takes milliseconds."""
+    import random
+    import time
+
+    from processor.catalog.revisions import MAX_CHANGES
+
+    entries = [f"<p>Advertisement</p><p>Posted {n} minutes ago</p><p>Entry {n}: the storm moves east.</p>"
+               for n in range(2000)]
+    moved = [entry.replace(" minutes ago", "1 minutes ago") for entry in entries]
+    started = time.perf_counter()
+    assert revision(reader_text("Live", "".join(entries)), reader_text("Live", "".join(moved))) is None  # only times
+    random.Random(7).shuffle(moved)
+    changed = revision(reader_text("Live", "".join(entries)), reader_text("Live", "".join(moved[:-1])))
+    took = time.perf_counter() - started
+    assert took < 2.0, f"{took:.1f} s"
+    assert changed is not None and 0 < len(changed.changes) <= 2 * MAX_CHANGES
+
+
+def test_a_story_changing_all_day_tells_each_outlet_once_a_day(pipeline, site):
+    """A paragraph "Updated 9:15 a.m." that changes at every poll made a revision each time, and the notices
+    used up the outlets' daily replies, so their real requests went unanswered."""
+    config = _with_feed(pipeline, site)
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS + ["Updated 9:15 a.m."]))]))
+    _granted_to_two_outlets_declined_to_one(pipeline, config)
+    sent_before = len(pipeline["smtp"].messages)
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS + ["Updated 9:45 a.m."]))]))
+    pipeline["run"](config)
+    with pipeline["sessions"]() as session:
+        assert session.scalar(select(func.count()).select_from(StoryRevision)) == 0  # a time is not the story
+    for hour, paragraphs in ((10, MOVED), (11, PARAGRAPHS)):
+        site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(paragraphs + [f"Updated {hour}:15 a.m."]))]))
+        pipeline["run"](config)
+    assert len(pipeline["smtp"].messages) == sent_before + 2  # the first change told both; the second waits
+    with pipeline["sessions"]() as session:
+        waiting = [n.reason for n in session.scalars(select(CorrectionNotice).where(CorrectionNotice.state == "waiting"))]
+    assert len(waiting) == 2 and all("in the last 24 hours" in reason for reason in waiting)

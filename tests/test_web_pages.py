@@ -433,3 +433,31 @@ def test_the_log_is_searched_by_title_words_and_outlet_words(site):
     assert 0 < by_outlet.count("data-pickup=") < everything and "harbor.example" in by_outlet
     assert client.get("/pickups?outlet=harbor.example").text.count("data-pickup=") == by_outlet.count("data-pickup=")
     assert client.get("/pickups?outlet=arbor.example").text.count("data-pickup=") == 0  # a domain: exactly
+
+
+def test_the_queue_survives_what_editors_type(site):
+    """Notes with a name like "José" or an ellipsis broke the page after the action had been done (the note's
+    signature was ASCII only); a long answer in Cyrillic lost the button pressed to the 64 KB form limit; a
+    notice form without its button dropped the notice."""
+    from models import Request
+
+    client, sessions = site["client"], site["sessions"]
+    with sessions() as session:
+        request = Request(message_key="k-typed", processed_at=datetime.now(timezone.utc), outcome="needs_person",
+                          needs_person=True, reason="asks about print", from_address="a@b.example")
+        session.add(request)
+        session.commit()
+        request_id = request.id
+    log_in(client, name="José Núñez")
+    csrf = csrf_of(client.get("/review").text)
+    unknown = client.post(f"/review/{request_id}", data={"csrf": csrf, "action": "grant", "story": "zzz-no-such"})
+    assert unknown.status_code == 200 and "no story in the catalog has" in unknown.text
+    long_answer = client.post(f"/review/{request_id}", data={"csrf": csrf, "action": "answer", "note": "Ж" * 20_001})
+    assert "at most 20,000 go in a reply" in long_answer.text
+    huge = client.post(f"/review/{request_id}", data={"csrf": csrf, "action": "answer", "note": "Ж" * 60_000})
+    assert huge.status_code == 413 and "Form too long" in huge.text
+    done = client.post(f"/review/{request_id}", data={"csrf": csrf, "action": "dismiss"})
+    again = client.post(f"/review/{request_id}", data={"csrf": csrf, "action": "dismiss"})
+    assert "dismissed" in done.text and "already resolved (dismissed by José Núñez)" in again.text
+    no_button = client.post("/notices/1", data={"csrf": csrf})
+    assert "unknown action" in no_button.text

@@ -89,7 +89,7 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
 def show(obj: Context, reference: str, snippet: str | None) -> None:
     """One story: its metadata, its origin with the evidence, its revisions and who was told of them, and
     what a partner would receive."""
-    from processor.desk.corrections import format_revisions, revisions_of
+    from processor.desk.corrections import format_revisions, revision_count, revisions_of
     from processor.desk.story_preview import find_story, format_preview, preview
 
     with session_for(obj.config) as session:
@@ -97,7 +97,8 @@ def show(obj: Context, reference: str, snippet: str | None) -> None:
         if story is None:
             raise click.ClickException(f"{reference} is not in the story catalog")
         click.echo(format_preview(preview(story, obj.config.publication), snippet,
-                                  format_revisions(revisions_of(session, story.id))), nl=False)
+                                  format_revisions(revisions_of(session, story.id), revision_count(session, story.id))),
+                   nl=False)
 
 
 @stories.command(name="set-origin")

@@ -23,6 +23,15 @@ if TYPE_CHECKING:  # only named in annotations: importing them would load the wh
     from processor.desk.story_stats import StoryRow
     from processor.desk.verify import Verified
 
+# What a terminal would act on (cursor moves, colours, a window title): never printed from stored text, which
+# comes from partners' mail and pages. Newlines and tabs stay.
+_CONTROLS = dict.fromkeys(c for c in range(0x20) if chr(c) not in "\t\n") | dict.fromkeys(range(0x7f, 0xa0))
+
+
+def printable(text: str) -> str:
+    return text.translate(_CONTROLS)
+
+
 # Columns that may be folded onto several lines; the others stay whole.
 _FOLDABLE = {"story", "url", "title", "reason", "subject", "from", "stories", "display_name"}
 
@@ -36,6 +45,8 @@ def render(records: list[dict], columns: list[str], output: str, *, empty: str, 
         return csv_text([{key: _cell(value) for key, value in record.items()} for record in records], fields)
     if not records:
         return empty + "\n"
+    records = [{key: printable(value) if isinstance(value, str) else value for key, value in record.items()}
+               for record in records]
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in columns:
         foldable = column in _FOLDABLE
@@ -113,14 +124,15 @@ def format_request_detail(detail: RequestDetail) -> str:
     if not detail.replies:
         lines.append("Reply:       none sent")
     for reply in detail.replies:
-        name = "Reply" if reply.kind == "reply" else "Answer from the desk"
+        name = {"reply": "Reply", "answer": "Answer from the desk", "correction": "Correction notice"}.get(
+            reply.kind, reply.kind)
         lines.append(f"{name} ({reply.status}{': ' + reply.error if reply.error else ''}):")
         lines += ["  " + line if line else "" for line in reply.text.splitlines()]
     if detail.earlier:
         lines.append("Earlier requests from this outlet:" if row.outlet else "Earlier requests from this sender:")
         lines += [f"  {r.id:>6}  {_cell(r.processed_at)}  {r.outcome}{' / ' + r.resolution if r.resolution else ''}"
                   f"  {r.subject[:60]}" for r in detail.earlier]
-    return "\n".join(lines) + "\n"
+    return printable("\n".join(lines)) + "\n"
 
 
 def _to_text(table: Table, width: int | None) -> str:

@@ -93,7 +93,9 @@ def resolve(session: Session, request_id: int, action: str, *, editor: str, conf
             new_message_id: Callable[[str], str] = lambda domain: make_msgid(domain=domain).strip("<>")) -> str:
     """Record what the editor decided; for grant/decline, queue the reply. Returns a one-line summary."""
     if action not in ACTIONS:
-        raise ReviewError(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
+        raise ReviewError(f"unknown action {action[:40]!r}: use one of {', '.join(ACTIONS)}")
+    if len(note.strip()) > ANSWER_CHARS:  # never cut an editor's words without saying so
+        raise ReviewError(f"your text is {len(note.strip()):,} characters long; at most {ANSWER_CHARS:,} go in a reply")
     # Locked till commit (PostgreSQL): two editors clicking at once, or a form sent twice, resolve it once;
     # the second finds it resolved. (SQLite has one writer: the second is told the database is busy.)
     request = session.get(Request, request_id, with_for_update=True)
@@ -161,7 +163,7 @@ def _grant_or_decline(session: Session, request: Request, decision: Decision, *,
                                new_token=new_token)
     message_id = new_message_id(config.reply_from.rsplit("@", 1)[-1])
     reply = compose_reply(plan, _stored(request), recipient=recipient, outlet_id=outlet.id, pickups=pickups,
-                          config=config, message_id=message_id, now=now, answered_by=editor, note=note.strip()[:4000])
+                          config=config, message_id=message_id, now=now, answered_by=editor, note=note.strip())
     rows.add_reply(answered, raw=reply, message_id=message_id, recipient=recipient, now=now)
     rows.write(session)
     request.reply_message_id = message_id
@@ -182,7 +184,7 @@ def _answer_in_own_words(session: Session, request: Request, *, editor: str, con
     outlet_id = request.outlet_id or 0  # the reply carries no snippet, so no pixel names the outlet
     reply = compose_reply(plan, _stored(request), recipient=recipient, outlet_id=outlet_id, pickups={},
                           config=config, message_id=message_id, now=now, answered_by=editor,
-                          note=text[:ANSWER_CHARS], guidelines=True)
+                          note=text, guidelines=True)
     rows = requests.NewRows({})
     rows.add_reply(requests.RequestRef(None, request.id), raw=reply, message_id=message_id, recipient=recipient,
                    now=now, kind=ReplyKind.ANSWER)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from models import Story
 from processor.catalog.stories import view
 from processor.config import PublicationConfig
+from processor.desk.listings import printable
 from processor.pipeline.snippet import Snippet, build_snippet
 from processor.urls import url_key
 
@@ -59,4 +60,4 @@ def format_preview(item: StoryPreview, snippet: str | None, revisions: str = "")
     lines += revisions.splitlines()
     if snippet and not item.why_not:
         lines += ["", item.snippet.html if snippet == "html" else item.snippet.text]
-    return "\n".join(lines).rstrip() + "\n"
+    return printable("\n".join(lines).rstrip()) + "\n"

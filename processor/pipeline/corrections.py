@@ -32,6 +32,7 @@ from processor.records.errors import unavailable
 from processor.records.notices import NoticeTarget
 
 log = logging.getLogger(__name__)
+NOTICE_INTERVAL = timedelta(hours=24)  # between two notices about one story to one outlet
 
 
 @dataclass
@@ -91,16 +92,22 @@ def tell_outlets(session: Session, revision_ids: list[int], *, config: Config, n
     since = now - timedelta(days=config.corrections.max_age_days)
     rows = requests.NewRows({})
     queued: list[tuple[int, int, requests.ReplyRow]] = []  # (revision id, pickup id, its outbox row)
+    told_now: dict[int, set[int]] = {}  # story id -> pickups queued a notice above
     for revision_id in revision_ids:
         revision = session.get(StoryRevision, revision_id)
         story = catalog.view(session.get(Story, revision.story_id))
         done = notices.already_told(session, revision_id)
+        # A story changing again and again (a live page) tells each outlet once a day; the rest wait.
+        lately = notices.told_since(session, revision.story_id, now - NOTICE_INTERVAL) | told_now.get(
+            revision.story_id, set())
         for target in notices.targets(session, revision.story_id, since):
             if target.pickup_id in done:
                 continue
             why = ('waits for an editor: [corrections] mode = "review"' if config.corrections.mode == "review"
                    else f"the story now reads as not ours to give (from {story.origin}): an editor decides"
-                   if not story.free_to_republish else budget.over(target.recipient))
+                   if not story.free_to_republish
+                   else "this outlet was sent a notice about this story in the last 24 hours: an editor decides"
+                   if target.pickup_id in lately else budget.over(target.recipient))
             if why:
                 notices.add(session, revision_id=revision_id, pickup_id=target.pickup_id, state=NoticeState.WAITING,
                             now=now, reason=why)
@@ -108,6 +115,7 @@ def tell_outlets(session: Session, revision_ids: list[int], *, config: Config, n
                 continue
             queued.append((revision_id, target.pickup_id, _add_notice(rows, story, revision, target, config=config,
                                                                       now=now, new_message_id=new_message_id)))
+            told_now.setdefault(revision.story_id, set()).add(target.pickup_id)
             budget.spend(target.recipient)
     rows.write(session)
     for revision_id, pickup_id, row in queued:

@@ -52,6 +52,14 @@ def already_told(session: Session, revision_id: int) -> set[int]:
     return set(session.scalars(select(CorrectionNotice.pickup_id).where(CorrectionNotice.revision_id == revision_id)))
 
 
+def told_since(session: Session, story_id: int, since: datetime) -> set[int]:
+    """Pickups of this story that were sent a notice (queued) since then."""
+    return set(session.scalars(
+        select(CorrectionNotice.pickup_id).join(Pickup, Pickup.id == CorrectionNotice.pickup_id)
+        .where(Pickup.story_id == story_id, CorrectionNotice.state == NoticeState.QUEUED,
+               CorrectionNotice.created_at >= since)))
+
+
 def add(session: Session, *, revision_id: int, pickup_id: int, state: str, now: datetime, outbox_id: int | None = None,
         reason: str = "") -> CorrectionNotice:
     notice = CorrectionNotice(revision_id=revision_id, pickup_id=pickup_id, state=state, outbox_id=outbox_id,
@@ -76,8 +84,8 @@ class NoticeRow:
 
 
 def listed(session: Session, *, story_id: int | None = None, state: str | None = None,
-           limit: int = 200) -> list[NoticeRow]:
-    """Notices, newest first: of one story, or in one state (the review queue's "waiting")."""
+           revision_ids: list[int] | None = None, limit: int = 200) -> list[NoticeRow]:
+    """Notices, newest first: of one story, of some revisions, or in one state (the queue's "waiting")."""
     query = (select(CorrectionNotice.id, CorrectionNotice.state, CorrectionNotice.reason, CorrectionNotice.created_at,
                     Outlet.key, Story.id, Story.title, StoryRevision.id, StoryRevision.note, OutboxMessage.status,
                     CorrectionNotice.decided_by)
@@ -91,6 +99,8 @@ def listed(session: Session, *, story_id: int | None = None, state: str | None =
         query = query.where(Story.id == story_id)
     if state is not None:
         query = query.where(CorrectionNotice.state == state)
+    if revision_ids is not None:
+        query = query.where(CorrectionNotice.revision_id.in_(revision_ids))
     return [NoticeRow(*row[:9], row[9] or "", row[10]) for row in session.execute(query)]
 
 

@@ -56,6 +56,10 @@ SECURITY_HEADERS = {
 }
 
 
+MAX_FORM_BYTES = 256 * 1024  # an answer of 20,000 characters in any script, percent-encoded, fits
+MAX_NOTE_CHARS = 600         # of what happened, carried back to the queue in its address
+
+
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("processor", "templates/web"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -134,8 +138,13 @@ class Dashboard:
 
     async def form(self, request: Request, auth: Authenticated | None = None) -> dict[str, str] | Response:
         """The posted form, or a 403 page when its CSRF token is not this session's."""
-        body = (await request.body())[:64 * 1024].decode("utf-8", "replace")
-        fields = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw.extend(chunk)
+            if len(raw) > MAX_FORM_BYTES:  # cut short, a form would lose its last field (the button pressed)
+                return self.page(request, None, "message.html.j2", status=413, title="Form too long",
+                                 message=f"What was sent is over {MAX_FORM_BYTES // 1024} KB: shorten it and try again.")
+        fields = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
         session = auth.session if auth else sessions.decode(request.cookies.get(sessions.COOKIE_NAME), self.secret,
                                                             self.clock())
         if not sessions.csrf_ok(session, fields.get("csrf")):
@@ -279,13 +288,14 @@ class Dashboard:
         return self._detail(request, request_detail, request.path_params["request_id"], "request")
 
     def story(self, request: Request) -> Response:
-        from processor.desk.corrections import revisions_of
+        from processor.desk.corrections import revision_count, revisions_of
         from processor.desk.story_preview import preview
 
         def load(session, story_id: int):
             data = queries.story_page(session, story_id)
             return None if data is None else replace(data, preview=preview(data.story, self.config.publication),
-                                                     revisions=tuple(revisions_of(session, story_id)))
+                                                     revisions=tuple(revisions_of(session, story_id)),
+                                                     revision_total=revision_count(session, story_id))
 
         return self._detail(request, load, request.path_params["story_id"], "story")
 
@@ -339,7 +349,7 @@ class Dashboard:
                 else:
                     summary = resolve(session, request_id, action, editor=auth.user, config=self.config,
                                       now=datetime.now(timezone.utc), story_refs=story_refs,
-                                      note=fields.get("note", "")[:20_000])
+                                      note=fields.get("note", ""))
                 session.commit()
             if action in ("dismiss", "reopen"):
                 return summary
@@ -352,6 +362,12 @@ class Dashboard:
             kind, note = "outcome", await run_in_threadpool(act)
         except ReviewError as exc:
             kind, note = "failed", str(exc)
+        return self._back_to_queue(auth, kind, note)
+
+    def _back_to_queue(self, auth: Authenticated, kind: str, note: str) -> Response:
+        """To the review queue, which shows what happened: the note signed for this session, and short
+        enough for any proxy's header buffer (a long address typed in a form comes back in it)."""
+        note = note if len(note) <= MAX_NOTE_CHARS else note[:MAX_NOTE_CHARS] + " […]"
         signature = sessions.sign_note(auth.session, self.secret, f"{kind}:{note}")
         return RedirectResponse(f"/review?{urlencode({kind: note, 'sig': signature})}", status_code=303)
 
@@ -367,7 +383,10 @@ class Dashboard:
         from processor.pipeline.edges import new_message_id
         from processor.records.notices import outbox_of
 
-        send = fields.get("action") == "send"
+        action = fields.get("action", "")
+        if action not in ("send", "drop"):  # a dropped notice cannot be brought back: only ever on purpose
+            return self._back_to_queue(auth, "failed", f"unknown action {action[:40]!r}: use Send or Drop")
+        send = action == "send"
         notice_id = request.path_params["notice_id"]
 
         def act() -> str:
@@ -386,8 +405,7 @@ class Dashboard:
             kind, note = "outcome", await run_in_threadpool(act)
         except NoticeError as exc:
             kind, note = "failed", str(exc)
-        signature = sessions.sign_note(auth.session, self.secret, f"{kind}:{note}")
-        return RedirectResponse(f"/review?{urlencode({kind: note, 'sig': signature})}", status_code=303)
+        return self._back_to_queue(auth, kind, note)
 
     # -- the pixel --------------------------------------------------------------------------------
 

@@ -301,6 +301,7 @@ class StoryPage:
     live: list[LivePage]
     preview: object = None  # a StoryPreview (processor/desk/story_preview.py): what a partner gets
     revisions: tuple = ()   # RevisionShown (processor/desk/corrections.py): its changes and who was told
+    revision_total: int = 0
 
 
 def story_page(session: Session, story_id: int, limit: int = 500) -> StoryPage | None:

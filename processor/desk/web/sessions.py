@@ -64,7 +64,7 @@ def note_ok(session: Session, secret: bytes, note: str, signature: str | None) -
 
 
 def _sign(payload: str, secret: bytes) -> str:
-    return _b64(hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest())
+    return _b64(hmac.new(secret, payload.encode("utf-8"), hashlib.sha256).digest())  # a note may name "José"
 
 
 def _b64(data: bytes) -> str:
