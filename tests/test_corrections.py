@@ -531,3 +531,23 @@ def test_a_story_changing_all_day_tells_each_outlet_once_a_day(pipeline, site):
     with pipeline["sessions"]() as session:
         waiting = [n.reason for n in session.scalars(select(CorrectionNotice).where(CorrectionNotice.state == "waiting"))]
     assert len(waiting) == 2 and all("in the last 24 hours" in reason for reason in waiting)
+
+
+def test_catalog_sync_from_the_command_line(pipeline, site):
+    from click.testing import CliRunner
+
+    from processor.cli import main
+
+    _with_feed(pipeline, site)
+    runner = CliRunner()
+
+    def sync(code: int = 0) -> str:
+        result = runner.invoke(main, ["--config", str(pipeline["path"]), "catalog", "sync"], env=pipeline["env"])
+        assert result.exit_code == code, result.output
+        return result.output
+
+    site.put("/feed.xml", rss([(TITLE, CLEANUP, _body(PARAGRAPHS))]))
+    assert f"{site.base}/feed.xml: 1 new, 0 read again, 0 changed" in sync()
+    assert "not modified since the last poll" in sync()
+    site.down = True
+    assert "not read: " in sync(code=1) and "503" in sync(code=1)
