@@ -22,10 +22,9 @@ import lxml.html
 
 from sqlalchemy import delete, insert
 
-from benchmarks.mail import scratch_database
+from benchmarks.mail import on_each_database, scratch_database
 from models import Story
 from processor.catalog.stories import ImportFailed, import_articles, parse_source, stories_named
-from tests.servers import postgres_url
 from processor.catalog.titles import title_key
 from processor.pipeline.classify import story_refs
 from processor.pipeline.parse import parse_message
@@ -141,19 +140,7 @@ def main() -> None:
     parser.add_argument("--database-url", action="append", dest="database_urls",
                         help="run on this database (repeatable); default: SQLite, then the local PostgreSQL")
     args = parser.parse_args()
-    if args.database_urls:
-        for url in args.database_urls:
-            measure(url, args.stories, args.items)
-        return
-    measure(None, args.stories, args.items)
-    url, schema, cleanup = postgres_url()
-    if url is None:
-        print(f"postgresql: skipped, not reachable on 127.0.0.1:5432 ({schema})")
-        return
-    try:
-        measure(url, args.stories, args.items)
-    finally:
-        cleanup()
+    on_each_database(lambda url: measure(url, args.stories, args.items), args.database_urls)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
-from benchmarks.mail import scratch_database
+from benchmarks.mail import on_each_database, scratch_database
 from models import CorrectionNotice, OutboxMessage, Outlet, Pickup, PickupRequest, Request, Story, StoryRevision
 from processor.catalog import stories as catalog_stories
 from processor.catalog.fetch import fetch_page
@@ -32,7 +32,6 @@ from processor.config import CatalogConfig
 from processor.pipeline.corrections import tell_outlets
 from processor.pipeline.edges import new_message_id
 from tests.feed_site import FeedSite, rss
-from tests.servers import postgres_url
 
 PARAGRAPH = ("The council met on Tuesday evening to hear from residents about the plan, which would change how the "
              "city spends its road budget over the next five years and who decides where the money goes first. ")
@@ -160,19 +159,7 @@ def main() -> None:
     parser.add_argument("--database-url", action="append", dest="database_urls",
                         help="run on this database (repeatable); default: SQLite, then the local PostgreSQL")
     args = parser.parse_args()
-    if args.database_urls:
-        for url in args.database_urls:
-            measure(url, args.items, args.changed, args.outlets)
-        return
-    measure(None, args.items, args.changed, args.outlets)
-    url, schema, cleanup = postgres_url()
-    if url is None:
-        print(f"postgresql: skipped, not reachable on 127.0.0.1:5432 ({schema})")
-        return
-    try:
-        measure(url, args.items, args.changed, args.outlets)
-    finally:
-        cleanup()
+    on_each_database(lambda url: measure(url, args.items, args.changed, args.outlets), args.database_urls)
 
 
 if __name__ == "__main__":

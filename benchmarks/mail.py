@@ -110,6 +110,26 @@ def prepare_database(config) -> None:
     engine.dispose()
 
 
+def on_each_database(measure, database_urls: list[str] | None) -> list:
+    """measure(url) on each database named, or else on a new SQLite file (url None) and then the local
+    PostgreSQL in a schema of its own, dropped afterwards (skipped, saying why, when it is not there);
+    what each returned."""
+    from tests.servers import postgres_url
+
+    if database_urls:
+        return [measure(url) for url in database_urls]
+    results = [measure(None)]
+    url, schema, cleanup = postgres_url()
+    if url is None:
+        print(f"postgresql: skipped, not reachable on 127.0.0.1:5432 ({schema})")
+        return results
+    try:
+        results.append(measure(url))
+    finally:
+        cleanup()
+    return results
+
+
 def scratch_database(database_url: str | None, *, web: bool = False):
     """(config, engine, sessions) on the given database, or a new SQLite file; migrated to the latest schema."""
     import tempfile

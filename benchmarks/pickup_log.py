@@ -19,11 +19,10 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from benchmarks.mail import scratch_database
+from benchmarks.mail import on_each_database, scratch_database
 from models import Story
 from processor.desk.pickup_log import LogFilter, pickup_records
 from processor.desk.web.app import build_app
-from tests.servers import postgres_url
 from tests.web_fixtures import add_pickups, log_in, story_ids
 
 PAGES = ("/", "/pickups", "/pickups?outlet=outlet7.example&decision=granted", "/outlets/1", "/stories/1", "/review")
@@ -85,19 +84,7 @@ def main() -> None:
     parser.add_argument("--database-url", action="append", dest="database_urls",
                         help="a database to measure on (repeatable); default: SQLite and the local PostgreSQL")
     args = parser.parse_args()
-    results = []
-    if args.database_urls:
-        results = [measure(url, args.pickups) for url in args.database_urls]
-    else:
-        results.append(measure(None, args.pickups))
-        url, schema, cleanup = postgres_url()
-        if url is None:
-            print(f"postgresql: skipped, not reachable on 127.0.0.1:5432 ({schema})")
-        else:
-            try:
-                results.append(measure(url, args.pickups))
-            finally:
-                cleanup()
+    results = on_each_database(lambda url: measure(url, args.pickups), args.database_urls)
     width = max(len(what) for what in results[0][1])
     print(f"\nmedian of 5, {args.pickups:,} pickups")
     print(" " * width + "".join(f"{database:>12}" for database, _ in results))

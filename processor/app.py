@@ -9,7 +9,7 @@ from functools import partial
 from sqlalchemy import Engine
 
 from models import make_engine, make_session_factory
-from processor.catalog.fetch import fetch_page
+from processor.catalog.fetch import FetchedPage, fetch_page
 from processor.config import Config
 from processor.mail.imap import ImapSource
 from processor.mail.maildir import MaildirSource
@@ -32,10 +32,15 @@ def build_edges(config: Config, engine: Engine) -> Edges:
     else:
         source = ImapSource(config.imap)
     sender = OutboxSender(worker_config.outbox_path) if worker_config.sink == "outbox" else SmtpSender(config.smtp)
-    fetch = partial(fetch_page, allowed_hosts=config.publication.allowed_hosts,
-                    timeout=worker_config.fetch_timeout, max_bytes=worker_config.fetch_max_bytes)
-    return Edges(config=config, sessions=make_session_factory(engine), source=source, sender=sender, fetch=fetch,
-                 claims=claims)
+    return Edges(config=config, sessions=make_session_factory(engine), source=source, sender=sender,
+                 fetch=site_fetcher(config), claims=claims)
+
+
+def site_fetcher(config: Config) -> Callable[..., FetchedPage]:
+    """fetch(url, etag=..., last_modified=...): a page or feed on the publication's own hosts, within the
+    configured time and size limits."""
+    return partial(fetch_page, allowed_hosts=config.publication.allowed_hosts, timeout=config.worker.fetch_timeout,
+                   max_bytes=config.worker.fetch_max_bytes)
 
 
 def _read_secrets(config: Config) -> None:
@@ -61,6 +66,16 @@ def build_worker(config: Config) -> tuple[Worker, Engine]:
     except BaseException:
         engine.dispose()
         raise
+
+
+def run_once(config: Config):
+    """`republish run --once` in this process: one pass over the mailbox; its statistics."""
+    worker, engine = build_worker(config)
+    try:
+        return worker.run(once=True)
+    finally:
+        worker.close()
+        engine.dispose()
 
 
 def reply_sender(config: Config) -> Callable[[int], bool | None]:
@@ -101,7 +116,5 @@ def sync_catalog(config: Config, engine: Engine):
     from processor.pipeline import corrections
     from processor.pipeline.edges import new_message_id, utc_now
 
-    fetch = partial(fetch_page, allowed_hosts=config.publication.allowed_hosts,
-                    timeout=config.worker.fetch_timeout, max_bytes=config.worker.fetch_max_bytes)
-    return corrections.sync_catalog(make_session_factory(engine), config, fetch=fetch, now=utc_now(),
+    return corrections.sync_catalog(make_session_factory(engine), config, fetch=site_fetcher(config), now=utc_now(),
                                     new_message_id=new_message_id)

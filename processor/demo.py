@@ -17,7 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from processor.records import db
-from processor.app import build_worker
+from processor.app import run_once
 from processor.catalog.stories import import_articles, parse_source
 from processor.config import load_config
 from processor.desk.pickup_log import LogFilter, format_pickups, pickup_records
@@ -69,10 +69,10 @@ def run_demo(directory: Path) -> str:
         session.commit()
     _deliver_requests(sample / "requests", config.worker.maildir_path, now)
 
-    stats = _run_worker(config)
+    stats = run_once(config)
     replies = sorted(config.worker.outbox_path.glob("*.eml")) if config.worker.outbox_path.exists() else []
-    correction = _correct_a_story(sessions, config, sample / "corrections" / "bike-lanes.html")
-    _run_worker(config)
+    correction = _correct_a_story(sessions, config, sample / "stories" / "bike-lanes.html")
+    run_once(config)
     notices = sorted(set(config.worker.outbox_path.glob("*.eml")) - set(replies))
 
     with sessions() as session:
@@ -99,20 +99,19 @@ def run_demo(directory: Path) -> str:
     ]) + "\n"
 
 
-def _run_worker(config):
-    worker, worker_engine = build_worker(config)
-    try:
-        return worker.run(once=True)
-    finally:
-        worker.close()
-        worker_engine.dispose()
+# The newsroom's correction of the bike-lanes story: a sentence changed, and the note saying so.
+CORRECTION = (b"most of it covered by a state grant.</p>",
+              b"about half of it covered by a state grant; the rest comes from the city's road budget.</p>\n"
+              b"<p><em>Correction: An earlier version of this story said a state grant would cover most of the "
+              b"cost. It covers about half.</em></p>")
 
 
 def _correct_a_story(sessions, config, page) -> str:
-    """The corrected page read again from the same source, as a feed poll or `stories import` would; the
-    outlets granted the story are told (their notices wait in the outbox for the worker). Its title."""
+    """The page, corrected, read again the same way, as a feed poll or `stories import` would; the outlets
+    granted the story are told (their notices wait in the outbox for the worker). Its title."""
+    corrected = page.read_bytes().replace(*CORRECTION)
     with sessions() as session:
-        articles = parse_source(page.read_bytes(), url=None, publication=config.publication)
+        articles = parse_source(corrected, url=None, publication=config.publication)
         report = import_articles(session, articles, source="sample:bike-lanes.html", now=datetime.now(timezone.utc))
         tell_outlets(session, report.revised, config=config, now=datetime.now(timezone.utc),
                      new_message_id=new_message_id)

@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from processor.app import build_worker
 from processor.records import db
 from processor.catalog.stories import import_articles, parse_source
-from tests.helpers import import_pages, load, run_once, write_config
+from processor.app import run_once
+from tests.helpers import import_pages, load, write_config
 from tests.servers import Dovecot, OAuthServer, SmtpServer, dovecot_binary, missing, postgres_url
 
 FIXTURES = Path(__file__).parent / "fixtures"

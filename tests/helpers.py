@@ -73,14 +73,6 @@ def import_pages(sessions, publication, pages) -> None:
         session.commit()
 
 
-def run_once(config):
-    """`republish run --once` in this process; its statistics."""
-    worker, engine = build_worker(config)
-    try:
-        return worker.run(once=True)
-    finally:
-        worker.close()
-        engine.dispose()
 
 
 def load(path: Path, password: str = ""):

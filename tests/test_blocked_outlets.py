@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 
 from models import Outlet, Pickup, Request
-from tests.helpers import request_message, run_once
+from processor.app import run_once
+from tests.helpers import request_message
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -27,7 +27,8 @@ from processor.records.requests import NewRows, RequestRef
 from processor.desk.web import queries
 from processor.desk.web.hits import Hit, write_hits
 from tests.conftest import SAMPLES
-from tests.helpers import import_pages, load, request_message, run_once, write_config
+from processor.app import run_once
+from tests.helpers import import_pages, load, request_message, write_config
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 LIBRARY = "https://riversideledger.example/news/2026/11/library-launches-free-tutoring-for-teens/"

@@ -20,7 +20,8 @@ from processor.desk.live_fetch import checked_address, fetch_live, public_addres
 from processor.desk.review import review_queue
 from processor.pipeline.snippet import build_snippet
 from processor.desk.verify import check_copy, copy_for_url, verify_copy
-from tests.helpers import load, request_message, run_once
+from processor.app import run_once
+from tests.helpers import load, request_message
 
 BIKE = "https://riversideledger.example/news/2026/11/council-approves-protected-bike-lanes/"
 

@@ -145,8 +145,9 @@ def upsert_story(session: Session, article: Article, *, key: str, source: str, n
     was_read = reader_text(story.title, story.body_html) if same_reading and not unchanged else None
     story.canonical_url = article.canonical_url[:2048]
     story.title = article.title
-    retitled = created or story.title_key != title_key(article.title)[:1024]
-    story.title_key = title_key(article.title)[:1024]
+    key_of_title = title_key(article.title)[:1024]
+    retitled = created or story.title_key != key_of_title
+    story.title_key = key_of_title
     story.slug = slug_for(article.canonical_url, article.title)
     story.byline = article.byline
     story.published_at = article.published_at

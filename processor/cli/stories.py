@@ -32,9 +32,8 @@ def stories(ctx: click.Context, search: str | None, output: str) -> None:
 def import_(obj: Context, sources: tuple[str, ...]) -> None:
     """Import article pages and RSS/Atom feeds, by URL (publication hosts only) or file."""
     from processor.records import db  # here, not at the top: --help stays quick
-    from processor.catalog.fetch import fetch_page
     from processor.catalog.stories import ImportFailed, complete_summaries, import_articles, parse_source, read_source
-    from processor.app import send_from_outbox
+    from processor.app import send_from_outbox, site_fetcher
     from processor.pipeline.corrections import tell_outlets
     from processor.pipeline.edges import new_message_id
 
@@ -48,9 +47,7 @@ def import_(obj: Context, sources: tuple[str, ...]) -> None:
             data, url, charset = read_source(source, publication=config.publication,
                                              timeout=config.worker.fetch_timeout, max_bytes=config.worker.fetch_max_bytes)
             articles = parse_source(data, url=url, publication=config.publication, charset=charset)
-            articles = complete_summaries(articles, publication=config.publication, fetch=lambda page_url: fetch_page(
-                page_url, allowed_hosts=config.publication.allowed_hosts, timeout=config.worker.fetch_timeout,
-                max_bytes=config.worker.fetch_max_bytes))
+            articles = complete_summaries(articles, publication=config.publication, fetch=site_fetcher(config))
         except ImportFailed as exc:
             failures += 1
             click.echo(f"{source}: not imported: {exc}", err=True)

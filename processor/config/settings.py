@@ -202,6 +202,11 @@ class Config:
         return self.smtp.from_address if self.smtp else self.publication.contact_email
 
     @property
+    def reply_domain(self) -> str:
+        """The domain our Message-IDs are made in: the reply address's."""
+        return self.reply_from.rsplit("@", 1)[-1]
+
+    @property
     def reply_name(self) -> str:
         """The display name replies come from."""
         return (self.smtp.from_name if self.smtp else "") or self.publication.name

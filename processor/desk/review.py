@@ -161,7 +161,7 @@ def _grant_or_decline(session: Session, request: Request, decision: Decision, *,
     answered = requests.RequestRef(None, request.id)
     pickups = rows.add_pickups(answered, outlet.id, story_decisions(plan), when=request.sent_at or now,
                                new_token=new_token)
-    message_id = new_message_id(config.reply_from.rsplit("@", 1)[-1])
+    message_id = new_message_id(config.reply_domain)
     reply = compose_reply(plan, _stored(request), recipient=recipient, outlet_id=outlet.id, pickups=pickups,
                           config=config, message_id=message_id, now=now, answered_by=editor, note=note.strip())
     rows.add_reply(answered, raw=reply, message_id=message_id, recipient=recipient, now=now)
@@ -180,7 +180,7 @@ def _answer_in_own_words(session: Session, request: Request, *, editor: str, con
         raise ReviewError(f"say what to answer to request {request.id}: the text is empty")
     recipient = _recipient(session, request)
     plan = Plan(Outcome.ANSWERED, needs_person=False, reply=True, reasons=(f"answered by {editor}",))
-    message_id = new_message_id(config.reply_from.rsplit("@", 1)[-1])
+    message_id = new_message_id(config.reply_domain)
     outlet_id = request.outlet_id or 0  # the reply carries no snippet, so no pixel names the outlet
     reply = compose_reply(plan, _stored(request), recipient=recipient, outlet_id=outlet_id, pickups={},
                           config=config, message_id=message_id, now=now, answered_by=editor,

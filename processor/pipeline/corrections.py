@@ -139,7 +139,7 @@ def queue_notice(session: Session, revision: StoryRevision, target: NoticeTarget
 def _add_notice(rows: requests.NewRows, story: catalog.StoryView, revision: StoryRevision, target: NoticeTarget, *,
                 config: Config, now: datetime, new_message_id: Callable[[str], str]) -> requests.ReplyRow:
     snippet = build_snippet(story, config.publication, outlet_id=target.outlet_id, token=target.token)
-    message_id = new_message_id(config.reply_from.rsplit("@", 1)[-1])
+    message_id = new_message_id(config.reply_domain)
     context = ReplyContext(config.publication, config.reply_from, message_id, now, from_name=config.reply_name)
     thread = NoticeThread(target.recipient, target.request_message_id, target.reply_message_id, target.from_name)
     changes = [tuple(pair) for pair in json.loads(revision.changes or "[]")]

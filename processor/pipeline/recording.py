@@ -158,7 +158,7 @@ class Recorder:
         if not plan.reply:
             return plan, pickups, None
         facts.budget.spend(recipient)
-        message_id = self.edges.new_message_id(self.config.reply_from.rsplit("@", 1)[-1])
+        message_id = self.edges.new_message_id(self.config.reply_domain)
         raw = compose_reply(plan, inbound, recipient=recipient, outlet_id=outlet.id, pickups=pickups,
                             config=self.config, message_id=message_id, now=now)
         return plan, pickups, rows.add_reply(request, raw=raw, message_id=message_id, recipient=recipient, now=now)
@@ -223,10 +223,7 @@ def already_handled(message: RawMessage, request: Request) -> Handled:
     if request.replies:
         return Handled(message.ref, None, request.replies[0].id)  # marked once its reply is sent
     log.info("message %s was already handled as request %s (%s)", message.ref, request.id, request.outcome)
-    if request.needs_person:
-        return Handled(message.ref, Mark.PERSON)
-    return Handled(message.ref, {Outcome.IGNORED: Mark.IGNORED, Outcome.BACKFILLED: Mark.LOGGED}.get(request.outcome,
-                                                                                                    Mark.DONE))
+    return Handled(message.ref, _mark(request.outcome, request.needs_person))
 
 
 def _recipients(session: Session, items: list[Prepared], outlets: dict[str, Outlet]) -> dict[str, Recipient]:
@@ -246,6 +243,10 @@ def _recipients(session: Session, items: list[Prepared], outlets: dict[str, Outl
 
 
 def mark_for(plan: Plan) -> Mark:
-    if plan.needs_person:
+    return _mark(plan.outcome, plan.needs_person)
+
+
+def _mark(outcome: str, needs_person: bool) -> Mark:
+    if needs_person:
         return Mark.PERSON
-    return {Outcome.IGNORED: Mark.IGNORED, Outcome.BACKFILLED: Mark.LOGGED}.get(plan.outcome, Mark.DONE)
+    return {Outcome.IGNORED: Mark.IGNORED, Outcome.BACKFILLED: Mark.LOGGED}.get(outcome, Mark.DONE)

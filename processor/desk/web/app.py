@@ -329,20 +329,14 @@ class Dashboard:
         return self.page(request, auth, "review.html.j2", items=items, titles=titles, notices=notices, **shown)
 
     async def resolve(self, request: Request) -> Response:
-        auth = self.authenticate(request)
-        if isinstance(auth, Response):
-            return auth
-        fields = await self.form(request, auth)
-        if isinstance(fields, Response):
-            return fields
         from processor.desk.review import ReviewError, reopen, reply_status, resolve, send_now
 
-        action = fields.get("action", "")
-        # One story a line: its address, or words of its title (the field suggests the catalog's titles).
-        story_refs = tuple(line.strip() for line in fields.get("story", "").splitlines() if line.strip())[:20]
         request_id = request.path_params["request_id"]
 
-        def act() -> str:
+        def act(auth: Authenticated, fields: dict[str, str]) -> str:
+            action = fields.get("action", "")
+            # One story a line: its address, or words of its title (the field suggests the catalog's titles).
+            story_refs = tuple(line.strip() for line in fields.get("story", "").splitlines() if line.strip())[:20]
             with self.sessions() as session:
                 if action == "reopen":
                     summary = reopen(session, request_id, editor=auth.user, now=datetime.now(timezone.utc))
@@ -358,38 +352,21 @@ class Dashboard:
                     return f"{summary}; {reply_status(session, request_id)}"
             return f"{summary}; {send_now(self.sessions, request_id, self.send_reply)}"
 
-        try:
-            kind, note = "outcome", await run_in_threadpool(act)
-        except ReviewError as exc:
-            kind, note = "failed", str(exc)
-        return self._back_to_queue(auth, kind, note)
-
-    def _back_to_queue(self, auth: Authenticated, kind: str, note: str) -> Response:
-        """To the review queue, which shows what happened: the note signed for this session, and short
-        enough for any proxy's header buffer (a long address typed in a form comes back in it)."""
-        note = note if len(note) <= MAX_NOTE_CHARS else note[:MAX_NOTE_CHARS] + " […]"
-        signature = sessions.sign_note(auth.session, self.secret, f"{kind}:{note}")
-        return RedirectResponse(f"/review?{urlencode({kind: note, 'sig': signature})}", status_code=303)
+        return await self._queue_form(request, act, ReviewError)
 
     async def decide_notice(self, request: Request) -> Response:
         """Send or drop a correction notice that waits for an editor."""
-        auth = self.authenticate(request)
-        if isinstance(auth, Response):
-            return auth
-        fields = await self.form(request, auth)
-        if isinstance(fields, Response):
-            return fields
         from processor.pipeline.corrections import NoticeError, decide_notice
         from processor.pipeline.edges import new_message_id
         from processor.records.notices import outbox_of
 
-        action = fields.get("action", "")
-        if action not in ("send", "drop"):  # a dropped notice cannot be brought back: only ever on purpose
-            return self._back_to_queue(auth, "failed", f"unknown action {action[:40]!r}: use Send or Drop")
-        send = action == "send"
         notice_id = request.path_params["notice_id"]
 
-        def act() -> str:
+        def act(auth: Authenticated, fields: dict[str, str]) -> str:
+            action = fields.get("action", "")
+            if action not in ("send", "drop"):  # a dropped notice cannot be brought back: only ever on purpose
+                raise NoticeError(f"unknown action {action[:40]!r}: use Send or Drop")
+            send = action == "send"
             with self.sessions() as session:
                 summary = decide_notice(session, notice_id, send, editor=auth.user, config=self.config,
                                         now=datetime.now(timezone.utc), new_message_id=new_message_id)
@@ -401,11 +378,29 @@ class Dashboard:
                                                                                  "; not sent yet, the worker retries it")
             return summary
 
+        return await self._queue_form(request, act, NoticeError)
+
+    async def _queue_form(self, request: Request, act, refused: type[Exception]) -> Response:
+        """A form from the review queue: the editor logged in and the form this session's; `act(auth, fields)`
+        run off the event loop; back to the queue, which shows what it said, or why it was `refused`."""
+        auth = self.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        fields = await self.form(request, auth)
+        if isinstance(fields, Response):
+            return fields
         try:
-            kind, note = "outcome", await run_in_threadpool(act)
-        except NoticeError as exc:
+            kind, note = "outcome", await run_in_threadpool(act, auth, fields)
+        except refused as exc:
             kind, note = "failed", str(exc)
         return self._back_to_queue(auth, kind, note)
+
+    def _back_to_queue(self, auth: Authenticated, kind: str, note: str) -> Response:
+        """To the review queue, which shows what happened: the note signed for this session, and short
+        enough for any proxy's header buffer (a long address typed in a form comes back in it)."""
+        note = note if len(note) <= MAX_NOTE_CHARS else note[:MAX_NOTE_CHARS] + " […]"
+        signature = sessions.sign_note(auth.session, self.secret, f"{kind}:{note}")
+        return RedirectResponse(f"/review?{urlencode({kind: note, 'sig': signature})}", status_code=303)
 
     # -- the pixel --------------------------------------------------------------------------------
 
